@@ -1,0 +1,162 @@
+#include "server/app/flags.h"
+
+#include <functional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace torii {
+namespace {
+
+struct FlagSpec {
+  const char* name;
+  const char* value_hint;  // nullptr for a boolean
+  const char* help;
+  std::function<absl::Status(ServerFlags&, const std::string&)> set;
+};
+
+absl::Status Bad(const char* flag, const std::string& value, const char* want) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", value, " is invalid: expected ", want));
+}
+
+template <typename Int>
+std::function<absl::Status(ServerFlags&, const std::string&)> IntFlag(const char* name, Int ServerFlags::*field,
+                                                                      Int min, Int max) {
+  return [=](ServerFlags& f, const std::string& v) {
+    int64_t n;
+    if (!absl::SimpleAtoi(v, &n) || n < static_cast<int64_t>(min) || n > static_cast<int64_t>(max)) {
+      return Bad(name, v, absl::StrCat("an integer in ", min, "..", max).c_str());
+    }
+    f.*field = static_cast<Int>(n);
+    return absl::OkStatus();
+  };
+}
+
+const std::vector<FlagSpec>& Specs() {
+  static const auto* specs = new std::vector<FlagSpec>{
+      {"model-repository", "DIR", "Model repository directory (required).",
+       [](ServerFlags& f, const std::string& v) {
+         if (v.empty()) return Bad("model-repository", v, "a directory");
+         f.model_repository = v;
+         return absl::OkStatus();
+       }},
+      {"grpc-address", "ADDR", "Address the gRPC server binds (default 0.0.0.0).",
+       [](ServerFlags& f, const std::string& v) {
+         if (v.empty()) return Bad("grpc-address", v, "an IP address or host name");
+         f.grpc_address = v;
+         return absl::OkStatus();
+       }},
+      {"grpc-port", "PORT", "gRPC port (default 8001; 0 picks a free port).",
+       IntFlag<int>("grpc-port", &ServerFlags::grpc_port, 0, 65535)},
+      {"backend-directory", "DIR",
+       "Directory of bundled runners (libtorii_<name>.so); repeatable. Default: "
+       "<executable>/../lib/torii, which works in the build and install trees.",
+       [](ServerFlags& f, const std::string& v) {
+         if (v.empty()) return Bad("backend-directory", v, "a directory");
+         f.backend_directories.push_back(v);
+         return absl::OkStatus();
+       }},
+      {"log-verbose", "N", "Verbose logging level (default 0).",
+       IntFlag<int>("log-verbose", &ServerFlags::log_verbose, 0, 10)},
+      {"log-format", "FORMAT", "Log line format: default or json.",
+       [](ServerFlags& f, const std::string& v) {
+         if (v != "default" && v != "json") return Bad("log-format", v, "default or json");
+         f.log_format = v;
+         return absl::OkStatus();
+       }},
+      {"model-control-mode", "MODE",
+       "none (load everything at start), poll (also reload on repository changes), or "
+       "explicit (load what --load-model names and what RepositoryModelLoad asks for).",
+       [](ServerFlags& f, const std::string& v) {
+         if (v != "none" && v != "poll" && v != "explicit") {
+           return Bad("model-control-mode", v, "none, poll or explicit");
+         }
+         f.model_control_mode = v;
+         return absl::OkStatus();
+       }},
+      {"repository-poll-secs", "SECS", "Seconds between repository polls in poll mode (default 15).",
+       IntFlag<int>("repository-poll-secs", &ServerFlags::repository_poll_secs, 1, 86400)},
+      {"load-model", "NAME", "Model to load at start in explicit mode; repeatable; * = all.",
+       [](ServerFlags& f, const std::string& v) {
+         if (v.empty()) return Bad("load-model", v, "a model name or *");
+         f.load_models.push_back(v);
+         return absl::OkStatus();
+       }},
+      {"strict-readiness", "BOOL", "Readiness requires every model ready (default true).",
+       [](ServerFlags& f, const std::string& v) {
+         if (v == "true" || v == "1") f.strict_readiness = true;
+         else if (v == "false" || v == "0") f.strict_readiness = false;
+         else return Bad("strict-readiness", v, "true or false");
+         return absl::OkStatus();
+       }},
+      {"exit-timeout-secs", "SECS",
+       "On SIGTERM/SIGINT, seconds to finish in-flight and queued requests (default 30).",
+       IntFlag<int>("exit-timeout-secs", &ServerFlags::exit_timeout_secs, 0, 86400)},
+      {"max-queue-size", "N",
+       "Per-model queue bound when config.pbtxt sets no max_queue_size (default 10000; 0 = unbounded).",
+       IntFlag<int64_t>("max-queue-size", &ServerFlags::max_queue_size, 0, int64_t{1} << 30)},
+      {"max-request-bytes", "BYTES",
+       "Largest request accepted, in bytes (default 67108864).",
+       IntFlag<int64_t>("max-request-bytes", &ServerFlags::max_request_bytes, 1024,
+                        int64_t{2047} << 20)},
+  };
+  return *specs;
+}
+
+}  // namespace
+
+std::string ServerFlagsHelp() {
+  std::string out =
+      "Usage: torii-server --model-repository=DIR [flags]\n\n"
+      "Torii serves the models of a repository over the KServe v2 gRPC protocol.\n\nFlags:\n";
+  for (const auto& s : Specs()) {
+    absl::StrAppend(&out, "  --", s.name, "=", s.value_hint, "\n      ", s.help, "\n");
+  }
+  absl::StrAppend(&out, "  --help\n      Print this help and exit.\n");
+  return out;
+}
+
+absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv) {
+  ServerFlags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      flags.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg,
+                                                     "'; flags look like --name=value (see --help)"));
+    }
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    const FlagSpec* spec = nullptr;
+    for (const auto& s : Specs()) {
+      if (name == s.name) spec = &s;
+    }
+    if (spec == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value: --", name, "=",
+                                                       spec->value_hint));
+      }
+      value = argv[++i];
+    }
+    absl::Status s = spec->set(flags, value);
+    if (!s.ok()) return s;
+  }
+  if (!flags.help && flags.model_repository.empty()) {
+    return absl::InvalidArgumentError("--model-repository=DIR is required (see --help)");
+  }
+  return flags;
+}
+
+}  // namespace torii

@@ -1,0 +1,40 @@
+// Command-line flags with Triton's names (--model-repository, --grpc-port, ...).
+// Abseil flags cannot spell dashes, so Torii parses its own small table.
+#ifndef TORII_SERVER_APP_FLAGS_H_
+#define TORII_SERVER_APP_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace torii {
+
+struct ServerFlags {
+  std::string model_repository;
+  std::string grpc_address = "0.0.0.0";
+  int grpc_port = 8001;
+  std::vector<std::string> backend_directories;  // empty: <exe>/../lib/torii
+  int log_verbose = 0;
+  std::string log_format = "default";            // default | json
+  std::string model_control_mode = "none";       // none | poll | explicit
+  int repository_poll_secs = 15;
+  std::vector<std::string> load_models;          // explicit mode; "*" = all
+  bool strict_readiness = true;
+  int exit_timeout_secs = 30;
+  int64_t max_queue_size = 10000;                // default per-model queue bound
+  int64_t max_request_bytes = int64_t{64} << 20; // gRPC message and input size cap
+  bool help = false;
+};
+
+/// Parses argv. Unknown flags, missing values and bad values are errors that
+/// name the flag and what it accepts.
+absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv);
+
+/// The --help text.
+std::string ServerFlagsHelp();
+
+}  // namespace torii
+
+#endif  // TORII_SERVER_APP_FLAGS_H_

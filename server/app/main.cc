@@ -1,0 +1,189 @@
+// torii-server: flags, then RunServer().
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "server/app/flags.h"
+#include "server/common/logging.h"
+#include "server/core/model_manager.h"
+#include "server/grpc/inference_service.h"
+#include "server/repository/repository_poller.h"
+
+namespace torii {
+namespace {
+
+// <dir of this executable>/../lib/torii: the same relative place in the build
+// tree (build/bin, build/lib/torii) and an install tree (P/bin, P/lib/torii).
+std::string DefaultBackendDirectory() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "lib/torii";
+  std::string exe(buf, static_cast<size_t>(n));
+  const std::string dir = exe.substr(0, exe.rfind('/'));
+  return dir + "/../lib/torii";
+}
+
+std::string AbsolutePath(const std::string& p) {
+  char buf[PATH_MAX];
+  return realpath(p.c_str(), buf) != nullptr ? std::string(buf) : p;
+}
+
+// Readiness as seen by grpc.health.v1, kept equal to ServerReady.
+void UpdateHealth(grpc::Server* server, const InferenceService& service) {
+  auto* health = server->GetHealthCheckService();
+  if (health == nullptr) return;
+  const bool ready = service.IsReady();
+  health->SetServingStatus("", ready);
+  health->SetServingStatus("inference.GRPCInferenceService", ready);
+}
+
+int RunServer(const ServerFlags& flags) {
+  ModelManager::Options mo;
+  mo.repository = AbsolutePath(flags.model_repository);
+  mo.backend_directories = flags.backend_directories;
+  if (mo.backend_directories.empty()) mo.backend_directories.push_back(DefaultBackendDirectory());
+  for (auto& d : mo.backend_directories) d = AbsolutePath(d);
+  mo.default_max_queue_size = static_cast<size_t>(flags.max_queue_size);
+  struct stat_check {};
+  if (access(mo.repository.c_str(), R_OK | X_OK) != 0) {
+    LogError("cannot read the model repository", {{"path", mo.repository}});
+    return 2;
+  }
+  ModelManager manager(mo);
+
+  InferenceService::Options so;
+  so.manager = &manager;
+  so.limits.max_input_bytes = static_cast<size_t>(flags.max_request_bytes);
+  so.strict_readiness = flags.strict_readiness;
+  so.explicit_model_control = flags.model_control_mode == "explicit";
+  InferenceService service(so);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(flags.grpc_address, ":", flags.grpc_port);
+  int bound_port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(flags.max_request_bytes));
+  builder.SetMaxSendMessageSize(-1);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    LogError("cannot listen", {{"address", address}});
+    return 2;
+  }
+  // Serve (live, not ready) while models load: a slow model never makes the
+  // server look dead.
+  UpdateHealth(server.get(), service);
+  LogInfo("gRPC server listening", {{"address", absl::StrCat(flags.grpc_address, ":", bound_port)},
+                                    {"repository", mo.repository},
+                                    {"model_control_mode", flags.model_control_mode}});
+
+  // Signals are taken synchronously by a dedicated thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  int stop_signal = 0;
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+    stop_signal = sig;
+    cv.notify_all();
+  });
+
+  std::map<std::string, std::string> fingerprints;
+  std::vector<std::string> initial;
+  if (flags.model_control_mode == "explicit") {
+    for (const auto& m : flags.load_models) {
+      if (m == "*") {
+        initial = manager.ScanRepository();
+        break;
+      }
+      initial.push_back(m);
+    }
+  } else {
+    initial = manager.ScanRepository();
+    DiffRepository(mo.repository, initial, fingerprints);
+  }
+  for (const auto& name : initial) {
+    manager.Load(name).IgnoreError();  // recorded and logged by the manager
+    UpdateHealth(server.get(), service);
+  }
+  service.SetStarted(true);
+  UpdateHealth(server.get(), service);
+  LogInfo("server ready", {{"ready", service.IsReady() ? "true" : "false"}});
+
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stop) {
+      const auto wait = flags.model_control_mode == "poll"
+                            ? std::chrono::seconds(flags.repository_poll_secs)
+                            : std::chrono::seconds(3600);
+      cv.wait_for(lock, wait);
+      if (stop || flags.model_control_mode != "poll") continue;
+      lock.unlock();
+      RepositoryChanges ch = DiffRepository(mo.repository, manager.ScanRepository(), fingerprints);
+      for (const auto& n : ch.added) manager.Load(n).IgnoreError();
+      for (const auto& n : ch.changed) manager.Load(n).IgnoreError();
+      for (const auto& n : ch.removed) manager.Unload(n).IgnoreError();
+      UpdateHealth(server.get(), service);
+      lock.lock();
+    }
+  }
+
+  LogInfo("shutting down", {{"signal", std::to_string(stop_signal)},
+                            {"exit_timeout_secs", std::to_string(flags.exit_timeout_secs)}});
+  service.SetShuttingDown();
+  UpdateHealth(server.get(), service);
+  // Stop taking new RPCs, let in-flight ones (and the requests queued behind
+  // them) finish until the deadline, then cancel what is left.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(flags.exit_timeout_secs));
+  manager.UnloadAll();
+  signal_thread.join();
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace torii
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread; the signal thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto flags = torii::ParseServerFlags(argc, argv);
+  if (!flags.ok()) {
+    std::fprintf(stderr, "torii-server: %s\n", std::string(flags.status().message()).c_str());
+    return 2;
+  }
+  if (flags->help) {
+    std::fputs(torii::ServerFlagsHelp().c_str(), stdout);
+    return 0;
+  }
+  torii::LogOptions lo;
+  lo.json = flags->log_format == "json";
+  lo.verbose = flags->log_verbose;
+  torii::SetLogOptions(lo);
+  return torii::RunServer(*flags);
+}

@@ -1,0 +1,322 @@
+#include "server/core/model_manager.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/common/logging.h"
+#include "server/common/status_macros.h"
+
+namespace torii {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool IsFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::vector<std::string> ListDirectories(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.empty() || n[0] == '.') continue;
+    if (IsDirectory(dir + "/" + n)) out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Numeric version folders (1, 2, ...), highest first.
+std::vector<int64_t> ListVersions(const std::string& model_dir) {
+  std::vector<int64_t> versions;
+  for (const auto& n : ListDirectories(model_dir)) {
+    if (n.size() > 18 || !std::all_of(n.begin(), n.end(), ::isdigit)) continue;
+    const int64_t v = std::stoll(n);
+    if (v > 0) versions.push_back(v);
+  }
+  std::sort(versions.rbegin(), versions.rend());
+  return versions;
+}
+
+std::vector<int64_t> ApplyPolicy(const inference::ModelVersionPolicy& policy,
+                                 const std::vector<int64_t>& available) {
+  if (policy.has_all()) return available;
+  if (policy.has_specific()) {
+    std::vector<int64_t> out;
+    for (int64_t v : available) {
+      const auto& want = policy.specific().versions();
+      if (std::find(want.begin(), want.end(), v) != want.end()) out.push_back(v);
+    }
+    return out;
+  }
+  const size_t n = policy.has_latest() ? policy.latest().num_versions() : 1;
+  return {available.begin(), available.begin() + std::min(n, available.size())};
+}
+
+std::string Ms(std::chrono::steady_clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+bool IsPlainName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+}
+
+absl::StatusOr<std::string> RunnerNameForConfig(const inference::ModelConfig& config) {
+  std::string name = config.backend();
+  if (name == "pytorch") name = "torchscript";
+  if (name.empty()) {
+    if (config.platform() == "pytorch_libtorch") return std::string("torchscript");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", config.name(), "': config.pbtxt names no runner; set backend: \"<runner>\"",
+        config.platform().empty() ? "" : absl::StrCat(" (platform \"", config.platform(),
+                                                      "\" has no Torii runner)")));
+  }
+  return name;
+}
+
+ModelVersion::~ModelVersion() {
+  // Drain before the runner goes away: queued requests still finish.
+  if (scheduler) scheduler->Shutdown();
+  scheduler.reset();
+  runner.reset();
+}
+
+ModelManager::ModelManager(Options options) : options_(std::move(options)) {}
+
+ModelManager::~ModelManager() { UnloadAll(); }
+
+std::vector<std::string> ModelManager::ScanRepository() const {
+  return ListDirectories(options_.repository);
+}
+
+absl::StatusOr<std::string> ModelManager::FindRunner(const std::string& runner,
+                                                     const std::string& model_dir,
+                                                     const std::string& version_dir) const {
+  if (!IsPlainName(runner)) {
+    return absl::InvalidArgumentError(absl::StrCat("runner name '", runner, "' is not a plain name"));
+  }
+  const std::string file = "libtorii_" + runner + ".so";
+  std::vector<std::string> searched = {version_dir, model_dir};
+  searched.insert(searched.end(), options_.backend_directories.begin(),
+                  options_.backend_directories.end());
+  for (const auto& dir : searched) {
+    if (IsFile(dir + "/" + file)) return dir + "/" + file;
+  }
+  return absl::NotFoundError(absl::StrCat("runner '", runner, "' not found: no ", file, " in ",
+                                          absl::StrJoin(searched, ", ")));
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> ModelManager::BuildVersions(
+    const std::string& name, std::vector<std::string>* warnings) {
+  const std::string model_dir = options_.repository + "/" + name;
+  TORII_ASSIGN_OR_RETURN(ParsedModelConfig parsed,
+                         LoadModelConfig(model_dir + "/config.pbtxt", name));
+  *warnings = parsed.warnings;
+  TORII_ASSIGN_OR_RETURN(const std::string runner, RunnerNameForConfig(parsed.config));
+  const std::vector<int64_t> available = ListVersions(model_dir);
+  const std::vector<int64_t> selected = ApplyPolicy(parsed.config.version_policy(), available);
+  if (selected.empty()) {
+    return absl::NotFoundError(absl::StrCat("model '", name, "': no version directory ",
+                                            available.empty() ? "(like 1/) exists"
+                                                              : "matches version_policy",
+                                            " in ", model_dir));
+  }
+  uint32_t instances = 0;
+  for (const auto& g : parsed.config.instance_group()) {
+    instances += static_cast<uint32_t>(g.count() > 0 ? g.count() : 1);
+  }
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  for (int64_t v : selected) {
+    auto mv = std::make_shared<ModelVersion>();
+    mv->name = name;
+    mv->version = v;
+    mv->version_string = std::to_string(v);
+    mv->config = parsed.config;
+    mv->signature = std::make_unique<ModelSignature>(mv->config);
+    const std::string version_dir = model_dir + "/" + mv->version_string;
+    TORII_ASSIGN_OR_RETURN(const std::string path, FindRunner(runner, model_dir, version_dir));
+    auto lib = libraries_.Get(path);
+    if (!lib.ok()) {
+      return absl::Status(lib.status().code(),
+                          absl::StrCat("model '", name, "': ", lib.status().message()));
+    }
+    mv->library = *lib;
+    RunnerModel::Options ro;
+    ro.name = name;
+    ro.version = v;
+    ro.directory = model_dir;
+    ro.version_directory = version_dir;
+    ro.config = &mv->config;
+    ro.signature = mv->signature.get();
+    ro.instance_count = std::max<uint32_t>(1, instances);
+    TORII_ASSIGN_OR_RETURN(mv->runner, RunnerModel::Create(mv->library, ro));
+    mv->scheduler = std::make_unique<Scheduler>(
+        Scheduler::OptionsFromConfig(mv->config, options_.default_max_queue_size),
+        mv->runner.get(), &mv->stats);
+    out.push_back(std::move(mv));
+  }
+  return out;
+}
+
+void ModelManager::SetState(const std::string& name, const std::string& state,
+                            const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModelSlot& slot = models_[name];
+  slot.state = state;
+  slot.reason = reason;
+}
+
+absl::Status ModelManager::Load(const std::string& name) {
+  if (!IsPlainName(name) || !IsDirectory(options_.repository + "/" + name)) {
+    return absl::NotFoundError(absl::StrCat("no model directory '", name, "' in the repository"));
+  }
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  const auto start = std::chrono::steady_clock::now();
+  LogInfo("model load started", {{"model", name}});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ModelSlot& slot = models_[name];
+    if (slot.versions.empty()) slot.state = "LOADING";
+  }
+  std::vector<std::string> warnings;
+  auto built = BuildVersions(name, &warnings);
+  for (const auto& w : warnings) LogWarning(w, {{"model", name}});
+  if (!built.ok()) {
+    LogError("model load failed", {{"model", name},
+                                    {"duration_ms", Ms(std::chrono::steady_clock::now() - start)},
+                                    {"reason", std::string(built.status().message())}});
+    std::lock_guard<std::mutex> lock(mu_);
+    ModelSlot& slot = models_[name];
+    // The versions already serving (if any) keep serving.
+    slot.state = slot.versions.empty() ? "UNAVAILABLE" : "READY";
+    slot.reason = std::string(built.status().message());
+    return built.status();
+  }
+  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ModelSlot& slot = models_[name];
+    old.swap(slot.versions);
+    for (auto& v : *built) slot.versions[v->version] = v;
+    slot.state = "READY";
+    slot.reason.clear();
+  }
+  for (const auto& v : *built) {
+    const auto& p = v->library->provenance();
+    LogInfo("model ready", {{"model", name},
+                            {"version", v->version_string},
+                            {"duration_ms", Ms(std::chrono::steady_clock::now() - start)},
+                            {"runner", p.runner},
+                            {"runner_version", p.runner_version},
+                            {"runner_build", p.runner_build},
+                            {"runner_abi", p.runner_abi}});
+  }
+  // Old versions drain outside the lock; requests holding them finish first.
+  for (auto& [v, mv] : old) {
+    if (mv->scheduler) mv->scheduler->Shutdown();
+    LogInfo("model version unloaded", {{"model", name}, {"version", std::to_string(v)}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelManager::Unload(const std::string& name) {
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) {
+      return absl::NotFoundError(absl::StrCat("model '", name, "' is not loaded"));
+    }
+    old.swap(it->second.versions);
+    it->second.state = "UNAVAILABLE";
+    it->second.reason = "unloaded";
+  }
+  for (auto& [v, mv] : old) {
+    if (mv->scheduler) mv->scheduler->Shutdown();
+    LogInfo("model version unloaded", {{"model", name}, {"version", std::to_string(v)}});
+  }
+  return absl::OkStatus();
+}
+
+void ModelManager::UnloadAll() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [n, slot] : models_) {
+      if (!slot.versions.empty()) names.push_back(n);
+    }
+  }
+  for (const auto& n : names) Unload(n).IgnoreError();
+}
+
+absl::StatusOr<std::shared_ptr<ModelVersion>> ModelManager::Get(const std::string& name,
+                                                                const std::string& version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+  }
+  const ModelSlot& slot = it->second;
+  if (slot.versions.empty()) {
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is not ready: ",
+                                               slot.state,
+                                               slot.reason.empty() ? "" : " (" + slot.reason + ")"));
+  }
+  if (version.empty()) return slot.versions.rbegin()->second;
+  for (const auto& [v, mv] : slot.versions) {
+    if (mv->version_string == version) return mv;
+  }
+  return absl::NotFoundError(absl::StrCat("model '", name, "' has no ready version '", version, "'"));
+}
+
+std::vector<std::shared_ptr<ModelVersion>> ModelManager::ReadyVersions(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  auto it = models_.find(name);
+  if (it == models_.end()) return out;
+  for (auto v = it->second.versions.rbegin(); v != it->second.versions.rend(); ++v) {
+    out.push_back(v->second);
+  }
+  return out;
+}
+
+std::vector<ModelIndexEntry> ModelManager::Index() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ModelIndexEntry> out;
+  for (const auto& [name, slot] : models_) {
+    if (slot.versions.empty()) {
+      out.push_back({name, "", slot.state, slot.reason});
+      continue;
+    }
+    for (const auto& [v, mv] : slot.versions) {
+      out.push_back({name, mv->version_string, "READY", slot.reason});
+    }
+  }
+  return out;
+}
+
+bool ModelManager::AllReady() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, slot] : models_) {
+    if (slot.state != "READY" && slot.reason != "unloaded") return false;
+  }
+  return true;
+}
+
+}  // namespace torii

@@ -1,0 +1,378 @@
+#include "server/grpc/inference_service.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "server/grpc/status_util.h"
+#include "torii/runner.h"
+
+namespace torii {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+constexpr char kServerName[] = "torii";
+constexpr char kServerVersion[] = "0.1.0";
+
+ServerUnaryReactor* Reply(CallbackServerContext* ctx, const absl::Status& s) {
+  ServerUnaryReactor* r = ctx->DefaultReactor();
+  r->Finish(ToGrpcStatus(s));
+  return r;
+}
+
+// The client's deadline on the steady clock the scheduler uses.
+InferenceRequest::Clock::time_point SteadyDeadline(const CallbackServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return InferenceRequest::Clock::time_point::max();
+  }
+  const auto left = deadline - std::chrono::system_clock::now();
+  return InferenceRequest::Clock::now() +
+         std::chrono::duration_cast<InferenceRequest::Clock::duration>(left);
+}
+
+void FillTensorMetadata(const ModelSignature& sig, const TensorSignature& t,
+                        inference::ModelMetadataResponse::TensorMetadata* out) {
+  out->set_name(t.name);
+  out->set_datatype(DataTypeName(t.datatype));
+  for (int64_t d : sig.WireShape(t)) out->add_shape(d);
+}
+
+// Bidirectional stream: every request is answered on the stream (errors in
+// error_message); a bad request never ends the stream. Requests run
+// concurrently; writes go out one at a time in completion order.
+class StreamReactor
+    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  StreamReactor(InferenceService* service, CallbackServerContext* ctx)
+      : service_(service), ctx_(ctx) {
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> lock(mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    auto call = std::make_shared<Call>();
+    call->request = std::move(incoming_);
+    incoming_.Clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pending_;
+    }
+    StartRead(&incoming_);
+    service_->Infer(ctx_, &call->request, call->response.mutable_infer_response(),
+                    [this, call](const absl::Status& s) {
+                      if (!s.ok()) {
+                        call->response.clear_infer_response();
+                        call->response.set_error_message(std::string(s.message()));
+                        // Keep the id so a client can match the error to its request.
+                        call->response.mutable_infer_response()->set_id(call->request.id());
+                        call->response.mutable_infer_response()->set_model_name(
+                            call->request.model_name());
+                      }
+                      std::lock_guard<std::mutex> lock(mu_);
+                      --pending_;
+                      writes_.push_back(call);
+                      if (!writing_) WriteNextLocked();
+                    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writes_.pop_front();
+    writing_ = false;
+    if (!ok) write_failed_ = true;
+    if (!writes_.empty() && !write_failed_) {
+      WriteNextLocked();
+    } else {
+      if (write_failed_) writes_.clear();
+      MaybeFinishLocked();
+    }
+  }
+
+  void OnDone() override {
+    // Finish() is only called once no request is pending, so no callback can
+    // touch `this` any more.
+    delete this;
+  }
+
+ private:
+  struct Call {
+    inference::ModelInferRequest request;
+    inference::ModelStreamInferResponse response;
+  };
+
+  void WriteNextLocked() {
+    if (write_failed_) {
+      writes_.clear();
+      MaybeFinishLocked();
+      return;
+    }
+    writing_ = true;
+    StartWrite(&writes_.front()->response);
+  }
+
+  void MaybeFinishLocked() {
+    if (reads_done_ && pending_ == 0 && !writing_ && writes_.empty() && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  InferenceService* service_;
+  CallbackServerContext* ctx_;
+  inference::ModelInferRequest incoming_;
+  std::mutex mu_;
+  std::deque<std::shared_ptr<Call>> writes_;
+  int pending_ = 0;
+  bool writing_ = false;
+  bool reads_done_ = false;
+  bool write_failed_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+bool InferenceService::IsReady() const {
+  if (!started_ || shutting_down_) return false;
+  return !options_.strict_readiness || options_.manager->AllReady();
+}
+
+ServerUnaryReactor* InferenceService::ServerLive(CallbackServerContext* ctx,
+                                                 const inference::ServerLiveRequest*,
+                                                 inference::ServerLiveResponse* resp) {
+  // Live whenever the process serves RPCs, whatever models are doing.
+  resp->set_live(true);
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::ServerReady(CallbackServerContext* ctx,
+                                                  const inference::ServerReadyRequest*,
+                                                  inference::ServerReadyResponse* resp) {
+  resp->set_ready(IsReady());
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::ModelReady(CallbackServerContext* ctx,
+                                                 const inference::ModelReadyRequest* req,
+                                                 inference::ModelReadyResponse* resp) {
+  auto mv = options_.manager->Get(req->name(), req->version());
+  if (mv.ok()) {
+    resp->set_ready(true);
+    return Reply(ctx, absl::OkStatus());
+  }
+  // A known model that is not ready is "not ready", not an error.
+  if (absl::IsUnavailable(mv.status())) {
+    resp->set_ready(false);
+    return Reply(ctx, absl::OkStatus());
+  }
+  return Reply(ctx, mv.status());
+}
+
+ServerUnaryReactor* InferenceService::ServerMetadata(CallbackServerContext* ctx,
+                                                     const inference::ServerMetadataRequest*,
+                                                     inference::ServerMetadataResponse* resp) {
+  resp->set_name(kServerName);
+  resp->set_version(kServerVersion);
+  for (const char* ext : {"model_configuration", "statistics", "model_repository",
+                          "model_repository(unload_dependents)", "schedule_policy"}) {
+    resp->add_extensions(ext);
+  }
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::ModelMetadata(CallbackServerContext* ctx,
+                                                    const inference::ModelMetadataRequest* req,
+                                                    inference::ModelMetadataResponse* resp) {
+  auto mv = options_.manager->Get(req->name(), req->version());
+  if (!mv.ok()) return Reply(ctx, mv.status());
+  const ModelVersion& m = **mv;
+  resp->set_name(m.name);
+  for (const auto& v : options_.manager->ReadyVersions(m.name)) resp->add_versions(v->version_string);
+  const RunnerProvenance& p = m.library->provenance();
+  resp->set_platform(m.config.platform().empty() ? p.runner : m.config.platform());
+  for (const auto& t : m.signature->inputs()) FillTensorMetadata(*m.signature, t, resp->add_inputs());
+  for (const auto& t : m.signature->outputs()) FillTensorMetadata(*m.signature, t, resp->add_outputs());
+  auto& props = *resp->mutable_properties();
+  props["runner"] = p.runner;
+  props["runner_version"] = p.runner_version;
+  props["runner_build"] = p.runner_build;
+  props["runner_abi"] = p.runner_abi;
+  return Reply(ctx, absl::OkStatus());
+}
+
+void InferenceService::Infer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
+                             inference::ModelInferResponse* resp,
+                             std::function<void(const absl::Status&)> done) {
+  if (shutting_down_) {
+    done(absl::UnavailableError("the server is shutting down"));
+    return;
+  }
+  // A version may start draining between lookup and enqueue during a reload;
+  // look it up again then, so a reload never fails a request.
+  for (int attempt = 0;; ++attempt) {
+    auto mv = options_.manager->Get(req->model_name(), req->model_version());
+    if (!mv.ok()) {
+      done(mv.status());
+      return;
+    }
+    std::shared_ptr<ModelVersion> model = *std::move(mv);
+    auto ir = std::make_unique<InferenceRequest>();
+    ir->arrival = InferenceRequest::Clock::now();
+    absl::Status s = ValidateRequest(model->name, *model->signature, *req, options_.limits, ir.get());
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    resp->Clear();
+    resp->set_model_name(model->name);
+    resp->set_model_version(model->version_string);
+    resp->set_id(req->id());
+    ir->response = resp;
+    ir->deadline = SteadyDeadline(ctx);
+    ir->is_cancelled = [ctx] { return ctx->IsCancelled(); };
+    // The handle rides with the request: the version stays alive until done.
+    ir->done = [done, model](const absl::Status& st) { done(st); };
+    s = model->scheduler->Enqueue(ir);
+    if (s.ok()) return;
+    if (absl::IsUnavailable(s) && model->scheduler->stopping() && attempt < 3 && !shutting_down_) {
+      continue;
+    }
+    done(s);
+    return;
+  }
+}
+
+ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
+                                                 const inference::ModelInferRequest* req,
+                                                 inference::ModelInferResponse* resp) {
+  ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Infer(ctx, req, resp, [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+InferenceService::ModelStreamInfer(CallbackServerContext* ctx) {
+  return new StreamReactor(this, ctx);
+}
+
+ServerUnaryReactor* InferenceService::ModelConfig(CallbackServerContext* ctx,
+                                                  const inference::ModelConfigRequest* req,
+                                                  inference::ModelConfigResponse* resp) {
+  auto mv = options_.manager->Get(req->name(), req->version());
+  if (!mv.ok()) return Reply(ctx, mv.status());
+  *resp->mutable_config() = (*mv)->config;
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::ModelStatistics(CallbackServerContext* ctx,
+                                                      const inference::ModelStatisticsRequest* req,
+                                                      inference::ModelStatisticsResponse* resp) {
+  std::vector<std::shared_ptr<ModelVersion>> versions;
+  if (req->name().empty()) {
+    for (const auto& e : options_.manager->Index()) {
+      if (e.state != "READY") continue;
+      auto mv = options_.manager->Get(e.name, e.version);
+      if (mv.ok()) versions.push_back(*mv);
+    }
+  } else {
+    if (req->version().empty()) {
+      versions = options_.manager->ReadyVersions(req->name());
+      if (versions.empty()) {
+        auto mv = options_.manager->Get(req->name(), "");
+        return Reply(ctx, mv.status());
+      }
+    } else {
+      auto mv = options_.manager->Get(req->name(), req->version());
+      if (!mv.ok()) return Reply(ctx, mv.status());
+      versions.push_back(*mv);
+    }
+  }
+  for (const auto& mv : versions) {
+    auto* s = resp->add_model_stats();
+    s->set_name(mv->name);
+    s->set_version(mv->version_string);
+    mv->stats.Fill(s);
+  }
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::RepositoryIndex(CallbackServerContext* ctx,
+                                                      const inference::RepositoryIndexRequest* req,
+                                                      inference::RepositoryIndexResponse* resp) {
+  std::set<std::string> known;
+  for (const auto& e : options_.manager->Index()) {
+    known.insert(e.name);
+    if (req->ready() && e.state != "READY") continue;
+    auto* m = resp->add_models();
+    m->set_name(e.name);
+    m->set_version(e.version);
+    m->set_state(e.state);
+    m->set_reason(e.reason);
+  }
+  if (!req->ready()) {
+    // Models on disk the server has not loaded (explicit mode) are listed too.
+    for (const auto& name : options_.manager->ScanRepository()) {
+      if (known.count(name) != 0) continue;
+      auto* m = resp->add_models();
+      m->set_name(name);
+      m->set_state("UNAVAILABLE");
+      m->set_reason("not loaded");
+    }
+  }
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::RepositoryModelLoad(
+    CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
+    inference::RepositoryModelLoadResponse*) {
+  if (!options_.explicit_model_control) {
+    return Reply(ctx, absl::UnavailableError(
+                          "explicit model load/unload is not allowed; start the server with "
+                          "--model-control-mode=explicit"));
+  }
+  if (!IsPlainName(req->model_name())) {
+    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
+                          "model name '", req->model_name(),
+                          "' must be a plain directory name in the repository")));
+  }
+  if (!req->parameters().empty()) {
+    return Reply(ctx, absl::InvalidArgumentError(
+                          "RepositoryModelLoad parameters (config/file overrides) are not supported"));
+  }
+  // Loading may take seconds: run it off the gRPC callback thread.
+  ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::thread([this, reactor, name = req->model_name()] {
+    reactor->Finish(ToGrpcStatus(options_.manager->Load(name)));
+  }).detach();
+  return reactor;
+}
+
+ServerUnaryReactor* InferenceService::RepositoryModelUnload(
+    CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
+    inference::RepositoryModelUnloadResponse*) {
+  if (!options_.explicit_model_control) {
+    return Reply(ctx, absl::UnavailableError(
+                          "explicit model load/unload is not allowed; start the server with "
+                          "--model-control-mode=explicit"));
+  }
+  if (!IsPlainName(req->model_name())) {
+    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
+                          "model name '", req->model_name(),
+                          "' must be a plain directory name in the repository")));
+  }
+  ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::thread([this, reactor, name = req->model_name()] {
+    reactor->Finish(ToGrpcStatus(options_.manager->Unload(name)));
+  }).detach();
+  return reactor;
+}
+
+}  // namespace torii

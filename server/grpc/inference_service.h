@@ -1,0 +1,79 @@
+// The v2 inference service (KServe Open Inference Protocol + Triton
+// extensions) on gRPC's callback API. Translates wire <-> core types and
+// absl::Status -> grpc::Status; holds no model state of its own.
+#ifndef TORII_SERVER_GRPC_INFERENCE_SERVICE_H_
+#define TORII_SERVER_GRPC_INFERENCE_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+
+#include "inference.grpc.pb.h"
+#include "server/core/model_manager.h"
+#include "server/core/request_validator.h"
+
+namespace torii {
+
+class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  struct Options {
+    ModelManager* manager = nullptr;
+    ValidationLimits limits;
+    /// Readiness requires every model ready (--strict-readiness).
+    bool strict_readiness = true;
+    /// RepositoryModelLoad/Unload allowed (--model-control-mode=explicit).
+    bool explicit_model_control = false;
+  };
+
+  explicit InferenceService(Options options) : options_(std::move(options)) {}
+
+  /// Marks the end of startup loading / the start of shutdown.
+  void SetStarted(bool started) { started_ = started; }
+  void SetShuttingDown() { shutting_down_ = true; }
+  bool IsReady() const;
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext*, const inference::ServerLiveRequest*,
+                                       inference::ServerLiveResponse*) override;
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext*, const inference::ServerReadyRequest*,
+                                        inference::ServerReadyResponse*) override;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext*, const inference::ModelReadyRequest*,
+                                       inference::ModelReadyResponse*) override;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext*,
+                                           const inference::ServerMetadataRequest*,
+                                           inference::ServerMetadataResponse*) override;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext*,
+                                          const inference::ModelMetadataRequest*,
+                                          inference::ModelMetadataResponse*) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext*, const inference::ModelInferRequest*,
+                                       inference::ModelInferResponse*) override;
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+  ModelStreamInfer(grpc::CallbackServerContext*) override;
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext*, const inference::ModelConfigRequest*,
+                                        inference::ModelConfigResponse*) override;
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext*,
+                                            const inference::ModelStatisticsRequest*,
+                                            inference::ModelStatisticsResponse*) override;
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext*,
+                                            const inference::RepositoryIndexRequest*,
+                                            inference::RepositoryIndexResponse*) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(grpc::CallbackServerContext*,
+                                                const inference::RepositoryModelLoadRequest*,
+                                                inference::RepositoryModelLoadResponse*) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(grpc::CallbackServerContext*,
+                                                  const inference::RepositoryModelUnloadRequest*,
+                                                  inference::RepositoryModelUnloadResponse*) override;
+
+  /// Validates and queues one request; `done` receives the final status
+  /// (exactly once, possibly before this returns). Shared by unary and
+  /// streaming inference.
+  void Infer(grpc::CallbackServerContext* ctx, const inference::ModelInferRequest* request,
+             inference::ModelInferResponse* response, std::function<void(const absl::Status&)> done);
+
+ private:
+  Options options_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace torii
+
+#endif  // TORII_SERVER_GRPC_INFERENCE_SERVICE_H_

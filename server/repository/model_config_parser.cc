@@ -1,0 +1,216 @@
+#include "server/repository/model_config_parser.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/reflection.h"
+#include "google/protobuf/text_format.h"
+#include "server/common/status_macros.h"
+
+namespace torii {
+namespace {
+
+namespace pb = google::protobuf;
+
+// Collects the text-format parser's messages; protobuf's line and column are
+// 0-based.
+class ErrorCollector : public pb::io::ErrorCollector {
+ public:
+  void AddError(int line, pb::io::ColumnNumber column,
+                const std::string& message) override {
+    if (first_.empty()) {
+      first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
+                            message);
+    }
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+// Field paths (without indices) that Torii acts on. Anything else that is set
+// in a config parses, is ignored, and is named in a warning.
+const std::set<std::string>& ImplementedFields() {
+  static const auto* fields = new std::set<std::string>{
+      "name",
+      "platform",
+      "backend",
+      "max_batch_size",
+      "version_policy",
+      "version_policy.latest",
+      "version_policy.latest.num_versions",
+      "version_policy.all",
+      "version_policy.specific",
+      "version_policy.specific.versions",
+      "input",
+      "input.name",
+      "input.data_type",
+      "input.dims",
+      "output",
+      "output.name",
+      "output.data_type",
+      "output.dims",
+      "instance_group",
+      "instance_group.name",
+      "instance_group.count",
+      "instance_group.kind",
+      "dynamic_batching",
+      "dynamic_batching.preferred_batch_size",
+      "dynamic_batching.max_queue_delay_microseconds",
+      "dynamic_batching.default_queue_policy",
+      "dynamic_batching.default_queue_policy.timeout_action",
+      "dynamic_batching.default_queue_policy.default_timeout_microseconds",
+      "dynamic_batching.default_queue_policy.allow_timeout_override",
+      "dynamic_batching.default_queue_policy.max_queue_size",
+      "default_model_filename",
+      "parameters",
+      // Interpreted by runners (the TorchScript runner warms up from it).
+      "model_warmup",
+  };
+  return *fields;
+}
+
+// Walks every set field of `msg` and records the ones not implemented. Map
+// entries and the contents of runner-interpreted fields are not descended.
+void CollectUnimplemented(const pb::Message& msg, const std::string& prefix,
+                          std::set<std::string>& out) {
+  const pb::Reflection* refl = msg.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  refl->ListFields(msg, &fields);
+  for (const pb::FieldDescriptor* f : fields) {
+    const std::string path = prefix.empty() ? f->name() : prefix + "." + f->name();
+    if (ImplementedFields().count(path) == 0) {
+      out.insert(path);
+      continue;
+    }
+    if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE || f->is_map() ||
+        path == "parameters" || path == "model_warmup") {
+      continue;
+    }
+    if (f->is_repeated()) {
+      for (int i = 0; i < refl->FieldSize(msg, f); ++i) {
+        CollectUnimplemented(refl->GetRepeatedMessage(msg, f, i), path, out);
+      }
+    } else {
+      CollectUnimplemented(refl->GetMessage(msg, f), path, out);
+    }
+  }
+}
+
+absl::Status Invalid(absl::string_view file, const std::string& msg) {
+  return absl::InvalidArgumentError(absl::StrCat(file, ": ", msg));
+}
+
+template <typename Tensors>
+absl::Status CheckTensors(const Tensors& tensors, absl::string_view kind,
+                          absl::string_view file) {
+  std::set<std::string> seen;
+  for (int i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    const std::string where = absl::StrCat(kind, "[", i, "]");
+    if (t.name().empty()) return Invalid(file, where + ": 'name' is empty");
+    if (!seen.insert(t.name()).second) {
+      return Invalid(file, absl::StrCat(kind, " '", t.name(), "' is declared twice"));
+    }
+    if (t.data_type() == inference::TYPE_INVALID) {
+      return Invalid(file, absl::StrCat(kind, " '", t.name(), "': 'data_type' is missing"));
+    }
+    for (int64_t d : t.dims()) {
+      if (d < -1) {
+        return Invalid(file, absl::StrCat(kind, " '", t.name(), "': 'dims' has ", d,
+                                          "; a dimension is -1 (variable) or >= 0"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateModelConfig(const inference::ModelConfig& config,
+                                 absl::string_view file) {
+  if (config.max_batch_size() < 0) {
+    return Invalid(file, absl::StrCat("'max_batch_size' is ", config.max_batch_size(),
+                                      "; it must be >= 0"));
+  }
+  if (config.input_size() == 0) return Invalid(file, "the model declares no 'input'");
+  if (config.output_size() == 0) return Invalid(file, "the model declares no 'output'");
+  TORII_RETURN_IF_ERROR(CheckTensors(config.input(), "input", file));
+  TORII_RETURN_IF_ERROR(CheckTensors(config.output(), "output", file));
+  for (const auto& g : config.instance_group()) {
+    if (g.count() < 0) {
+      return Invalid(file, absl::StrCat("'instance_group.count' is ", g.count(),
+                                        "; it must be >= 0"));
+    }
+    if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
+      return Invalid(file, "'instance_group.kind: KIND_GPU' is not supported; Torii "
+                           "runs instances on the CPU (use KIND_CPU or KIND_AUTO)");
+    }
+  }
+  if (config.has_dynamic_batching()) {
+    if (config.max_batch_size() == 0) {
+      return Invalid(file, "'dynamic_batching' needs 'max_batch_size' > 0");
+    }
+    for (int32_t p : config.dynamic_batching().preferred_batch_size()) {
+      if (p < 1 || p > config.max_batch_size()) {
+        return Invalid(file, absl::StrCat("'dynamic_batching.preferred_batch_size' ", p,
+                                          " is outside 1..max_batch_size (",
+                                          config.max_batch_size(), ")"));
+      }
+    }
+  }
+  if (config.version_policy().has_latest() &&
+      config.version_policy().latest().num_versions() == 0) {
+    return Invalid(file, "'version_policy.latest.num_versions' must be >= 1");
+  }
+  const std::string& backend = config.backend();
+  if (backend.find_first_of("/\\") != std::string::npos || backend == "." ||
+      backend == "..") {
+    return Invalid(file, absl::StrCat("'backend' \"", backend,
+                                      "\" must be a plain runner name"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ParsedModelConfig> ParseModelConfig(absl::string_view text,
+                                                   absl::string_view file_name,
+                                                   absl::string_view model_dir_name) {
+  ParsedModelConfig parsed;
+  ErrorCollector errors;
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &parsed.config)) {
+    return Invalid(file_name, errors.first().empty() ? "cannot parse" : errors.first());
+  }
+  if (parsed.config.name().empty()) {
+    parsed.config.set_name(std::string(model_dir_name));
+  } else if (parsed.config.name() != model_dir_name) {
+    return Invalid(file_name, absl::StrCat("'name' is \"", parsed.config.name(),
+                                           "\" but the model directory is \"",
+                                           model_dir_name, "\"; they must agree"));
+  }
+  TORII_RETURN_IF_ERROR(ValidateModelConfig(parsed.config, file_name));
+  std::set<std::string> unimplemented;
+  CollectUnimplemented(parsed.config, "", unimplemented);
+  for (const auto& path : unimplemented) {
+    parsed.warnings.push_back(absl::StrCat(
+        file_name, ": field '", path, "' is not implemented by Torii and is ignored"));
+  }
+  return parsed;
+}
+
+absl::StatusOr<ParsedModelConfig> LoadModelConfig(const std::string& path,
+                                                  absl::string_view model_dir_name) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseModelConfig(text.str(), path, model_dir_name);
+}
+
+}  // namespace torii

@@ -1,0 +1,43 @@
+// Parses and checks a model's config.pbtxt (protobuf text format, Triton's
+// field names).
+#ifndef TORII_SERVER_REPOSITORY_MODEL_CONFIG_PARSER_H_
+#define TORII_SERVER_REPOSITORY_MODEL_CONFIG_PARSER_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model_config.pb.h"
+
+namespace torii {
+
+struct ParsedModelConfig {
+  inference::ModelConfig config;
+  /// One line per field that parsed but that Torii does not implement, e.g.
+  /// "field 'optimization.cuda.graphs' is not implemented by Torii and is
+  /// ignored".
+  std::vector<std::string> warnings;
+};
+
+/// Parses `text` (the contents of `file_name`) for the model directory
+/// `model_dir_name`. Syntax errors name the file, line, column and field
+/// (INVALID_ARGUMENT). The result is also checked with ValidateModelConfig().
+/// An empty `name` is filled from `model_dir_name`.
+absl::StatusOr<ParsedModelConfig> ParseModelConfig(absl::string_view text,
+                                                   absl::string_view file_name,
+                                                   absl::string_view model_dir_name);
+
+/// Reads and parses a config.pbtxt file.
+absl::StatusOr<ParsedModelConfig> LoadModelConfig(const std::string& path,
+                                                  absl::string_view model_dir_name);
+
+/// Semantic checks that protobuf cannot express: names unique and non-empty,
+/// datatypes set, dims >= -1, max_batch_size >= 0, batching settings within
+/// max_batch_size, instance kinds Torii can run. Messages name the field.
+absl::Status ValidateModelConfig(const inference::ModelConfig& config,
+                                 absl::string_view file_name);
+
+}  // namespace torii
+
+#endif  // TORII_SERVER_REPOSITORY_MODEL_CONFIG_PARSER_H_

@@ -1,0 +1,42 @@
+// Per model-version counters behind ModelStatistics (Triton's fields).
+#ifndef TORII_SERVER_SCHEDULER_MODEL_STATISTICS_H_
+#define TORII_SERVER_SCHEDULER_MODEL_STATISTICS_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+
+#include "inference.pb.h"
+
+namespace torii {
+
+class ModelStatistics {
+ public:
+  struct Duration {
+    uint64_t count = 0;
+    uint64_t ns = 0;
+    void Add(uint64_t n) { ++count; ns += n; }
+  };
+
+  /// One request of `rows` inferences finished (successfully or not) after
+  /// `total_ns` end to end, `queue_ns` of it waiting.
+  void RecordRequest(bool success, uint64_t rows, uint64_t total_ns, uint64_t queue_ns);
+  /// One runner call over `batch_size` rows.
+  void RecordExecution(uint64_t batch_size, uint64_t input_ns, uint64_t infer_ns,
+                       uint64_t output_ns);
+  /// Fills Triton's ModelStatistics message (name/version left to the caller).
+  void Fill(inference::ModelStatistics* out) const;
+
+ private:
+  mutable std::mutex mu_;
+  Duration success_, fail_, queue_, compute_input_, compute_infer_, compute_output_;
+  uint64_t inference_count_ = 0;
+  uint64_t execution_count_ = 0;
+  uint64_t last_inference_ms_ = 0;
+  struct Batch { Duration input, infer, output; };
+  std::map<uint64_t, Batch> batches_;
+};
+
+}  // namespace torii
+
+#endif  // TORII_SERVER_SCHEDULER_MODEL_STATISTICS_H_
