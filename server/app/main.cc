@@ -151,15 +151,28 @@ int RunServer(const ServerFlags& flags) {
                             {"exit_timeout_secs", std::to_string(flags.exit_timeout_secs)}});
   service.SetShuttingDown();
   UpdateHealth(server.get(), service);
-  // Stop taking new RPCs, let in-flight ones (and the requests queued behind
-  // them) finish until the deadline, then cancel what is left.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(flags.exit_timeout_secs));
+  // Drain while still answering: new requests get UNAVAILABLE (clients
+  // retry elsewhere) and accepted ones finish, until the exit timeout. Then
+  // leave without gRPC's Shutdown(): in gRPC 1.51 it cancels calls that race
+  // with it (clients see CANCELLED), whereas closing the process makes a racing
+  // call fail to connect, which clients see as UNAVAILABLE.
+  const auto exit_deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(flags.exit_timeout_secs);
+  while (service.InFlight() > 0 && std::chrono::steady_clock::now() < exit_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const int64_t abandoned = service.InFlight();
   manager.UnloadAll();
   signal_thread.join();
+  if (abandoned > 0) {
+    LogWarning("exit timeout reached with requests unanswered",
+               {{"unanswered", std::to_string(abandoned)}});
+  }
   LogInfo("stopped");
-  return 0;
+  std::fflush(nullptr);
+  // Skip destructors of gRPC's threads and the server: nothing is left to do.
+  std::_Exit(0);
 }
-
 }  // namespace
 }  // namespace torii
 

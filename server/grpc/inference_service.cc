@@ -47,8 +47,9 @@ void FillTensorMetadata(const ModelSignature& sig, const TensorSignature& t,
 class StreamReactor
     : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
-  StreamReactor(InferenceService* service, CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx) {
+  StreamReactor(InferenceService* service, CallbackServerContext* ctx,
+                std::atomic<int64_t>* in_flight)
+      : service_(service), ctx_(ctx), in_flight_(in_flight) {
     StartRead(&incoming_);
   }
 
@@ -66,6 +67,7 @@ class StreamReactor
       std::lock_guard<std::mutex> lock(mu_);
       ++pending_;
     }
+    ++*in_flight_;
     StartRead(&incoming_);
     service_->Infer(ctx_, &call->request, call->response.mutable_infer_response(),
                     [this, call](const absl::Status& s) {
@@ -87,12 +89,16 @@ class StreamReactor
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writes_.pop_front();
+    --*in_flight_;
     writing_ = false;
     if (!ok) write_failed_ = true;
     if (!writes_.empty() && !write_failed_) {
       WriteNextLocked();
     } else {
-      if (write_failed_) writes_.clear();
+      if (write_failed_) {
+        *in_flight_ -= static_cast<int64_t>(writes_.size());
+        writes_.clear();
+      }
       MaybeFinishLocked();
     }
   }
@@ -111,6 +117,7 @@ class StreamReactor
 
   void WriteNextLocked() {
     if (write_failed_) {
+      *in_flight_ -= static_cast<int64_t>(writes_.size());
       writes_.clear();
       MaybeFinishLocked();
       return;
@@ -128,6 +135,7 @@ class StreamReactor
 
   InferenceService* service_;
   CallbackServerContext* ctx_;
+  std::atomic<int64_t>* in_flight_;
   inference::ModelInferRequest incoming_;
   std::mutex mu_;
   std::deque<std::shared_ptr<Call>> writes_;
@@ -212,7 +220,7 @@ void InferenceService::Infer(CallbackServerContext* ctx, const inference::ModelI
                              inference::ModelInferResponse* resp,
                              std::function<void(const absl::Status&)> done) {
   if (shutting_down_) {
-    done(absl::UnavailableError("the server is shutting down"));
+    done(absl::UnavailableError("the server is shutting down; retry on another replica"));
     return;
   }
   // A version may start draining between lookup and enqueue during a reload;
@@ -250,17 +258,35 @@ void InferenceService::Infer(CallbackServerContext* ctx, const inference::ModelI
   }
 }
 
+namespace {
+
+// A unary inference call, counted in flight until gRPC reports the response
+// sent (OnDone), so shutdown never exits with an answer still unsent.
+class InferReactor : public ServerUnaryReactor {
+ public:
+  explicit InferReactor(std::atomic<int64_t>* in_flight) : in_flight_(in_flight) { ++*in_flight_; }
+  void OnDone() override {
+    --*in_flight_;
+    delete this;
+  }
+
+ private:
+  std::atomic<int64_t>* in_flight_;
+};
+
+}  // namespace
+
 ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
                                                  const inference::ModelInferRequest* req,
                                                  inference::ModelInferResponse* resp) {
-  ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto* reactor = new InferReactor(&in_flight_);
   Infer(ctx, req, resp, [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
 
 grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
 InferenceService::ModelStreamInfer(CallbackServerContext* ctx) {
-  return new StreamReactor(this, ctx);
+  return new StreamReactor(this, ctx, &in_flight_);
 }
 
 ServerUnaryReactor* InferenceService::ModelConfig(CallbackServerContext* ctx,

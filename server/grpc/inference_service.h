@@ -30,6 +30,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   void SetStarted(bool started) { started_ = started; }
   void SetShuttingDown() { shutting_down_ = true; }
   bool IsReady() const;
+  /// Inference requests received whose answer is not yet sent.
+  int64_t InFlight() const { return in_flight_.load(); }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext*, const inference::ServerLiveRequest*,
                                        inference::ServerLiveResponse*) override;
@@ -72,6 +74,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   Options options_;
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};
+  std::atomic<int64_t> in_flight_{0};
 };
 
 }  // namespace torii

@@ -1,11 +1,13 @@
 #include "server/repository/model_config_parser.h"
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/text_format.h"
@@ -23,15 +25,47 @@ class ErrorCollector : public pb::io::ErrorCollector {
   void AddError(int line, pb::io::ColumnNumber column,
                 const std::string& message) override {
     if (first_.empty()) {
+      line_ = line;
+      column_ = column;
       first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
                             message);
     }
   }
   const std::string& first() const { return first_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
 
  private:
   std::string first_;
+  int line_ = 0;
+  int column_ = 0;
 };
+
+bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// The field an error at (line, column) is about: the last `name:` or
+// `name {` at or before that position. Protobuf's messages for bad values
+// ("Expected integer, got ...") do not say which field they mean.
+std::string FieldAt(absl::string_view text, int line, int column) {
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  for (int l = std::min<int>(line, static_cast<int>(lines.size()) - 1); l >= 0; --l) {
+    absl::string_view s = lines[l];
+    if (l == line) s = s.substr(0, std::min<size_t>(s.size(), static_cast<size_t>(column)));
+    std::string found;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (!IsIdentChar(s[i]) || (i > 0 && IsIdentChar(s[i - 1]))) continue;
+      size_t j = i;
+      while (j < s.size() && IsIdentChar(s[j])) ++j;
+      size_t k = j;
+      while (k < s.size() && (s[k] == ' ' || s[k] == '\t')) ++k;
+      if (k < s.size() && (s[k] == ':' || s[k] == '{') && !std::isdigit(static_cast<unsigned char>(s[i]))) {
+        found = std::string(s.substr(i, j - i));
+      }
+    }
+    if (!found.empty()) return found;
+  }
+  return "";
+}
 
 // Field paths (without indices) that Torii acts on. Anything else that is set
 // in a config parses, is ignored, and is named in a warning.
@@ -185,7 +219,12 @@ absl::StatusOr<ParsedModelConfig> ParseModelConfig(absl::string_view text,
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &parsed.config)) {
-    return Invalid(file_name, errors.first().empty() ? "cannot parse" : errors.first());
+    std::string msg = errors.first().empty() ? "cannot parse" : errors.first();
+    const std::string field = FieldAt(text, errors.line(), errors.column());
+    if (!field.empty() && msg.find("\"" + field + "\"") == std::string::npos) {
+      absl::StrAppend(&msg, " (field '", field, "')");
+    }
+    return Invalid(file_name, msg);
   }
   if (parsed.config.name().empty()) {
     parsed.config.set_name(std::string(model_dir_name));

@@ -205,6 +205,14 @@ ToriiHostApi MakeApi() {
     return true;
   };
   a.batch_deadline_ns = [](const ToriiBatch* b) { return b->deadline_ns; };
+  a.batch_is_cancelled = [](const ToriiBatch* b) {
+    const auto now = torii::InferenceRequest::Clock::now();
+    for (const auto* r : *b->requests) {
+      const bool gone = r->deadline <= now || (r->is_cancelled && r->is_cancelled());
+      if (!gone) return false;
+    }
+    return true;
+  };
   return a;
 }
 

@@ -430,6 +430,12 @@ class Batch {
   /// answered; 0 if none has a deadline.
   uint64_t deadline_ns() const { return host_->batch_deadline_ns(batch_); }
 
+  /// True when no request of the batch still wants an answer (all cancelled
+  /// or past their deadline). False on hosts older than ABI 1.1.
+  bool cancelled() const {
+    return TORII_HOST_HAS(host_, batch_is_cancelled) && host_->batch_is_cancelled(batch_);
+  }
+
  private:
   const ToriiHostApi* host_;
   ToriiBatch* batch_;

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define TORII_RUNNER_ABI_VERSION_MAJOR 1
-#define TORII_RUNNER_ABI_VERSION_MINOR 0
+#define TORII_RUNNER_ABI_VERSION_MINOR 1
 
 /* Marks the runner entry points for export (the SDK's version script keeps
  * only these symbols visible). */
@@ -276,7 +276,20 @@ typedef struct ToriiHostApi {
   /* Absolute deadline of the most urgent request in the batch, nanoseconds
    * on CLOCK_MONOTONIC; 0 when no request has a deadline. */
   uint64_t (*batch_deadline_ns)(const ToriiBatch* batch);
+
+  /* --- added in ABI 1.1 (check struct_size before use) ------------------- */
+  /* True when every request of the batch has been cancelled by its client or
+   * is past its deadline: a long-running runner may stop early and return an
+   * error, since nobody will read the outputs. */
+  bool (*batch_is_cancelled)(const ToriiBatch* batch);
 } ToriiHostApi;
+
+/* True when `host` provides the function `field` (it was compiled with an ABI
+ * that has it). Use before calling any function added after ABI 1.0, e.g.
+ * TORII_HOST_HAS(host, batch_is_cancelled). */
+#define TORII_HOST_HAS(host, field)                                   \
+  ((host)->struct_size >= offsetof(ToriiHostApi, field) + sizeof(void*) && \
+   (host)->field != NULL)
 
 /* ------------------------------------------------------------------------ */
 /* Runner entry points: implemented and exported by the runner.              */

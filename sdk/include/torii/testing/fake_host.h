@@ -314,6 +314,7 @@ inline const ToriiHostApi* Api() {
       return true;
     };
     a.batch_deadline_ns = [](const ToriiBatch*) -> uint64_t { return 0; };
+    a.batch_is_cancelled = [](const ToriiBatch*) { return false; };
     return a;
   }();
   return &api;

@@ -1,0 +1,431 @@
+// End-to-end: the real torii-server binary on a free loopback port, called
+// through generated C++ stubs.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "health.grpc.pb.h"
+#include "tests/e2e/e2e_util.h"
+#include "tests/util/server_process.h"
+
+namespace torii {
+namespace testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+// The example repository without models whose runner this build may lack.
+const TempRepository& ExampleRepository() {
+  static const TempRepository* repo = new TempRepository();
+  return *repo;
+}
+
+std::unique_ptr<ServerProcess> StartExampleServer(const std::vector<std::string>& extra = {}) {
+  ServerProcess::Options o;
+  o.repository = ExampleRepository().path();
+  o.extra_args = extra;
+  return ServerProcess::Start(o);
+}
+
+grpc::Status Infer(inference::GRPCInferenceService::Stub& stub, const inference::ModelInferRequest& req,
+                   inference::ModelInferResponse* resp) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, milliseconds(10000));
+  return stub.ModelInfer(&ctx, req, resp);
+}
+
+TEST_CASE("core RPCs answer per the v2 protocol") {
+  auto server = StartExampleServer();
+  auto stub = server->Stub();
+  {
+    grpc::ClientContext ctx;
+    inference::ServerLiveResponse r;
+    REQUIRE(stub->ServerLive(&ctx, {}, &r).ok());
+    CHECK(r.live());
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ServerMetadataResponse r;
+    REQUIRE(stub->ServerMetadata(&ctx, {}, &r).ok());
+    CHECK(r.name() == "torii");
+    CHECK(r.extensions_size() > 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelReadyRequest q;
+    q.set_name("add_sub");
+    inference::ModelReadyResponse r;
+    REQUIRE(stub->ModelReady(&ctx, q, &r).ok());
+    CHECK(r.ready());
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataRequest q;
+    q.set_name("identity");
+    inference::ModelMetadataResponse r;
+    REQUIRE(stub->ModelMetadata(&ctx, q, &r).ok());
+    CHECK(r.versions(0) == "1");
+    CHECK(r.platform() == "identity");
+    CHECK(r.inputs(0).datatype() == "FP32");
+    CHECK(std::vector<int64_t>(r.inputs(0).shape().begin(), r.inputs(0).shape().end()) ==
+          std::vector<int64_t>{-1, -1});
+    for (const char* key : {"runner", "runner_version", "runner_build", "runner_abi"}) {
+      CHECK(r.properties().count(key) == 1);
+    }
+  }
+  {
+    auto req = IdentityRequest({1, 2, 3});
+    req.set_id("req-7");
+    inference::ModelInferResponse r;
+    REQUIRE(Infer(*stub, req, &r).ok());
+    CHECK(r.id() == "req-7");
+    CHECK(r.model_version() == "1");
+    CHECK(Fp32Values(r.raw_output_contents(0)) == std::vector<float>{1, 2, 3});
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest q;
+    q.set_name("add_sub");
+    inference::ModelConfigResponse r;
+    REQUIRE(stub->ModelConfig(&ctx, q, &r).ok());
+    CHECK(r.config().max_batch_size() == 64);
+    CHECK(r.config().input(0).dims(0) == 16);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::RepositoryIndexResponse r;
+    REQUIRE(stub->RepositoryIndex(&ctx, {}, &r).ok());
+    CHECK(r.models_size() >= 3);
+  }
+  {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest q;
+    grpc::health::v1::HealthCheckResponse r;
+    auto health = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+    REQUIRE(health->Check(&ctx, q, &r).ok());
+    CHECK(r.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+TEST_CASE("bad inputs get clear statuses and the server keeps serving") {
+  auto server = StartExampleServer();
+  auto stub = server->Stub();
+  struct Case {
+    const char* what;
+    std::function<void(inference::ModelInferRequest&)> mutate;
+    grpc::StatusCode code;
+    const char* needle;
+  };
+  const std::vector<Case> cases = {
+      {"unknown model", [](auto& r) { r.set_model_name("nope"); }, grpc::NOT_FOUND, "nope"},
+      {"unknown version", [](auto& r) { r.set_model_version("9"); }, grpc::NOT_FOUND, "'9'"},
+      {"wrong datatype", [](auto& r) { r.mutable_inputs(0)->set_datatype("INT32"); },
+       grpc::INVALID_ARGUMENT, "INPUT0"},
+      {"unknown input", [](auto& r) { r.mutable_inputs(0)->set_name("X"); }, grpc::INVALID_ARGUMENT, "'X'"},
+      {"byte size", [](auto& r) { r.set_raw_input_contents(0, "abc"); }, grpc::INVALID_ARGUMENT, "bytes"},
+      {"batch too big", [](auto& r) { r.mutable_inputs(0)->set_shape(0, 65); }, grpc::INVALID_ARGUMENT,
+       "max_batch_size"},
+      {"unknown output", [](auto& r) { r.add_outputs()->set_name("Z"); }, grpc::INVALID_ARGUMENT, "'Z'"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto req = IdentityRequest({1, 2});
+    c.mutate(req);
+    inference::ModelInferResponse r;
+    const grpc::Status s = Infer(*stub, req, &r);
+    CHECK(s.error_code() == c.code);
+    CHECK(s.error_message().find(c.needle) != std::string::npos);
+  }
+  inference::ModelInferResponse r;
+  REQUIRE(Infer(*stub, IdentityRequest({4}), &r).ok());
+  CHECK(Fp32Values(r.raw_output_contents(0)) == std::vector<float>{4});
+}
+
+TEST_CASE("32 concurrent clients each get their own data back") {
+  auto server = StartExampleServer();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 32; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = inference::GRPCInferenceService::NewStub(
+          grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+      for (int i = 0; i < 20; ++i) {
+        std::vector<float> v = {float(c), float(i), float(c * 1000 + i)};
+        inference::ModelInferResponse r;
+        if (!Infer(*stub, IdentityRequest(v), &r).ok() || Fp32Values(r.raw_output_contents(0)) != v) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(failures == 0);
+}
+
+TEST_CASE("ModelStreamInfer answers every request and survives a bad one") {
+  auto server = StartExampleServer();
+  auto stub = server->Stub();
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, milliseconds(10000));
+  auto stream = stub->ModelStreamInfer(&ctx);
+  auto good = IdentityRequest({1, 2});
+  good.set_id("a");
+  auto bad = IdentityRequest({1});
+  bad.set_id("b");
+  bad.mutable_inputs(0)->set_datatype("FP64");
+  auto good2 = IdentityRequest({3});
+  good2.set_id("c");
+  REQUIRE(stream->Write(good));
+  REQUIRE(stream->Write(bad));
+  REQUIRE(stream->Write(good2));
+  stream->WritesDone();
+  std::map<std::string, inference::ModelStreamInferResponse> got;
+  inference::ModelStreamInferResponse r;
+  while (stream->Read(&r)) got[r.infer_response().id()] = r;
+  REQUIRE(stream->Finish().ok());
+  REQUIRE(got.size() == 3);
+  CHECK(got["a"].error_message().empty());
+  CHECK(Fp32Values(got["a"].infer_response().raw_output_contents(0)) == std::vector<float>{1, 2});
+  CHECK(got["b"].error_message().find("INPUT0") != std::string::npos);
+  CHECK(got["c"].error_message().empty());
+}
+
+TEST_CASE("a model that fails to load is recorded and the others keep serving") {
+  TempRepository repo;
+  repo.Write("broken/config.pbtxt", "name: \"broken\"\nbackend: \"identity\"\nmax_batch_size: x\n");
+  repo.Write("broken/1/README", "");
+  repo.Write("norunner/config.pbtxt", R"(backend: "does_not_exist"
+    input [{name:"INPUT0" data_type:TYPE_FP32 dims:[1]}] output [{name:"OUTPUT0" data_type:TYPE_FP32 dims:[1]}])");
+  repo.Write("norunner/1/README", "");
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  o.extra_args = {"--strict-readiness=false"};
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
+  inference::ModelInferResponse r;
+  REQUIRE(Infer(*stub, IdentityRequest({1}), &r).ok());
+
+  grpc::ClientContext ctx;
+  inference::RepositoryIndexResponse index;
+  REQUIRE(stub->RepositoryIndex(&ctx, {}, &index).ok());
+  std::map<std::string, inference::RepositoryIndexResponse::ModelIndex> by_name;
+  for (const auto& m : index.models()) by_name[m.name()] = m;
+  CHECK(by_name["broken"].state() == "UNAVAILABLE");
+  CHECK(by_name["broken"].reason().find("line 3") != std::string::npos);
+  CHECK(by_name["norunner"].reason().find("libtorii_does_not_exist.so") != std::string::npos);
+  CHECK(by_name["identity"].state() == "READY");
+
+  grpc::ClientContext ctx2;
+  inference::ModelReadyRequest q;
+  q.set_name("broken");
+  inference::ModelReadyResponse ready;
+  REQUIRE(stub->ModelReady(&ctx2, q, &ready).ok());
+  CHECK_FALSE(ready.ready());
+}
+
+TEST_CASE("strict readiness: a failed model makes the server not ready but still live") {
+  TempRepository repo;
+  repo.Write("broken/config.pbtxt", "backend: \"identity\"\n");
+  repo.Write("broken/1/README", "");
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  o.wait_ready = false;
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
+  // Give the loads time to finish, then ask.
+  bool ready = true;
+  for (int i = 0; i < 100 && ready; ++i) {
+    grpc::ClientContext ctx;
+    inference::RepositoryIndexResponse index;
+    stub->RepositoryIndex(&ctx, {}, &index);
+    bool all_settled = index.models_size() >= 4;
+    for (const auto& m : index.models()) all_settled = all_settled && m.state() != "LOADING";
+    if (all_settled) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  grpc::ClientContext c1, c2;
+  inference::ServerReadyResponse r;
+  inference::ServerLiveResponse l;
+  REQUIRE(stub->ServerReady(&c1, {}, &r).ok());
+  REQUIRE(stub->ServerLive(&c2, {}, &l).ok());
+  CHECK_FALSE(r.ready());
+  CHECK(l.live());
+}
+
+TEST_CASE("SIGTERM under load: every request succeeds or gets UNAVAILABLE, exit 0") {
+  auto server = StartExampleServer({"--exit-timeout-secs=10"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&] {
+      auto stub = server->Stub();
+      while (!stop) {
+        inference::ModelInferResponse r;
+        const grpc::Status s = Infer(*stub, IdentityRequest({1, 2, 3}), &r);
+        if (s.ok()) ++ok;
+        else if (s.error_code() == grpc::UNAVAILABLE) ++unavailable;
+        else {
+          ++other;
+          UNSCOPED_INFO("code " << s.error_code() << ": " << s.error_message());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(300));
+  const int status = server->Signal(SIGTERM, std::chrono::seconds(20));
+  std::this_thread::sleep_for(milliseconds(200));
+  stop = true;
+  for (auto& t : clients) t.join();
+  REQUIRE(status != -1);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(ok > 0);
+  CHECK(other == 0);
+}
+
+TEST_CASE("poll mode: a new version is served with no failed request; a removed model unloads") {
+  TempRepository repo;
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  o.extra_args = {"--model-control-mode=poll", "--repository-poll-secs=1"};
+  auto server = ServerProcess::Start(o);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::set<std::string> versions_seen;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      auto stub = server->Stub();
+      while (!stop) {
+        inference::ModelInferResponse r;
+        if (Infer(*stub, IdentityRequest({5}), &r).ok()) {
+          ++ok;
+          std::lock_guard<std::mutex> lock(mu);
+          versions_seen.insert(r.model_version());
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(500));
+  repo.Write("identity/2/README", "version 2");
+  auto stub = server->Stub();
+  bool moved = false;
+  for (int i = 0; i < 100 && !moved; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu);
+    moved = versions_seen.count("2") != 0;
+  }
+  // A broken config must leave version 2 serving.
+  repo.Write("identity/config.pbtxt", "this is not a config");
+  std::this_thread::sleep_for(milliseconds(2500));
+  stop = true;
+  for (auto& t : clients) t.join();
+  CHECK(moved);
+  CHECK(failed == 0);
+  CHECK(ok > 0);
+  {
+    grpc::ClientContext ctx;
+    inference::RepositoryIndexResponse index;
+    REQUIRE(stub->RepositoryIndex(&ctx, {}, &index).ok());
+    bool found = false;
+    for (const auto& m : index.models()) {
+      if (m.name() == "identity") {
+        found = true;
+        CHECK(m.state() == "READY");
+        CHECK(m.reason().find("config.pbtxt") != std::string::npos);
+      }
+    }
+    CHECK(found);
+  }
+  std::filesystem::remove_all(repo.path() + "/add_sub");
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    grpc::ClientContext ctx;
+    inference::ModelReadyRequest q;
+    q.set_name("add_sub");
+    inference::ModelReadyResponse r;
+    stub->ModelReady(&ctx, q, &r);
+    gone = !r.ready();
+  }
+  CHECK(gone);
+}
+
+TEST_CASE("explicit mode: load and unload by name; paths outside the repository are refused") {
+  TempRepository repo;
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  o.extra_args = {"--model-control-mode=explicit", "--load-model=identity"};
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
+  auto ready = [&](const std::string& name) {
+    grpc::ClientContext ctx;
+    inference::ModelReadyRequest q;
+    q.set_name(name);
+    inference::ModelReadyResponse r;
+    return stub->ModelReady(&ctx, q, &r).ok() && r.ready();
+  };
+  CHECK(ready("identity"));
+  CHECK_FALSE(ready("add_sub"));
+  {
+    grpc::ClientContext ctx;
+    inference::RepositoryModelLoadRequest q;
+    q.set_model_name("add_sub");
+    inference::RepositoryModelLoadResponse r;
+    REQUIRE(stub->RepositoryModelLoad(&ctx, q, &r).ok());
+    CHECK(ready("add_sub"));
+  }
+  for (const char* evil : {"..", "../etc", "/etc", "a/b", "", "nonexistent"}) {
+    INFO(evil);
+    grpc::ClientContext ctx;
+    inference::RepositoryModelLoadRequest q;
+    q.set_model_name(evil);
+    inference::RepositoryModelLoadResponse r;
+    const grpc::Status s = stub->RepositoryModelLoad(&ctx, q, &r);
+    CHECK((s.error_code() == grpc::INVALID_ARGUMENT || s.error_code() == grpc::NOT_FOUND));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::RepositoryModelUnloadRequest q;
+    q.set_model_name("identity");
+    inference::RepositoryModelUnloadResponse r;
+    REQUIRE(stub->RepositoryModelUnload(&ctx, q, &r).ok());
+    CHECK_FALSE(ready("identity"));
+  }
+}
+
+TEST_CASE("statistics count what was served") {
+  auto server = StartExampleServer();
+  auto stub = server->Stub();
+  for (int i = 0; i < 5; ++i) {
+    inference::ModelInferResponse r;
+    REQUIRE(Infer(*stub, IdentityRequest({1}), &r).ok());
+  }
+  inference::ModelInferResponse r;
+  auto bad = IdentityRequest({1});
+  bad.set_raw_input_contents(0, "x");
+  CHECK_FALSE(Infer(*stub, bad, &r).ok());
+  grpc::ClientContext ctx;
+  inference::ModelStatisticsRequest q;
+  q.set_name("identity");
+  inference::ModelStatisticsResponse s;
+  REQUIRE(stub->ModelStatistics(&ctx, q, &s).ok());
+  REQUIRE(s.model_stats_size() == 1);
+  CHECK(s.model_stats(0).version() == "1");
+  CHECK(s.model_stats(0).inference_count() == 5);
+  CHECK(s.model_stats(0).execution_count() == 5);
+  CHECK(s.model_stats(0).inference_stats().success().count() == 5);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace torii
