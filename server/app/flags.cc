@@ -20,6 +20,20 @@ absl::Status Bad(const char* flag, const std::string& value, const char* want) {
       absl::StrCat("--", flag, "=", value, " is invalid: expected ", want));
 }
 
+std::function<absl::Status(ServerFlags&, const std::string&)> BoolFlag(const char* name,
+                                                                       bool ServerFlags::*field) {
+  return [=](ServerFlags& f, const std::string& v) {
+    if (v == "true" || v == "1") {
+      f.*field = true;
+    } else if (v == "false" || v == "0") {
+      f.*field = false;
+    } else {
+      return Bad(name, v, "true or false");
+    }
+    return absl::OkStatus();
+  };
+}
+
 template <typename Int>
 std::function<absl::Status(ServerFlags&, const std::string&)> IntFlag(const char* name, Int ServerFlags::*field,
                                                                       Int min, Int max) {
@@ -84,12 +98,17 @@ const std::vector<FlagSpec>& Specs() {
          return absl::OkStatus();
        }},
       {"strict-readiness", "BOOL", "Readiness requires every model ready (default true).",
+       BoolFlag("strict-readiness", &ServerFlags::strict_readiness)},
+      {"allow-metrics", "BOOL", "Serve Prometheus metrics (default true).",
+       BoolFlag("allow-metrics", &ServerFlags::allow_metrics)},
+      {"metrics-address", "ADDR", "Address the metrics endpoint binds (default 0.0.0.0).",
        [](ServerFlags& f, const std::string& v) {
-         if (v == "true" || v == "1") f.strict_readiness = true;
-         else if (v == "false" || v == "0") f.strict_readiness = false;
-         else return Bad("strict-readiness", v, "true or false");
+         if (v.empty()) return Bad("metrics-address", v, "an IP address or host name");
+         f.metrics_address = v;
          return absl::OkStatus();
        }},
+      {"metrics-port", "PORT", "Port of the Prometheus text endpoint /metrics (default 8002).",
+       IntFlag<int>("metrics-port", &ServerFlags::metrics_port, 1, 65535)},
       {"exit-timeout-secs", "SECS",
        "On SIGTERM/SIGINT, seconds to finish in-flight and queued requests (default 30).",
        IntFlag<int>("exit-timeout-secs", &ServerFlags::exit_timeout_secs, 0, 86400)},

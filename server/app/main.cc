@@ -1,5 +1,6 @@
 // torii-server: flags, then RunServer().
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <prometheus/exposer.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include "server/common/logging.h"
 #include "server/core/model_manager.h"
 #include "server/grpc/inference_service.h"
+#include "server/metrics/metrics_collector.h"
 #include "server/repository/repository_poller.h"
 
 namespace torii {
@@ -67,6 +69,21 @@ int RunServer(const ServerFlags& flags) {
   so.strict_readiness = flags.strict_readiness;
   so.explicit_model_control = flags.model_control_mode == "explicit";
   InferenceService service(so);
+
+  // Metrics first: a port clash should stop the server before it loads models.
+  std::unique_ptr<prometheus::Exposer> exposer;
+  auto collector = std::make_shared<MetricsCollector>(&manager);
+  if (flags.allow_metrics) {
+    const std::string maddr = absl::StrCat(flags.metrics_address, ":", flags.metrics_port);
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(maddr);
+    } catch (const std::exception& e) {
+      LogError("cannot serve metrics", {{"address", maddr}, {"error", e.what()}});
+      return 2;
+    }
+    exposer->RegisterCollectable(collector);
+    LogInfo("metrics listening", {{"address", maddr}, {"path", "/metrics"}});
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -1,5 +1,6 @@
 #include "server/scheduler/model_statistics.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace torii {
@@ -18,43 +19,64 @@ void ModelStatistics::RecordRequest(bool success, uint64_t rows, uint64_t total_
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());
+  const auto& bounds = LatencyBuckets();
+  const double seconds = static_cast<double>(total_ns) * 1e-9;
+  const size_t bucket = static_cast<size_t>(
+      std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
   std::lock_guard<std::mutex> lock(mu_);
-  (success ? success_ : fail_).Add(total_ns);
+  (success ? s_.success : s_.fail).Add(total_ns);
   if (success) {
-    queue_.Add(queue_ns);
-    inference_count_ += rows;
+    s_.queue.Add(queue_ns);
+    s_.inference_count += rows;
   }
-  last_inference_ms_ = now_ms;
+  s_.last_inference_ms = now_ms;
+  if (s_.latency_buckets.empty()) s_.latency_buckets.assign(bounds.size() + 1, 0);
+  ++s_.latency_buckets[bucket];
+  s_.latency_ns_sum += total_ns;
+}
+
+const std::vector<double>& ModelStatistics::LatencyBuckets() {
+  static const auto* b = new std::vector<double>{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                 1,      2.5,     5,      10};
+  return *b;
+}
+
+ModelStatistics::Snapshot ModelStatistics::Read() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Snapshot copy = s_;
+  if (copy.latency_buckets.empty()) copy.latency_buckets.assign(LatencyBuckets().size() + 1, 0);
+  return copy;
 }
 
 void ModelStatistics::RecordExecution(uint64_t batch_size, uint64_t input_ns, uint64_t infer_ns,
                                       uint64_t output_ns) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++execution_count_;
-  compute_input_.Add(input_ns);
-  compute_infer_.Add(infer_ns);
-  compute_output_.Add(output_ns);
-  Batch& b = batches_[batch_size];
+  ++s_.execution_count;
+  s_.compute_input.Add(input_ns);
+  s_.compute_infer.Add(infer_ns);
+  s_.compute_output.Add(output_ns);
+  Batch& b = s_.batches[batch_size];
   b.input.Add(input_ns);
   b.infer.Add(infer_ns);
   b.output.Add(output_ns);
 }
 
 void ModelStatistics::Fill(inference::ModelStatistics* out) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  out->set_last_inference(last_inference_ms_);
-  out->set_inference_count(inference_count_);
-  out->set_execution_count(execution_count_);
+  const Snapshot snap = Read();
+  out->set_last_inference(snap.last_inference_ms);
+  out->set_inference_count(snap.inference_count);
+  out->set_execution_count(snap.execution_count);
   auto* s = out->mutable_inference_stats();
-  Put(success_, s->mutable_success());
-  Put(fail_, s->mutable_fail());
-  Put(queue_, s->mutable_queue());
-  Put(compute_input_, s->mutable_compute_input());
-  Put(compute_infer_, s->mutable_compute_infer());
-  Put(compute_output_, s->mutable_compute_output());
+  Put(snap.success, s->mutable_success());
+  Put(snap.fail, s->mutable_fail());
+  Put(snap.queue, s->mutable_queue());
+  Put(snap.compute_input, s->mutable_compute_input());
+  Put(snap.compute_infer, s->mutable_compute_infer());
+  Put(snap.compute_output, s->mutable_compute_output());
   s->mutable_cache_hit();
   s->mutable_cache_miss();
-  for (const auto& [size, b] : batches_) {
+  for (const auto& [size, b] : snap.batches) {
     auto* bs = out->add_batch_stats();
     bs->set_batch_size(size);
     Put(b.input, bs->mutable_compute_input());

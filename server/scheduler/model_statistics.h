@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "inference.pb.h"
 
@@ -27,14 +28,25 @@ class ModelStatistics {
   /// Fills Triton's ModelStatistics message (name/version left to the caller).
   void Fill(inference::ModelStatistics* out) const;
 
+  /// Upper bounds (seconds) of the request latency histogram buckets.
+  static const std::vector<double>& LatencyBuckets();
+
+  struct Batch { Duration input, infer, output; };
+  /// A consistent copy of every counter, for metrics.
+  struct Snapshot {
+    Duration success, fail, queue, compute_input, compute_infer, compute_output;
+    uint64_t inference_count = 0;
+    uint64_t execution_count = 0;
+    uint64_t last_inference_ms = 0;
+    std::map<uint64_t, Batch> batches;
+    std::vector<uint64_t> latency_buckets;  // per bucket (not cumulative) + overflow
+    uint64_t latency_ns_sum = 0;
+  };
+  Snapshot Read() const;
+
  private:
   mutable std::mutex mu_;
-  Duration success_, fail_, queue_, compute_input_, compute_infer_, compute_output_;
-  uint64_t inference_count_ = 0;
-  uint64_t execution_count_ = 0;
-  uint64_t last_inference_ms_ = 0;
-  struct Batch { Duration input, infer, output; };
-  std::map<uint64_t, Batch> batches_;
+  Snapshot s_;
 };
 
 }  // namespace torii

@@ -102,7 +102,9 @@ class ServerProcess:
             cmd = [self.binary,
                    "--model-repository=%s" % self.repo,
                    "--grpc-port=%d" % self.port,
-                   "--grpc-address=127.0.0.1"]
+                   "--grpc-address=127.0.0.1",
+                   "--metrics-address=127.0.0.1",
+                   "--metrics-port=%d" % free_loopback_port()]
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=_die_with_parent)

@@ -1,7 +1,11 @@
 // End-to-end: the real torii-server binary on a free loopback port, called
 // through generated C++ stubs.
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -424,6 +428,65 @@ TEST_CASE("statistics count what was served") {
   CHECK(s.model_stats(0).inference_count() == 5);
   CHECK(s.model_stats(0).execution_count() == 5);
   CHECK(s.model_stats(0).inference_stats().success().count() == 5);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace torii
+
+namespace torii {
+namespace testing {
+namespace {
+
+// GET http://127.0.0.1:port/path over a plain socket; returns the body.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  REQUIRE(write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string resp;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const size_t body = resp.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  return resp.substr(body + 4);
+}
+
+TEST_CASE("Prometheus metrics per model and version pass promtool") {
+  auto server = StartExampleServer();
+  auto stub = server->Stub();
+  for (int i = 0; i < 3; ++i) {
+    inference::ModelInferResponse r;
+    REQUIRE(Infer(*stub, IdentityRequest({1, 2}), &r).ok());
+  }
+  const std::string text = HttpGet(server->metrics_port(), "/metrics");
+  CHECK(text.find("torii_inference_request_success_total{model=\"identity\",version=\"1\"} 3") !=
+        std::string::npos);
+  CHECK(text.find("torii_inference_request_duration_seconds_bucket{model=\"identity\",version=\"1\",le=\"+Inf\"} 3") !=
+        std::string::npos);
+  CHECK(text.find("torii_inference_pending_requests{model=\"add_sub\",version=\"1\"} 0") != std::string::npos);
+  CHECK(text.find("torii_model_ready{model=\"identity\",version=\"1\"} 1") != std::string::npos);
+
+  char path[] = "/tmp/torii-metrics-XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  close(fd);
+  const std::string cmd = std::string("promtool check metrics < ") + path + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  const int rc = pclose(p);
+  unlink(path);
+  INFO(out);
+  CHECK(rc == 0);
 }
 
 }  // namespace

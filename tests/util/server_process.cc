@@ -39,6 +39,7 @@ int FreeLoopbackPort() {
 std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   p->port_ = FreeLoopbackPort();
+  p->metrics_port_ = FreeLoopbackPort();
   p->log_file_ = options.log_file;
   if (p->log_file_.empty()) {
     char tmpl[] = "/tmp/torii-server-log-XXXXXX";
@@ -49,7 +50,9 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
   }
   std::vector<std::string> args = {ServerBinary(), "--model-repository=" + options.repository,
                                    "--grpc-address=127.0.0.1",
-                                   "--grpc-port=" + std::to_string(p->port_)};
+                                   "--grpc-port=" + std::to_string(p->port_),
+                                   "--metrics-address=127.0.0.1",
+                                   "--metrics-port=" + std::to_string(p->metrics_port_)};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");

@@ -40,6 +40,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::unique_ptr<inference::GRPCInferenceService::Stub> Stub() const;
@@ -54,6 +55,7 @@ class ServerProcess {
   ServerProcess() = default;
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string log_file_;
   bool owns_log_ = false;
 };

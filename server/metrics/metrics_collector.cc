@@ -1,0 +1,112 @@
+#include "server/metrics/metrics_collector.h"
+
+#include <prometheus/metric_family.h>
+
+#include <functional>
+#include <set>
+
+namespace torii {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+struct Version {
+  std::shared_ptr<ModelVersion> model;
+  ModelStatistics::Snapshot stats;
+};
+
+double Seconds(uint64_t ns) { return static_cast<double>(ns) * 1e-9; }
+
+MetricFamily Family(const char* name, const char* help, MetricType type,
+                    const std::vector<Version>& versions,
+                    const std::function<void(const Version&, ClientMetric&)>& fill) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  for (const auto& v : versions) {
+    ClientMetric m;
+    m.label = {{"model", v.model->name}, {"version", v.model->version_string}};
+    fill(v, m);
+    f.metric.push_back(std::move(m));
+  }
+  return f;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  std::vector<Version> versions;
+  std::set<std::string> names;
+  for (const auto& e : manager_->Index()) names.insert(e.name);
+  for (const auto& name : names) {
+    for (auto& mv : manager_->ReadyVersions(name)) versions.push_back({mv, mv->stats.Read()});
+  }
+  auto counter = [&](const char* name, const char* help, std::function<double(const Version&)> value) {
+    return Family(name, help, MetricType::Counter, versions,
+                  [&](const Version& v, ClientMetric& m) { m.counter.value = value(v); });
+  };
+  std::vector<MetricFamily> out;
+  out.push_back(counter("torii_inference_request_success_total",
+                        "Inference requests answered successfully.",
+                        [](const Version& v) { return double(v.stats.success.count); }));
+  out.push_back(counter("torii_inference_request_failure_total",
+                        "Inference requests that failed after being queued (runner errors, "
+                        "deadlines, cancellations, queue timeouts).",
+                        [](const Version& v) { return double(v.stats.fail.count); }));
+  out.push_back(counter("torii_inference_count_total",
+                        "Inferences performed (batch rows of successful requests).",
+                        [](const Version& v) { return double(v.stats.inference_count); }));
+  out.push_back(counter("torii_inference_exec_count_total",
+                        "Runner executions (batches).",
+                        [](const Version& v) { return double(v.stats.execution_count); }));
+  out.push_back(counter("torii_inference_queue_duration_seconds_total",
+                        "Time successful requests waited in the queue.",
+                        [](const Version& v) { return Seconds(v.stats.queue.ns); }));
+  out.push_back(counter("torii_inference_compute_input_duration_seconds_total",
+                        "Time spent gathering batch inputs.",
+                        [](const Version& v) { return Seconds(v.stats.compute_input.ns); }));
+  out.push_back(counter("torii_inference_compute_infer_duration_seconds_total",
+                        "Time spent inside the runner's execute.",
+                        [](const Version& v) { return Seconds(v.stats.compute_infer.ns); }));
+  out.push_back(counter("torii_inference_compute_output_duration_seconds_total",
+                        "Time spent writing outputs into responses.",
+                        [](const Version& v) { return Seconds(v.stats.compute_output.ns); }));
+  out.push_back(Family("torii_inference_pending_requests",
+                       "Requests waiting in the model's queue.", MetricType::Gauge, versions,
+                       [](const Version& v, ClientMetric& m) {
+                         m.gauge.value = double(v.model->scheduler ? v.model->scheduler->pending() : 0);
+                       }));
+  out.push_back(Family(
+      "torii_inference_request_duration_seconds",
+      "End-to-end latency of queued requests (arrival to answer), successful or not.",
+      MetricType::Histogram, versions, [](const Version& v, ClientMetric& m) {
+        const auto& bounds = ModelStatistics::LatencyBuckets();
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < bounds.size(); ++i) {
+          cumulative += v.stats.latency_buckets[i];
+          m.histogram.bucket.push_back({cumulative, bounds[i]});
+        }
+        cumulative += v.stats.latency_buckets.back();
+        m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+        m.histogram.sample_count = cumulative;
+        m.histogram.sample_sum = Seconds(v.stats.latency_ns_sum);
+      }));
+  // Model state, including models that failed to load.
+  MetricFamily ready;
+  ready.name = "torii_model_ready";
+  ready.help = "1 when the model version serves requests, 0 when it failed to load or is loading.";
+  ready.type = MetricType::Gauge;
+  for (const auto& e : manager_->Index()) {
+    ClientMetric m;
+    m.label = {{"model", e.name}, {"version", e.version}};
+    m.gauge.value = e.state == "READY" ? 1 : 0;
+    ready.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(ready));
+  return out;
+}
+
+}  // namespace torii
