@@ -47,6 +47,8 @@ void UpdateHealth(grpc::Server* server, const InferenceService& service) {
   const bool ready = service.IsReady();
   health->SetServingStatus("", ready);
   health->SetServingStatus("inference.GRPCInferenceService", ready);
+  // "liveness": SERVING whenever the process answers RPCs, whatever models do.
+  health->SetServingStatus("liveness", true);
 }
 
 int RunServer(const ServerFlags& flags) {
@@ -118,11 +120,19 @@ int RunServer(const ServerFlags& flags) {
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::lock_guard<std::mutex> lock(mu);
-    stop = true;
-    stop_signal = sig;
-    cv.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+      stop_signal = sig;
+      cv.notify_all();
+    }
+    // A second signal means "now": leave without draining.
+    sigwait(&signals, &sig);
+    LogWarning("second stop signal: exiting without draining", {{"signal", std::to_string(sig)}});
+    std::fflush(nullptr);
+    std::_Exit(1);
   });
+  signal_thread.detach();
 
   std::map<std::string, std::string> fingerprints;
   std::vector<std::string> initial;
@@ -146,19 +156,22 @@ int RunServer(const ServerFlags& flags) {
   UpdateHealth(server.get(), service);
   LogInfo("server ready", {{"ready", service.IsReady() ? "true" : "false"}});
 
+  // Health follows model state (loads from RepositoryModelLoad included);
+  // poll mode rescans the repository every --repository-poll-secs.
   {
+    auto next_poll = std::chrono::steady_clock::now() + std::chrono::seconds(flags.repository_poll_secs);
     std::unique_lock<std::mutex> lock(mu);
     while (!stop) {
-      const auto wait = flags.model_control_mode == "poll"
-                            ? std::chrono::seconds(flags.repository_poll_secs)
-                            : std::chrono::seconds(3600);
-      cv.wait_for(lock, wait);
-      if (stop || flags.model_control_mode != "poll") continue;
+      cv.wait_for(lock, std::chrono::milliseconds(250));
+      if (stop) break;
       lock.unlock();
-      RepositoryChanges ch = DiffRepository(mo.repository, manager.ScanRepository(), fingerprints);
-      for (const auto& n : ch.added) manager.Load(n).IgnoreError();
-      for (const auto& n : ch.changed) manager.Load(n).IgnoreError();
-      for (const auto& n : ch.removed) manager.Unload(n).IgnoreError();
+      if (flags.model_control_mode == "poll" && std::chrono::steady_clock::now() >= next_poll) {
+        RepositoryChanges ch = DiffRepository(mo.repository, manager.ScanRepository(), fingerprints);
+        for (const auto& n : ch.added) manager.Load(n).IgnoreError();
+        for (const auto& n : ch.changed) manager.Load(n).IgnoreError();
+        for (const auto& n : ch.removed) manager.Unload(n).IgnoreError();
+        next_poll = std::chrono::steady_clock::now() + std::chrono::seconds(flags.repository_poll_secs);
+      }
       UpdateHealth(server.get(), service);
       lock.lock();
     }
@@ -179,11 +192,13 @@ int RunServer(const ServerFlags& flags) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const int64_t abandoned = service.InFlight();
-  manager.UnloadAll();
-  signal_thread.join();
   if (abandoned > 0) {
+    // A runner is stuck or the work outlasted the timeout: unloading would
+    // wait for it, so leave the models as they are.
     LogWarning("exit timeout reached with requests unanswered",
                {{"unanswered", std::to_string(abandoned)}});
+  } else {
+    manager.UnloadAll();
   }
   LogInfo("stopped");
   std::fflush(nullptr);

@@ -10,6 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
+#include "server/repository/repository_poller.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace torii {
 namespace {
@@ -30,7 +32,8 @@ std::vector<std::string> ListDirectories(const std::string& dir) {
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     const std::string n = e->d_name;
-    if (n.empty() || n[0] == '.') continue;
+    // Hidden entries, and the lost+found of a volume's root, are not models.
+    if (n.empty() || n[0] == '.' || n == "lost+found") continue;
     if (IsDirectory(dir + "/" + n)) out.push_back(n);
   }
   closedir(d);
@@ -38,35 +41,57 @@ std::vector<std::string> ListDirectories(const std::string& dir) {
   return out;
 }
 
-// Numeric version folders (1, 2, ...), highest first.
-std::vector<int64_t> ListVersions(const std::string& model_dir) {
-  std::vector<int64_t> versions;
+// Numeric version folders: version -> folder name (e.g. 3 -> "3" or "03").
+std::map<int64_t, std::string> ListVersions(const std::string& model_dir) {
+  std::map<int64_t, std::string> versions;
   for (const auto& n : ListDirectories(model_dir)) {
     if (n.size() > 18 || !std::all_of(n.begin(), n.end(), ::isdigit)) continue;
     const int64_t v = std::stoll(n);
-    if (v > 0) versions.push_back(v);
+    if (v > 0) versions.emplace(v, n);
   }
-  std::sort(versions.rbegin(), versions.rend());
   return versions;
 }
 
+// The versions a policy selects, highest first.
 std::vector<int64_t> ApplyPolicy(const inference::ModelVersionPolicy& policy,
-                                 const std::vector<int64_t>& available) {
-  if (policy.has_all()) return available;
+                                 const std::map<int64_t, std::string>& available) {
+  std::vector<int64_t> all;
+  for (auto it = available.rbegin(); it != available.rend(); ++it) all.push_back(it->first);
+  if (policy.has_all()) return all;
   if (policy.has_specific()) {
     std::vector<int64_t> out;
-    for (int64_t v : available) {
+    for (int64_t v : all) {
       const auto& want = policy.specific().versions();
       if (std::find(want.begin(), want.end(), v) != want.end()) out.push_back(v);
     }
     return out;
   }
   const size_t n = policy.has_latest() ? policy.latest().num_versions() : 1;
-  return {available.begin(), available.begin() + std::min(n, available.size())};
+  return {all.begin(), all.begin() + std::min(n, all.size())};
 }
 
 std::string Ms(std::chrono::steady_clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+// In-process by default; `parameters { key: "isolation" value { string_value:
+// "process" } }` runs the instances in a child process.
+absl::StatusOr<std::unique_ptr<ExecutionBackend>> CreateBackend(
+    const inference::ModelConfig& config, std::shared_ptr<RunnerLibrary> library,
+    RunnerModel::Options options) {
+  auto it = config.parameters().find("isolation");
+  const std::string mode = it == config.parameters().end() ? "" : it->second.string_value();
+  if (mode.empty() || mode == "none") {
+    TORII_ASSIGN_OR_RETURN(auto model, RunnerModel::Create(std::move(library), options));
+    return std::unique_ptr<ExecutionBackend>(std::move(model));
+  }
+  if (mode == "process") {
+    return absl::UnimplementedError(absl::StrCat(
+        "model '", config.name(), "': isolation \"process\" is not available in this build"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "model '", config.name(), "': parameter isolation is \"", mode,
+      "\"; use \"none\" (default) or \"process\""));
 }
 
 }  // namespace
@@ -122,13 +147,14 @@ absl::StatusOr<std::string> ModelManager::FindRunner(const std::string& runner,
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> ModelManager::BuildVersions(
-    const std::string& name, std::vector<std::string>* warnings) {
+    const std::string& name, const std::map<int64_t, std::shared_ptr<ModelVersion>>& serving,
+    std::vector<std::string>* warnings) {
   const std::string model_dir = options_.repository + "/" + name;
   TORII_ASSIGN_OR_RETURN(ParsedModelConfig parsed,
                          LoadModelConfig(model_dir + "/config.pbtxt", name));
   *warnings = parsed.warnings;
   TORII_ASSIGN_OR_RETURN(const std::string runner, RunnerNameForConfig(parsed.config));
-  const std::vector<int64_t> available = ListVersions(model_dir);
+  const std::map<int64_t, std::string> available = ListVersions(model_dir);
   const std::vector<int64_t> selected = ApplyPolicy(parsed.config.version_policy(), available);
   if (selected.empty()) {
     return absl::NotFoundError(absl::StrCat("model '", name, "': no version directory ",
@@ -142,13 +168,23 @@ absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> ModelManager::BuildVe
   }
   std::vector<std::shared_ptr<ModelVersion>> out;
   for (int64_t v : selected) {
+    const std::string version_dir = model_dir + "/" + available.at(v);
+    const std::string fingerprint = FingerprintModelDirectory(version_dir);
+    // A version whose config and files are unchanged keeps serving as it is:
+    // no second copy in memory, no warm-up, statistics kept.
+    auto old = serving.find(v);
+    if (old != serving.end() && old->second->fingerprint == fingerprint &&
+        google::protobuf::util::MessageDifferencer::Equals(old->second->config, parsed.config)) {
+      out.push_back(old->second);
+      continue;
+    }
     auto mv = std::make_shared<ModelVersion>();
     mv->name = name;
     mv->version = v;
     mv->version_string = std::to_string(v);
+    mv->fingerprint = fingerprint;
     mv->config = parsed.config;
     mv->signature = std::make_unique<ModelSignature>(mv->config);
-    const std::string version_dir = model_dir + "/" + mv->version_string;
     TORII_ASSIGN_OR_RETURN(const std::string path, FindRunner(runner, model_dir, version_dir));
     auto lib = libraries_.Get(path);
     if (!lib.ok()) {
@@ -164,7 +200,7 @@ absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> ModelManager::BuildVe
     ro.config = &mv->config;
     ro.signature = mv->signature.get();
     ro.instance_count = std::max<uint32_t>(1, instances);
-    TORII_ASSIGN_OR_RETURN(mv->runner, RunnerModel::Create(mv->library, ro));
+    TORII_ASSIGN_OR_RETURN(mv->runner, CreateBackend(mv->config, mv->library, ro));
     mv->scheduler = std::make_unique<Scheduler>(
         Scheduler::OptionsFromConfig(mv->config, options_.default_max_queue_size),
         mv->runner.get(), &mv->stats);
@@ -182,8 +218,19 @@ void ModelManager::SetState(const std::string& name, const std::string& state,
 }
 
 absl::Status ModelManager::Load(const std::string& name) {
-  if (!IsPlainName(name) || !IsDirectory(options_.repository + "/" + name)) {
-    return absl::NotFoundError(absl::StrCat("no model directory '", name, "' in the repository"));
+  if (!IsPlainName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model name '", name, "' must be a plain directory name in the repository"));
+  }
+  if (!IsDirectory(options_.repository + "/" + name)) {
+    absl::Status s = absl::NotFoundError(
+        absl::StrCat("no model directory '", name, "' in the repository ", options_.repository));
+    LogError("model load failed", {{"model", name}, {"reason", std::string(s.message())}});
+    std::lock_guard<std::mutex> lock(mu_);
+    // Only a model the server knows gets an entry (keeps what serves).
+    auto it = models_.find(name);
+    if (it != models_.end()) it->second.reason = std::string(s.message());
+    return s;
   }
   std::lock_guard<std::mutex> load_lock(load_mu_);
   const auto start = std::chrono::steady_clock::now();
@@ -193,8 +240,13 @@ absl::Status ModelManager::Load(const std::string& name) {
     ModelSlot& slot = models_[name];
     if (slot.versions.empty()) slot.state = "LOADING";
   }
+  std::map<int64_t, std::shared_ptr<ModelVersion>> serving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    serving = models_[name].versions;
+  }
   std::vector<std::string> warnings;
-  auto built = BuildVersions(name, &warnings);
+  auto built = BuildVersions(name, serving, &warnings);
   for (const auto& w : warnings) LogWarning(w, {{"model", name}});
   if (!built.ok()) {
     LogError("model load failed", {{"model", name},
@@ -217,6 +269,10 @@ absl::Status ModelManager::Load(const std::string& name) {
     slot.reason.clear();
   }
   for (const auto& v : *built) {
+    if (old.count(v->version) != 0 && old[v->version] == v) {
+      old.erase(v->version);  // unchanged: kept serving, not unloaded
+      continue;
+    }
     const auto& p = v->library->provenance();
     LogInfo("model ready", {{"model", name},
                             {"version", v->version_string},

@@ -29,10 +29,11 @@ struct ModelVersion {
   std::string name;
   int64_t version = 0;
   std::string version_string;
+  std::string fingerprint;  // of the version folder's files, at load
   inference::ModelConfig config;
   std::unique_ptr<ModelSignature> signature;
   std::shared_ptr<RunnerLibrary> library;
-  std::unique_ptr<RunnerModel> runner;
+  std::unique_ptr<ExecutionBackend> runner;
   std::unique_ptr<Scheduler> scheduler;
   ModelStatistics stats;
 
@@ -92,8 +93,11 @@ class ModelManager {
     std::string reason;
   };
 
+  // Builds the versions the policy selects, reusing `serving` versions whose
+  // config and files did not change.
   absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> BuildVersions(
-      const std::string& name, std::vector<std::string>* warnings);
+      const std::string& name, const std::map<int64_t, std::shared_ptr<ModelVersion>>& serving,
+      std::vector<std::string>* warnings);
   absl::StatusOr<std::string> FindRunner(const std::string& runner,
                                          const std::string& model_dir,
                                          const std::string& version_dir) const;

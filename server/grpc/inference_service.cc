@@ -173,7 +173,8 @@ ServerUnaryReactor* InferenceService::ModelReady(CallbackServerContext* ctx,
                                                  inference::ModelReadyResponse* resp) {
   auto mv = options_.manager->Get(req->name(), req->version());
   if (mv.ok()) {
-    resp->set_ready(true);
+    // Loaded, and its runner can execute (an isolated runner may be restarting).
+    resp->set_ready((*mv)->runner->healthy());
     return Reply(ctx, absl::OkStatus());
   }
   // A known model that is not ready is "not ready", not an error.
@@ -190,7 +191,7 @@ ServerUnaryReactor* InferenceService::ServerMetadata(CallbackServerContext* ctx,
   resp->set_name(kServerName);
   resp->set_version(kServerVersion);
   for (const char* ext : {"model_configuration", "statistics", "model_repository",
-                          "model_repository(unload_dependents)", "schedule_policy"}) {
+                          "schedule_policy"}) {
     resp->add_extensions(ext);
   }
   return Reply(ctx, absl::OkStatus());
@@ -235,8 +236,16 @@ void InferenceService::Infer(CallbackServerContext* ctx, const inference::ModelI
     auto ir = std::make_unique<InferenceRequest>();
     ir->arrival = InferenceRequest::Clock::now();
     absl::Status s = ValidateRequest(model->name, *model->signature, *req, options_.limits, ir.get());
+    // Failures before the queue count as failed requests of the model too.
+    auto fail = [&](const absl::Status& st) {
+      const uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                    InferenceRequest::Clock::now() - ir->arrival)
+                                                    .count());
+      model->stats.RecordRequest(false, 0, ns, 0);
+      done(st);
+    };
     if (!s.ok()) {
-      done(s);
+      fail(s);
       return;
     }
     resp->Clear();
@@ -253,7 +262,7 @@ void InferenceService::Infer(CallbackServerContext* ctx, const inference::ModelI
     if (absl::IsUnavailable(s) && model->scheduler->stopping() && attempt < 3 && !shutting_down_) {
       continue;
     }
-    done(s);
+    fail(s);
     return;
   }
 }

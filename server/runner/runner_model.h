@@ -12,12 +12,13 @@
 #include "model_config.pb.h"
 #include "server/core/inference_request.h"
 #include "server/core/model_signature.h"
+#include "server/runner/execution_backend.h"
 #include "server/runner/host_api.h"
 #include "server/runner/runner_library.h"
 
 namespace torii {
 
-class RunnerModel {
+class RunnerModel : public ExecutionBackend {
  public:
   struct Options {
     std::string name;
@@ -35,24 +36,15 @@ class RunnerModel {
       std::shared_ptr<RunnerLibrary> library, Options options);
 
   /// Destroys the instances and unloads the model. No Execute() may be running.
-  ~RunnerModel();
+  ~RunnerModel() override;
 
-  size_t instance_count() const { return instances_.size(); }
+  size_t instance_count() const override { return instances_.size(); }
   const RunnerLibrary& library() const { return *library_; }
 
-  /// Runs `requests` as one batch on instance `instance`. The caller
-  /// guarantees no other Execute() runs on the same instance, and that the
-  /// requests are compatible (same non-batch dims) and within max_batch_size.
-  /// Returns one status per request; for an OK request its response holds the
-  /// requested outputs as raw_output_contents.
-  struct Timing {
-    uint64_t input_ns = 0;   // gathering inputs into the batch
-    uint64_t infer_ns = 0;   // the runner's execute call
-    uint64_t output_ns = 0;  // writing outputs into the responses
-  };
+  /// See ExecutionBackend::Execute. `timing` may be null.
   std::vector<absl::Status> Execute(size_t instance,
                                     const std::vector<InferenceRequest*>& requests,
-                                    Timing* timing = nullptr);
+                                    Timing* timing = nullptr) override;
 
  private:
   RunnerModel(std::shared_ptr<RunnerLibrary> library, const ModelSignature* signature)

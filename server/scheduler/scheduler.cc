@@ -34,7 +34,7 @@ Scheduler::Options Scheduler::OptionsFromConfig(const inference::ModelConfig& co
   return o;
 }
 
-Scheduler::Scheduler(Options options, RunnerModel* model, ModelStatistics* stats)
+Scheduler::Scheduler(Options options, ExecutionBackend* model, ModelStatistics* stats)
     : options_(std::move(options)), model_(model), stats_(stats) {
   for (size_t i = 0; i < model_->instance_count(); ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
@@ -145,7 +145,20 @@ std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>&
       picked.push_back(i);
     }
     const bool full = rows >= options_.max_batch_size;
-    const bool preferred = options_.preferred_batch_sizes.count(rows) != 0;
+    // Triton's rule: run now if a preferred size can be formed; take the
+    // largest preferred size the gathered requests add up to exactly.
+    if (!full && !options_.preferred_batch_sizes.empty()) {
+      int64_t prefix = 0;
+      size_t cut = 0;
+      for (size_t k = 0; k < picked.size(); ++k) {
+        prefix += q[picked[k]].request->rows;
+        if (options_.preferred_batch_sizes.count(prefix) != 0) cut = k + 1;
+      }
+      if (cut > 0) picked.resize(cut);
+    }
+    int64_t picked_rows = 0;
+    for (size_t k : picked) picked_rows += q[k].request->rows;
+    const bool preferred = options_.preferred_batch_sizes.count(picked_rows) != 0;
     const Clock::time_point ready_at = head.arrival + options_.max_queue_delay;
     if (full || preferred || now >= ready_at || stopping_) {
       // Take picked entries (indices ascending) out of the queue.
@@ -217,7 +230,7 @@ void Scheduler::WorkerLoop(size_t instance) {
       rows += e.request->rows;
     }
     const Clock::time_point start = Clock::now();
-    RunnerModel::Timing timing;
+    ExecutionBackend::Timing timing;
     std::vector<absl::Status> statuses = model_->Execute(instance, requests, &timing);
     stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
                             timing.output_ns);

@@ -20,7 +20,7 @@
 #include "absl/status/status.h"
 #include "model_config.pb.h"
 #include "server/core/inference_request.h"
-#include "server/runner/runner_model.h"
+#include "server/runner/execution_backend.h"
 #include "server/scheduler/model_statistics.h"
 
 namespace torii {
@@ -48,7 +48,7 @@ class Scheduler {
                                    size_t default_max_queue_size);
 
   /// Starts one worker per instance of `model` (which must outlive this).
-  Scheduler(Options options, RunnerModel* model, ModelStatistics* stats);
+  Scheduler(Options options, ExecutionBackend* model, ModelStatistics* stats);
   /// Shuts down (draining the queue) if Shutdown() was not called.
   ~Scheduler();
 
@@ -84,7 +84,7 @@ class Scheduler {
   void Finish(InferenceRequest& r, const absl::Status& status, Clock::time_point start_exec);
 
   const Options options_;
-  RunnerModel* const model_;
+  ExecutionBackend* const model_;
   ModelStatistics* const stats_;
 
   mutable std::mutex mu_;

@@ -293,7 +293,7 @@ TEST_CASE("SIGTERM under load: every request succeeds or gets UNAVAILABLE, exit 
   CHECK(other == 0);
 }
 
-TEST_CASE("poll mode: a new version is served with no failed request; a removed model unloads") {
+TEST_CASE("poll mode: a new version is served with no failed request and a removed model unloads") {
   TempRepository repo;
   ServerProcess::Options o;
   o.repository = repo.path();
@@ -364,7 +364,7 @@ TEST_CASE("poll mode: a new version is served with no failed request; a removed 
   CHECK(gone);
 }
 
-TEST_CASE("explicit mode: load and unload by name; paths outside the repository are refused") {
+TEST_CASE("explicit mode: load and unload by name, paths outside the repository are refused") {
   TempRepository repo;
   ServerProcess::Options o;
   o.repository = repo.path();

@@ -69,12 +69,23 @@ absl::Status RunInfer(const ModelLocation& loc, const InferOptions& options, std
   const TestResponse r = model->Infer(req);
   TORII_RETURN_IF_ERROR(r.status);
 
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["model_name"] = loc.model_name;
   j["model_version"] = std::to_string(loc.version);
-  j["outputs"] = nlohmann::json::array();
+  j["outputs"] = nlohmann::ordered_json::array();
   for (const auto& t : r.outputs) j["outputs"].push_back(TensorToJson(t, options.nested));
-  out << (options.compact ? j.dump() : j.dump(2)) << "\n";
+  if (options.compact) {
+    out << j.dump() << "\n";
+    return absl::OkStatus();
+  }
+  // Readable and still valid JSON: one line per output tensor, since a tensor
+  // printed one number per line is unreadable.
+  out << "{\n  \"model_name\": " << j["model_name"].dump() << ",\n  \"model_version\": "
+      << j["model_version"].dump() << ",\n  \"outputs\": [";
+  for (size_t i = 0; i < j["outputs"].size(); ++i) {
+    out << (i == 0 ? "\n    " : ",\n    ") << j["outputs"][i].dump();
+  }
+  out << (j["outputs"].empty() ? "]\n}\n" : "\n  ]\n}\n");
   return absl::OkStatus();
 }
 

@@ -16,6 +16,8 @@ namespace runner_tool {
 namespace {
 
 using nlohmann::json;
+// Outputs keep the v2 member order: name, datatype, shape, data.
+using ojson = nlohmann::ordered_json;
 
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -234,7 +236,7 @@ absl::Status AppendElement(ToriiDataType dt, const json& e, std::string* out) {
   }
 }
 
-json FloatJson(double d) {
+ojson FloatJson(double d) {
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
   return d;
@@ -247,10 +249,10 @@ T Read(const std::string& data, size_t i) {
   return v;
 }
 
-json Nest(const std::vector<json>& flat, const std::vector<int64_t>& shape, size_t depth,
-          size_t* pos) {
+ojson Nest(const std::vector<ojson>& flat, const std::vector<int64_t>& shape, size_t depth,
+           size_t* pos) {
   if (depth == shape.size()) return flat[(*pos)++];
-  json a = json::array();
+  ojson a = ojson::array();
   for (int64_t i = 0; i < shape[depth]; ++i) a.push_back(Nest(flat, shape, depth + 1, pos));
   return a;
 }
@@ -311,19 +313,19 @@ absl::StatusOr<HostTensor> TensorFromJson(const std::string& name, ToriiDataType
   return t;
 }
 
-json TensorToJson(const HostTensor& t, bool nested) {
-  json out;
+nlohmann::ordered_json TensorToJson(const HostTensor& t, bool nested) {
+  ojson out;
   out["name"] = t.name;
   out["datatype"] = DataTypeName(t.datatype);
   out["shape"] = t.shape;
-  std::vector<json> data;
+  std::vector<ojson> data;
   if (t.datatype == TORII_TYPE_BYTES) {
     for (auto e : DecodeBytes(t.data.data(), t.data.size())) {
       std::string s(e);
       if (IsUtf8(s)) {
         data.emplace_back(s);
       } else {
-        data.push_back(json{{"b64", Base64Encode(s)}});
+        data.push_back(ojson{{"b64", Base64Encode(s)}});
       }
     }
   } else {

@@ -35,7 +35,7 @@ absl::StatusOr<HostTensor> TensorFromJson(const std::string& name, ToriiDataType
                                           const std::optional<std::vector<int64_t>>& shape);
 
 /// A tensor in the v2 JSON form; `nested` shapes "data" like the tensor.
-nlohmann::json TensorToJson(const HostTensor& tensor, bool nested = false);
+nlohmann::ordered_json TensorToJson(const HostTensor& tensor, bool nested = false);
 
 /// Parses "1,4" or "[1,4]" (an empty string is a scalar's shape).
 absl::StatusOr<std::vector<int64_t>> ParseShape(const std::string& text);

@@ -66,7 +66,7 @@ TEST_CASE("only requested outputs are returned") {
   CHECK(t->response.outputs(0).name() == "INSTANCE");
 }
 
-TEST_CASE("runner errors keep their code; exceptions become INTERNAL") {
+TEST_CASE("runner errors keep their code and exceptions become INTERNAL") {
   auto m = Probe();
   auto e = Fp32Request(*m, 1, 2, 0.0f, {{"mode", "error"}});
   auto st = m->model->Execute(0, {&e->request});

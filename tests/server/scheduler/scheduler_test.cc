@@ -45,7 +45,7 @@ struct Harness {
   }
 };
 
-TEST_CASE("dynamic batching merges concurrent requests; each client gets its own rows") {
+TEST_CASE("dynamic batching merges concurrent requests and each client gets its own rows") {
   Harness h(R"(dynamic_batching { max_queue_delay_microseconds: 200000 })", 8, 1);
   std::vector<std::unique_ptr<testing::TestRequest>> reqs;
   std::vector<std::future<absl::Status>> done;
@@ -166,7 +166,7 @@ TEST_CASE("a request cancelled while queued is answered CANCELLED and never exec
   CHECK(fbusy.get().ok());
 }
 
-TEST_CASE("queue policy REJECT times out waiting requests; DELAY runs them later") {
+TEST_CASE("queue policy REJECT times out waiting requests, DELAY runs them later") {
   SECTION("REJECT") {
     Harness h(R"(dynamic_batching { default_queue_policy { default_timeout_microseconds: 50000 } })", 8, 1);
     auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
@@ -190,7 +190,7 @@ TEST_CASE("queue policy REJECT times out waiting requests; DELAY runs them later
   }
 }
 
-TEST_CASE("shutdown drains queued requests; later ones get UNAVAILABLE") {
+TEST_CASE("shutdown drains queued requests and later ones get UNAVAILABLE") {
   Harness h("", 8, 1);
   auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "100"}});
   auto queued = Fp32Request(*h.m, 1, 1, 5);

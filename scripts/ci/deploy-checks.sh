@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Checks Torii's deploy files with what runs on a machine without Docker or a
+# cluster:
+#   - renders the kustomize base and the EKS overlay (kubectl kustomize);
+#   - validates every object against the Kubernetes schema offline
+#     (kubernetes-models), lints deploy/Dockerfile (dockerfile-utils and
+#     dockerfilelint), checks the ECS task/service definitions' structure;
+#   - checks that probe ports, flags, paths and timings in all of them agree
+#     with each other and with the built torii-server / torii-health --help;
+#   - checks the Dockerfile builds through the scripts README.md and CI use;
+#   - with a build: installs it, checks every shared library the installed
+#     binaries need comes from `scripts/install-deps.sh --runtime` (or the
+#     base image), and runs the server on loopback to ask the exact health
+#     services the probes ask, then SIGTERMs it and expects exit 0;
+#   - proves the checks can fail (deploy/checks/selftest.mjs mutates copies).
+#
+#   bash scripts/ci/deploy-checks.sh [BUILD_DIR]     (default: build)
+#
+# Needs kubectl (with kustomize), node and npm. npm ci runs only when
+# deploy/checks/node_modules does not match package-lock.json, so after one
+# install the checks run offline. Exits non-zero if any check failed.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUILD_ARG="${1:-build}"
+case "$BUILD_ARG" in
+  /*) BUILD="$BUILD_ARG" ;;
+  *) BUILD="$ROOT/$BUILD_ARG" ;;
+esac
+CHECKS="$ROOT/deploy/checks"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/torii-deploy-checks.XXXXXX")"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+skipped=0
+failures=()
+ok() { passed=$((passed + 1)); echo "PASS $1"; }
+bad() { failed=$((failed + 1)); failures+=("$1: $2"); echo "FAIL $1: $2"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP $1: $2"; }
+T0=$SECONDS
+section() { echo; echo "== $1 (at $((SECONDS - T0)) s)"; }
+
+# ------------------------------------------------------------------ tools
+section "tools"
+tools_ok=1
+for t in kubectl node npm; do
+  if command -v "$t" >/dev/null 2>&1; then ok "tool $t ($(command -v "$t"))"; else bad "tool $t" "not on PATH"; tools_ok=0; fi
+done
+if [ "$tools_ok" = 1 ] && ! kubectl kustomize --help >/dev/null 2>&1; then
+  bad "tool kubectl kustomize" "this kubectl has no kustomize"; tools_ok=0
+fi
+
+# ------------------------------------------------------------------ npm
+section "node packages (deploy/checks)"
+npm_ok=0
+if [ "$tools_ok" = 1 ]; then
+  lock_sum="$(sha256sum "$CHECKS/package-lock.json" "$CHECKS/package.json" | sha256sum | cut -d' ' -f1)"
+  stamp="$CHECKS/node_modules/.torii-lock-sha256"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
+    ok "node_modules matches package-lock.json (no network needed)"
+    npm_ok=1
+  elif (cd "$CHECKS" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1; then
+    echo "$lock_sum" >"$stamp"
+    ok "npm ci"
+    npm_ok=1
+  else
+    bad "npm ci" "failed (log below)"; sed 's/^/  | /' "$WORK/npm.log" | tail -20
+  fi
+fi
+
+# ------------------------------------------------------------------ render
+section "kustomize"
+k8s_args=()
+if [ "$tools_ok" = 1 ]; then
+  for entry in base:deploy/k8s/base eks:deploy/k8s/overlays/eks root:deploy/k8s; do
+    name="${entry%%:*}"; dir="${entry#*:}"
+    if kubectl kustomize "$ROOT/$dir" >"$WORK/$name.yaml" 2>"$WORK/$name.err"; then
+      ok "kubectl kustomize $dir"
+      [ "$name" != root ] && k8s_args+=(--k8s "$name=$WORK/$name.yaml")
+    else
+      bad "kubectl kustomize $dir" "$(tr '\n' ' ' <"$WORK/$name.err")"
+    fi
+  done
+  if [ -s "$WORK/root.yaml" ] && [ -s "$WORK/base.yaml" ]; then
+    if cmp -s "$WORK/root.yaml" "$WORK/base.yaml"; then ok "deploy/k8s renders the same objects as deploy/k8s/base"
+    else bad "deploy/k8s" "renders differently from deploy/k8s/base"; fi
+  fi
+fi
+
+# ------------------------------------------------------------------ binaries' --help
+section "built binaries ($BUILD)"
+SERVER_BIN="$BUILD/bin/torii-server"
+HEALTH_BIN="$BUILD/bin/torii-health"
+help_args=()
+have_server=0
+have_health=0
+if [ -x "$SERVER_BIN" ]; then
+  have_server=1
+  # Some flag libraries exit non-zero after --help; the text is what matters.
+  timeout 20 "$SERVER_BIN" --help >"$WORK/server-help.txt" 2>&1 || true
+  if grep -q -- '--model-repository' "$WORK/server-help.txt"; then
+    ok "torii-server --help"
+    help_args+=(--server-help "$WORK/server-help.txt")
+  else
+    bad "torii-server --help" "output does not list --model-repository: $(head -c 300 "$WORK/server-help.txt" | tr '\n' ' ')"
+  fi
+else
+  skip "torii-server --help" "$SERVER_BIN is not built"
+fi
+if [ -x "$HEALTH_BIN" ]; then
+  have_health=1
+  if timeout 20 "$HEALTH_BIN" --help >"$WORK/health-help.txt" 2>&1; then
+    ok "torii-health --help"
+    help_args+=(--health-help "$WORK/health-help.txt")
+  else
+    bad "torii-health --help" "exit non-zero"
+  fi
+else
+  skip "torii-health --help" "$HEALTH_BIN is not built"
+fi
+
+# ------------------------------------------------------------------ manifests, ECS, Dockerfile
+section "deploy files (deploy/checks/check.mjs)"
+facts="$WORK/facts.json"
+if [ "$npm_ok" = 1 ]; then
+  node "$CHECKS/check.mjs" --root "$ROOT" "${k8s_args[@]}" "${help_args[@]}" --facts "$facts" >"$WORK/check.out" 2>&1
+  rc=$?
+  cat "$WORK/check.out"
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS "*) passed=$((passed + 1)) ;;
+      "FAIL "*) failed=$((failed + 1)); failures+=("${line#FAIL }") ;;
+      "SKIP "*) skipped=$((skipped + 1)) ;;
+    esac
+  done <"$WORK/check.out"
+  if [ "$rc" != 0 ] && ! grep -q '^FAIL ' "$WORK/check.out"; then
+    bad "check.mjs" "exited $rc without reporting a failed check"
+  fi
+else
+  bad "deploy files" "not checked: node packages are missing"
+fi
+
+# ------------------------------------------------------------------ the checks can fail
+section "self-test: each check fails on a broken copy (deploy/checks/selftest.mjs)"
+if [ "$npm_ok" = 1 ]; then
+  if node "$CHECKS/selftest.mjs" --root "$ROOT" >"$WORK/selftest.out" 2>&1; then
+    ok "selftest ($(grep -c '^  caught' "$WORK/selftest.out") broken copies caught)"
+  else
+    bad "selftest" "a broken copy went unnoticed (details below)"
+    sed 's/^/  | /' "$WORK/selftest.out" | grep -v '^  |   caught' | tail -40
+  fi
+else
+  skip "selftest" "node packages are missing"
+fi
+
+# ------------------------------------------------------------------ install + runtime libraries
+section "install tree and runtime libraries"
+if [ "$have_server" = 1 ]; then
+  PREFIX="$WORK/opt/torii"
+  if cmake --install "$BUILD" --prefix "$PREFIX" >"$WORK/install.log" 2>&1; then
+    ok "cmake --install $BUILD_ARG --prefix <tmp>/opt/torii"
+    for b in torii-server torii-health; do
+      if [ -x "$PREFIX/bin/$b" ]; then ok "installed bin/$b (the deploy files run /opt/torii/bin/$b)"
+      else bad "installed bin/$b" "missing from the install tree; the Dockerfile, manifests and task definition run /opt/torii/bin/$b"; fi
+    done
+    # Runtime package set: install-deps.sh --runtime, plus Debian's required
+    # packages (debian:bookworm-slim ships those), with all their dependencies.
+    runtime_pkgs="$(sed -n '/^runtime_pkgs=(/,/^)/p' "$ROOT/scripts/install-deps.sh" | sed '1d;$d' | sed 's/#.*//' | tr -s ' \n' '\n' | grep -v '^$')"
+    required_pkgs="$(dpkg-query -W -f='${Package} ${Priority}\n' 2>/dev/null | awk '$2=="required"{print $1}')"
+    # shellcheck disable=SC2086
+    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+      --no-replaces --no-enhances $runtime_pkgs $required_pkgs 2>/dev/null \
+      | grep -E '^[a-z0-9]' | sed 's/:.*//' | sort -u >"$WORK/allowed-pkgs.txt"
+    missing_from_runtime=()
+    not_found=()
+    : >"$WORK/libs.txt"
+    while IFS= read -r elf; do
+      [ "$(head -c 4 "$elf" 2>/dev/null | tail -c 3)" = "ELF" ] || continue
+      while IFS= read -r line; do
+        case "$line" in
+          *"=> not found"*) not_found+=("$(basename "$elf"): $(echo "$line" | awk '{print $1}')") ;;
+          *"=> /"*)
+            lib="$(echo "$line" | sed -E 's/.*=> ([^ ]+) .*/\1/')"
+            case "$lib" in "$PREFIX"/*) ;; *) echo "$lib" >>"$WORK/libs.txt" ;; esac ;;
+        esac
+      done < <(ldd "$elf" 2>/dev/null)
+    done < <(find "$PREFIX/bin" "$PREFIX/lib" -type f \( -perm -u+x -o -name '*.so*' \) 2>/dev/null)
+    sort -u -o "$WORK/libs.txt" "$WORK/libs.txt"
+    n_libs="$(wc -l <"$WORK/libs.txt")"
+    # One dpkg -S for all candidates: ldd may print /lib/... where dpkg
+    # registered /usr/lib/... (merged /usr), or a symlink of the real file.
+    while IFS= read -r lib; do
+      printf '%s\n%s\n%s\n%s\n' "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib"
+    done <"$WORK/libs.txt" | sort -u >"$WORK/candidates.txt"
+    xargs -r dpkg -S <"$WORK/candidates.txt" 2>/dev/null \
+      | sed -E 's/^([^:]+)(:[a-z0-9]+)?(, [^:]+)*: (.*)$/\4 \1/' >"$WORK/owners.txt"
+    while IFS= read -r lib; do
+      pkg=""
+      for cand in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib"; do
+        pkg="$(awk -v p="$cand" '$1 == p {print $2; exit}' "$WORK/owners.txt")"
+        [ -n "$pkg" ] && break
+      done
+      if [ -z "$pkg" ]; then missing_from_runtime+=("$lib (no Debian package owns it)")
+      elif ! grep -qx "$pkg" "$WORK/allowed-pkgs.txt"; then missing_from_runtime+=("$lib from $pkg")
+      fi
+    done <"$WORK/libs.txt"
+    if [ ${#not_found[@]} -gt 0 ]; then
+      bad "runtime libraries resolve" "$(printf '%s; ' "${not_found[@]}" | sort -u)"
+    else
+      ok "runtime libraries resolve ($n_libs distinct system libraries)"
+    fi
+    if [ ! -s "$WORK/allowed-pkgs.txt" ]; then
+      bad "runtime libraries come from install-deps.sh --runtime" "apt-cache gave no dependency data (run apt-get update)"
+    elif [ ${#missing_from_runtime[@]} -gt 0 ]; then
+      bad "runtime libraries come from install-deps.sh --runtime" "add these packages to runtime_pkgs: $(printf '%s\n' "${missing_from_runtime[@]}" | sort -u | tr '\n' ';')"
+    else
+      ok "runtime libraries come from install-deps.sh --runtime (or the base image)"
+    fi
+  else
+    bad "cmake --install $BUILD_ARG" "failed: $(grep -v '^-- ' "$WORK/install.log" | head -8 | tr '\n' ' ')"
+  fi
+else
+  skip "install tree and runtime libraries" "torii-server is not built"
+fi
+
+# ------------------------------------------------------------------ live: health services the probes ask
+section "live server on loopback: the probes' health services"
+if [ "$have_server" = 1 ] && [ "$have_health" = 1 ] && [ -s "$facts" ]; then
+  live_service="$(node -e 'const f=require(process.argv[1]); process.stdout.write(String(f.livenessService ?? ""))' "$facts")"
+  ready_service="$(node -e 'const f=require(process.argv[1]); process.stdout.write(String(f.readinessService ?? ""))' "$facts")"
+  free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+  gport="$(free_port)"; mport="$(free_port)"
+  while [ "$mport" = "$gport" ]; do mport="$(free_port)"; done
+  mkdir -p "$WORK/models"
+  "$SERVER_BIN" --model-repository="$WORK/models" --grpc-address=127.0.0.1 --grpc-port="$gport" \
+    --metrics-address=127.0.0.1 --metrics-port="$mport" --exit-timeout-secs=5 >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  health() { "$HEALTH_BIN" --address="127.0.0.1:$gport" --timeout-ms=1000 "$@"; }
+  up=0
+  for _ in $(seq 1 60); do
+    if health --service="$ready_service" >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  if [ "$up" = 1 ]; then
+    ok "readiness service \"$ready_service\" is SERVING (empty model repository)"
+    if out="$(health --service="$live_service" 2>&1)"; then ok "liveness service \"$live_service\" is SERVING"
+    else bad "liveness service \"$live_service\"" "the probes ask it, the server answers: $out"; fi
+    if out="$(health --service=no.such.Service 2>&1)"; then bad "unknown health service" "reported SERVING: $out"
+    else ok "an unknown health service is not SERVING"; fi
+    if code="$(curl -s -o "$WORK/metrics.txt" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$mport/metrics")" && [ "$code" = 200 ]; then
+      ok "metrics answer on --metrics-port at /metrics (the scrape annotations' port and path)"
+    else bad "metrics on --metrics-port" "GET /metrics gave HTTP ${code:-no answer}"; fi
+    kill -TERM "$SERVER_PID"
+    t0=$SECONDS; rc=""
+    for _ in $(seq 1 40); do
+      if ! kill -0 "$SERVER_PID" 2>/dev/null; then wait "$SERVER_PID"; rc=$?; break; fi
+      sleep 0.5
+    done
+    if [ -z "$rc" ]; then bad "SIGTERM" "server still running 20 s after SIGTERM with --exit-timeout-secs=5"
+    elif [ "$rc" = 0 ]; then ok "SIGTERM: exit 0 after $((SECONDS - t0)) s"
+    else bad "SIGTERM" "exit code $rc"; fi
+    SERVER_PID=""
+  elif ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID"; rc=$?; SERVER_PID=""
+    bad "live server" "torii-server exited ($rc) before it was ready: $(tail -5 "$WORK/server.log" | tr '\n' ' ')"
+  else
+    bad "live server" "readiness never became SERVING within 30 s; server log: $(tail -5 "$WORK/server.log" | tr '\n' ' ')"
+  fi
+else
+  skip "live server on loopback" "needs built torii-server and torii-health"
+fi
+
+# ------------------------------------------------------------------ summary
+echo
+echo "== summary"
+if [ "$failed" -gt 0 ]; then
+  echo "Failed checks:"
+  printf '  - %s\n' "${failures[@]}"
+fi
+echo "deploy-checks: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
