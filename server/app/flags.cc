@@ -3,7 +3,9 @@
 #include <functional>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace torii {
 namespace {
@@ -45,6 +47,32 @@ std::function<absl::Status(ServerFlags&, const std::string&)> IntFlag(const char
     f.*field = static_cast<Int>(n);
     return absl::OkStatus();
   };
+}
+
+// "<p1>,<p2>:<header>=<value>" (Triton), also accepting "<p1>,<header>=<value>".
+absl::Status ParseRestriction(ServerFlags& f, const std::string& v) {
+  static const char* kKnown[] = {"health", "metadata", "inference", "model-config",
+                                 "model-repository", "statistics"};
+  const char* want = "PROTOCOL[,PROTOCOL...]:HEADER=VALUE with protocols among health, metadata, "
+                     "inference, model-config, model-repository, statistics";
+  const size_t eq = v.rfind('=');
+  if (eq == std::string::npos) return Bad("grpc-restricted-protocol", v, want);
+  size_t sep = v.rfind(':', eq);
+  if (sep == std::string::npos) sep = v.rfind(',', eq);
+  if (sep == std::string::npos || sep == 0 || eq == sep + 1) {
+    return Bad("grpc-restricted-protocol", v, want);
+  }
+  ServerFlags::Restriction r;
+  r.header = absl::AsciiStrToLower(v.substr(sep + 1, eq - sep - 1));
+  r.value = v.substr(eq + 1);
+  for (absl::string_view p : absl::StrSplit(v.substr(0, sep), ',')) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || p == k;
+    if (!known) return Bad("grpc-restricted-protocol", v, want);
+    r.protocols.emplace_back(p);
+  }
+  f.restrictions.push_back(std::move(r));
+  return absl::OkStatus();
 }
 
 const std::vector<FlagSpec>& Specs() {
@@ -112,6 +140,31 @@ const std::vector<FlagSpec>& Specs() {
       {"exit-timeout-secs", "SECS",
        "On SIGTERM/SIGINT, seconds to finish in-flight and queued requests (default 30).",
        IntFlag<int>("exit-timeout-secs", &ServerFlags::exit_timeout_secs, 0, 86400)},
+      {"grpc-use-ssl", "BOOL", "Serve gRPC over TLS (needs --grpc-server-cert and --grpc-server-key).",
+       BoolFlag("grpc-use-ssl", &ServerFlags::grpc_use_ssl)},
+      {"grpc-use-ssl-mutual", "BOOL",
+       "Mutual TLS: clients must present a certificate signed by --grpc-root-cert.",
+       BoolFlag("grpc-use-ssl-mutual", &ServerFlags::grpc_use_ssl_mutual)},
+      {"grpc-server-cert", "FILE", "PEM certificate chain of the server.",
+       [](ServerFlags& f, const std::string& v) {
+         f.grpc_server_cert = v;
+         return absl::OkStatus();
+       }},
+      {"grpc-server-key", "FILE", "PEM private key of the server.",
+       [](ServerFlags& f, const std::string& v) {
+         f.grpc_server_key = v;
+         return absl::OkStatus();
+       }},
+      {"grpc-root-cert", "FILE", "PEM root certificates that sign client certificates (mutual TLS).",
+       [](ServerFlags& f, const std::string& v) {
+         f.grpc_root_cert = v;
+         return absl::OkStatus();
+       }},
+      {"grpc-restricted-protocol", "PROTOCOLS:HEADER=VALUE",
+       "Restrict RPC groups (health, metadata, inference, model-config, model-repository, "
+       "statistics) to requests carrying the header, e.g. model-repository:admin-key=secret. "
+       "Repeatable.",
+       [](ServerFlags& f, const std::string& v) { return ParseRestriction(f, v); }},
       {"max-queue-size", "N",
        "Per-model queue bound when config.pbtxt sets no max_queue_size (default 10000; 0 = unbounded).",
        IntFlag<int64_t>("max-queue-size", &ServerFlags::max_queue_size, 0, int64_t{1} << 30)},
@@ -174,6 +227,15 @@ absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv) {
   }
   if (!flags.help && flags.model_repository.empty()) {
     return absl::InvalidArgumentError("--model-repository=DIR is required (see --help)");
+  }
+  if (flags.grpc_use_ssl_mutual) flags.grpc_use_ssl = true;
+  if (flags.grpc_use_ssl && (flags.grpc_server_cert.empty() || flags.grpc_server_key.empty())) {
+    return absl::InvalidArgumentError(
+        "--grpc-use-ssl needs --grpc-server-cert=FILE and --grpc-server-key=FILE");
+  }
+  if (flags.grpc_use_ssl_mutual && flags.grpc_root_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--grpc-use-ssl-mutual needs --grpc-root-cert=FILE to verify client certificates");
   }
   return flags;
 }

@@ -28,6 +28,20 @@ struct ServerFlags {
   bool allow_metrics = true;
   std::string metrics_address = "0.0.0.0";
   int metrics_port = 8002;
+  // TLS (Triton's names).
+  bool grpc_use_ssl = false;
+  bool grpc_use_ssl_mutual = false;
+  std::string grpc_server_cert;
+  std::string grpc_server_key;
+  std::string grpc_root_cert;
+  // --grpc-restricted-protocol=<protocol>[,<protocol>...]:<header>=<value>
+  struct Restriction {
+    std::vector<std::string> protocols;  // health, metadata, inference, model-config,
+                                         // model-repository, statistics
+    std::string header;                  // lower case
+    std::string value;
+  };
+  std::vector<Restriction> restrictions;
   bool help = false;
 };
 

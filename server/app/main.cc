@@ -10,12 +10,15 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "server/app/flags.h"
 #include "server/common/logging.h"
+#include "server/common/status_macros.h"
 #include "server/core/model_manager.h"
 #include "server/grpc/inference_service.h"
 #include "server/metrics/metrics_collector.h"
@@ -38,6 +41,28 @@ std::string DefaultBackendDirectory() {
 std::string AbsolutePath(const std::string& p) {
   char buf[PATH_MAX];
   return realpath(p.c_str(), buf) != nullptr ? std::string(buf) : p;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("--", flag, "=", path, ": cannot read the file"));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const ServerFlags& flags) {
+  grpc::SslServerCredentialsOptions options(
+      flags.grpc_use_ssl_mutual ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  TORII_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(flags.grpc_server_cert, "grpc-server-cert"));
+  TORII_ASSIGN_OR_RETURN(pair.private_key, ReadFile(flags.grpc_server_key, "grpc-server-key"));
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!flags.grpc_root_cert.empty()) {
+    TORII_ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile(flags.grpc_root_cert, "grpc-root-cert"));
+  }
+  return grpc::SslServerCredentials(options);
 }
 
 // Readiness as seen by grpc.health.v1, kept equal to ServerReady.
@@ -70,6 +95,9 @@ int RunServer(const ServerFlags& flags) {
   so.limits.max_input_bytes = static_cast<size_t>(flags.max_request_bytes);
   so.strict_readiness = flags.strict_readiness;
   so.explicit_model_control = flags.model_control_mode == "explicit";
+  for (const auto& r : flags.restrictions) {
+    for (const auto& p : r.protocols) so.restricted[p] = {r.header, r.value};
+  }
   InferenceService service(so);
 
   // Metrics first: a port clash should stop the server before it loads models.
@@ -92,7 +120,16 @@ int RunServer(const ServerFlags& flags) {
   grpc::ServerBuilder builder;
   const std::string address = absl::StrCat(flags.grpc_address, ":", flags.grpc_port);
   int bound_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (flags.grpc_use_ssl) {
+    auto creds = TlsCredentials(flags);
+    if (!creds.ok()) {
+      LogError("cannot set up TLS", {{"reason", std::string(creds.status().message())}});
+      return 2;
+    }
+    credentials = *creds;
+  }
+  builder.AddListeningPort(address, credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(flags.max_request_bytes));
   builder.SetMaxSendMessageSize(-1);
   builder.RegisterService(&service);
@@ -172,6 +209,7 @@ int RunServer(const ServerFlags& flags) {
         for (const auto& n : ch.removed) manager.Unload(n).IgnoreError();
         next_poll = std::chrono::steady_clock::now() + std::chrono::seconds(flags.repository_poll_secs);
       }
+      manager.ReportStuckInstances();
       UpdateHealth(server.get(), service);
       lock.lock();
     }

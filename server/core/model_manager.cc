@@ -114,6 +114,34 @@ absl::StatusOr<std::string> RunnerNameForConfig(const inference::ModelConfig& co
   return name;
 }
 
+bool ModelVersion::CanServe() const {
+  return runner->healthy() && scheduler->stuck_instances() < runner->instance_count();
+}
+
+void ModelManager::ReportStuckInstances() {
+  std::vector<std::shared_ptr<ModelVersion>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [n, slot] : models_) {
+      for (const auto& [v, mv] : slot.versions) all.push_back(mv);
+    }
+  }
+  for (const auto& mv : all) {
+    const size_t stuck = mv->scheduler->stuck_instances();
+    const size_t before = mv->reported_stuck.exchange(stuck);
+    if (stuck == before) continue;
+    const LogFields fields = {{"model", mv->name},
+                              {"version", mv->version_string},
+                              {"stuck_instances", std::to_string(stuck)},
+                              {"instances", std::to_string(mv->runner->instance_count())}};
+    if (stuck > before) {
+      LogWarning("runner instance stuck: a batch has run longer than execution_timeout_ms", fields);
+    } else {
+      LogInfo("runner instance recovered", fields);
+    }
+  }
+}
+
 ModelVersion::~ModelVersion() {
   // Drain before the runner goes away: queued requests still finish.
   if (scheduler) scheduler->Shutdown();

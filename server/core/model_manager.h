@@ -7,6 +7,7 @@
 #ifndef TORII_SERVER_CORE_MODEL_MANAGER_H_
 #define TORII_SERVER_CORE_MODEL_MANAGER_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,11 @@ struct ModelVersion {
   std::unique_ptr<ExecutionBackend> runner;
   std::unique_ptr<Scheduler> scheduler;
   ModelStatistics stats;
+  std::atomic<size_t> reported_stuck{0};  // last stuck count logged
+
+  /// Loaded, its runner can execute (an isolated runner may be restarting),
+  /// and not every instance is stuck in a batch.
+  bool CanServe() const;
 
   ~ModelVersion();
 };
@@ -83,6 +89,8 @@ class ModelManager {
   std::vector<ModelIndexEntry> Index() const;
   /// True when no model is loading or failed.
   bool AllReady() const;
+  /// Logs instances that became stuck (or recovered) since the last call.
+  void ReportStuckInstances();
 
   const Options& options() const { return options_; }
 

@@ -146,7 +146,30 @@ class StreamReactor
   bool finished_ = false;
 };
 
+// A stream refused before it starts (restricted protocol).
+class RefusedStream
+    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+absl::Status InferenceService::CheckRestricted(const CallbackServerContext* ctx,
+                                              const char* protocol) const {
+  auto it = options_.restricted.find(protocol);
+  if (it == options_.restricted.end()) return absl::OkStatus();
+  const auto& md = ctx->client_metadata();
+  auto found = md.find(it->second.header);
+  if (found != md.end() &&
+      absl::string_view(found->second.data(), found->second.size()) == it->second.value) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "this API (", protocol, ") is restricted: the request needs the header '",
+      it->second.header, "' with the configured value"));
+}
 
 bool InferenceService::IsReady() const {
   if (!started_ || shutting_down_) return false;
@@ -156,6 +179,7 @@ bool InferenceService::IsReady() const {
 ServerUnaryReactor* InferenceService::ServerLive(CallbackServerContext* ctx,
                                                  const inference::ServerLiveRequest*,
                                                  inference::ServerLiveResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "health"); !st.ok()) return Reply(ctx, st);
   // Live whenever the process serves RPCs, whatever models are doing.
   resp->set_live(true);
   return Reply(ctx, absl::OkStatus());
@@ -164,6 +188,7 @@ ServerUnaryReactor* InferenceService::ServerLive(CallbackServerContext* ctx,
 ServerUnaryReactor* InferenceService::ServerReady(CallbackServerContext* ctx,
                                                   const inference::ServerReadyRequest*,
                                                   inference::ServerReadyResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "health"); !st.ok()) return Reply(ctx, st);
   resp->set_ready(IsReady());
   return Reply(ctx, absl::OkStatus());
 }
@@ -171,10 +196,11 @@ ServerUnaryReactor* InferenceService::ServerReady(CallbackServerContext* ctx,
 ServerUnaryReactor* InferenceService::ModelReady(CallbackServerContext* ctx,
                                                  const inference::ModelReadyRequest* req,
                                                  inference::ModelReadyResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "health"); !st.ok()) return Reply(ctx, st);
   auto mv = options_.manager->Get(req->name(), req->version());
   if (mv.ok()) {
     // Loaded, and its runner can execute (an isolated runner may be restarting).
-    resp->set_ready((*mv)->runner->healthy());
+    resp->set_ready((*mv)->CanServe());
     return Reply(ctx, absl::OkStatus());
   }
   // A known model that is not ready is "not ready", not an error.
@@ -188,6 +214,7 @@ ServerUnaryReactor* InferenceService::ModelReady(CallbackServerContext* ctx,
 ServerUnaryReactor* InferenceService::ServerMetadata(CallbackServerContext* ctx,
                                                      const inference::ServerMetadataRequest*,
                                                      inference::ServerMetadataResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "metadata"); !st.ok()) return Reply(ctx, st);
   resp->set_name(kServerName);
   resp->set_version(kServerVersion);
   for (const char* ext : {"model_configuration", "statistics", "model_repository",
@@ -200,6 +227,7 @@ ServerUnaryReactor* InferenceService::ServerMetadata(CallbackServerContext* ctx,
 ServerUnaryReactor* InferenceService::ModelMetadata(CallbackServerContext* ctx,
                                                     const inference::ModelMetadataRequest* req,
                                                     inference::ModelMetadataResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "metadata"); !st.ok()) return Reply(ctx, st);
   auto mv = options_.manager->Get(req->name(), req->version());
   if (!mv.ok()) return Reply(ctx, mv.status());
   const ModelVersion& m = **mv;
@@ -289,18 +317,26 @@ ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
                                                  const inference::ModelInferRequest* req,
                                                  inference::ModelInferResponse* resp) {
   auto* reactor = new InferReactor(&in_flight_);
+  if (absl::Status st = CheckRestricted(ctx, "inference"); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
   Infer(ctx, req, resp, [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
 
 grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
 InferenceService::ModelStreamInfer(CallbackServerContext* ctx) {
+  if (absl::Status st = CheckRestricted(ctx, "inference"); !st.ok()) {
+    return new RefusedStream(ToGrpcStatus(st));
+  }
   return new StreamReactor(this, ctx, &in_flight_);
 }
 
 ServerUnaryReactor* InferenceService::ModelConfig(CallbackServerContext* ctx,
                                                   const inference::ModelConfigRequest* req,
                                                   inference::ModelConfigResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "model-config"); !st.ok()) return Reply(ctx, st);
   auto mv = options_.manager->Get(req->name(), req->version());
   if (!mv.ok()) return Reply(ctx, mv.status());
   *resp->mutable_config() = (*mv)->config;
@@ -310,6 +346,7 @@ ServerUnaryReactor* InferenceService::ModelConfig(CallbackServerContext* ctx,
 ServerUnaryReactor* InferenceService::ModelStatistics(CallbackServerContext* ctx,
                                                       const inference::ModelStatisticsRequest* req,
                                                       inference::ModelStatisticsResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "statistics"); !st.ok()) return Reply(ctx, st);
   std::vector<std::shared_ptr<ModelVersion>> versions;
   if (req->name().empty()) {
     for (const auto& e : options_.manager->Index()) {
@@ -342,6 +379,7 @@ ServerUnaryReactor* InferenceService::ModelStatistics(CallbackServerContext* ctx
 ServerUnaryReactor* InferenceService::RepositoryIndex(CallbackServerContext* ctx,
                                                       const inference::RepositoryIndexRequest* req,
                                                       inference::RepositoryIndexResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
   std::set<std::string> known;
   for (const auto& e : options_.manager->Index()) {
     known.insert(e.name);
@@ -368,6 +406,7 @@ ServerUnaryReactor* InferenceService::RepositoryIndex(CallbackServerContext* ctx
 ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
     inference::RepositoryModelLoadResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
   if (!options_.explicit_model_control) {
     return Reply(ctx, absl::UnavailableError(
                           "explicit model load/unload is not allowed; start the server with "
@@ -393,6 +432,7 @@ ServerUnaryReactor* InferenceService::RepositoryModelLoad(
 ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
     inference::RepositoryModelUnloadResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
   if (!options_.explicit_model_control) {
     return Reply(ctx, absl::UnavailableError(
                           "explicit model load/unload is not allowed; start the server with "

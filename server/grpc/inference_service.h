@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <string>
 
 #include "inference.grpc.pb.h"
 #include "server/core/model_manager.h"
@@ -22,6 +24,13 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
     bool strict_readiness = true;
     /// RepositoryModelLoad/Unload allowed (--model-control-mode=explicit).
     bool explicit_model_control = false;
+    /// Protocol group ("model-repository", "inference", ...) -> the header
+    /// (lower case) and value a request must carry (--grpc-restricted-protocol).
+    struct Restriction {
+      std::string header;
+      std::string value;
+    };
+    std::map<std::string, Restriction> restricted;
   };
 
   explicit InferenceService(Options options) : options_(std::move(options)) {}
@@ -71,6 +80,9 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
              inference::ModelInferResponse* response, std::function<void(const absl::Status&)> done);
 
  private:
+  /// PERMISSION_DENIED unless `ctx` carries the header `protocol` requires.
+  absl::Status CheckRestricted(const grpc::CallbackServerContext* ctx, const char* protocol) const;
+
   Options options_;
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};

@@ -94,6 +94,11 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
         m.histogram.sample_count = cumulative;
         m.histogram.sample_sum = Seconds(v.stats.latency_ns_sum);
       }));
+  out.push_back(Family("torii_runner_instances_stuck",
+                       "Instances whose current batch has run longer than execution_timeout_ms.",
+                       MetricType::Gauge, versions, [](const Version& v, ClientMetric& m) {
+                         m.gauge.value = double(v.model->scheduler->stuck_instances());
+                       }));
   // Model state, including models that failed to load.
   MetricFamily ready;
   ready.name = "torii_model_ready";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace torii {
@@ -31,12 +32,20 @@ Scheduler::Options Scheduler::OptionsFromConfig(const inference::ModelConfig& co
     o.allow_timeout_override = qp.allow_timeout_override();
     o.delay_on_timeout = qp.timeout_action() == inference::ModelQueuePolicy::DELAY;
   }
+  auto it = config.parameters().find("execution_timeout_ms");
+  int64_t ms = 0;
+  if (it != config.parameters().end() && absl::SimpleAtoi(it->second.string_value(), &ms) && ms > 0) {
+    o.stuck_after = std::chrono::milliseconds(ms);
+  }
   return o;
 }
 
 Scheduler::Scheduler(Options options, ExecutionBackend* model, ModelStatistics* stats)
     : options_(std::move(options)), model_(model), stats_(stats) {
-  for (size_t i = 0; i < model_->instance_count(); ++i) {
+  instances_ = model_->instance_count();
+  busy_since_ns_.reset(new std::atomic<int64_t>[instances_]);
+  for (size_t i = 0; i < instances_; ++i) busy_since_ns_[i] = 0;
+  for (size_t i = 0; i < instances_; ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
 }
@@ -91,6 +100,17 @@ void Scheduler::Shutdown() {
     if (w.joinable()) w.join();
   }
   workers_.clear();
+}
+
+size_t Scheduler::stuck_instances() const {
+  const int64_t now = Clock::now().time_since_epoch().count();
+  const int64_t limit = std::chrono::duration_cast<Clock::duration>(options_.stuck_after).count();
+  size_t stuck = 0;
+  for (size_t i = 0; i < instances_; ++i) {
+    const int64_t since = busy_since_ns_[i].load();
+    if (since != 0 && now - since > limit) ++stuck;
+  }
+  return stuck;
 }
 
 size_t Scheduler::pending() const {
@@ -230,8 +250,10 @@ void Scheduler::WorkerLoop(size_t instance) {
       rows += e.request->rows;
     }
     const Clock::time_point start = Clock::now();
+    busy_since_ns_[instance] = start.time_since_epoch().count();
     ExecutionBackend::Timing timing;
     std::vector<absl::Status> statuses = model_->Execute(instance, requests, &timing);
+    busy_since_ns_[instance] = 0;
     stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
                             timing.output_ns);
     for (size_t i = 0; i < batch.size(); ++i) Finish(*batch[i].request, statuses[i], start);

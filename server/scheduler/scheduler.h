@@ -8,6 +8,7 @@
 #ifndef TORII_SERVER_SCHEDULER_SCHEDULER_H_
 #define TORII_SERVER_SCHEDULER_SCHEDULER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -40,6 +41,9 @@ class Scheduler {
     std::chrono::microseconds default_timeout{0};  // 0 = none
     bool allow_timeout_override = false;
     bool delay_on_timeout = false;  // timeout_action DELAY (else REJECT)
+    /// An instance executing one batch longer than this is reported stuck
+    /// (model parameter execution_timeout_ms; default 30 s).
+    std::chrono::milliseconds stuck_after{30000};
   };
 
   /// Reads dynamic_batching / max_batch_size from the config;
@@ -65,6 +69,11 @@ class Scheduler {
 
   /// Requests queued and not yet handed to an instance.
   size_t pending() const;
+
+  /// Instances whose current batch has run longer than Options::stuck_after.
+  /// A runner that hangs keeps its instance (and the requests of that batch);
+  /// the other instances and models keep serving.
+  size_t stuck_instances() const;
 
  private:
   using Clock = InferenceRequest::Clock;
@@ -93,6 +102,9 @@ class Scheduler {
   std::deque<Entry> delayed_;  // timed out under timeout_action DELAY
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  // Per instance: steady-clock ns when its current batch started, 0 if idle.
+  std::unique_ptr<std::atomic<int64_t>[]> busy_since_ns_;
+  size_t instances_ = 0;
 };
 
 }  // namespace torii

@@ -492,3 +492,64 @@ TEST_CASE("Prometheus metrics per model and version pass promtool") {
 }  // namespace
 }  // namespace testing
 }  // namespace torii
+
+namespace torii {
+namespace testing {
+namespace {
+
+TEST_CASE("a hung runner: the client gets DEADLINE_EXCEEDED, the instance is reported, others serve") {
+  TempRepository repo;
+  repo.Write("slow/config.pbtxt", R"(backend: "probe" max_batch_size: 4
+    input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+    output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+    parameters { key: "execution_timeout_ms" value { string_value: "200" } })");
+  repo.Write("slow/1/README", "");
+  std::filesystem::copy_file(TORII_PROBE_RUNNER, repo.path() + "/slow/libtorii_probe.so");
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
+
+  auto req = IdentityRequest({1}, "slow");
+  (*req.mutable_parameters())["sleep_ms"].set_int64_param(2500);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, milliseconds(300));
+  inference::ModelInferResponse r;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(stub->ModelInfer(&ctx, req, &r).error_code() == grpc::DEADLINE_EXCEEDED);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1500));
+
+  // Other models keep serving while the instance is stuck.
+  inference::ModelInferResponse ok;
+  REQUIRE(Infer(*stub, IdentityRequest({2}), &ok).ok());
+
+  auto model_ready = [&] {
+    grpc::ClientContext c;
+    inference::ModelReadyRequest q;
+    q.set_name("slow");
+    inference::ModelReadyResponse rr;
+    REQUIRE(stub->ModelReady(&c, q, &rr).ok());
+    return rr.ready();
+  };
+  bool reported = false;
+  for (int i = 0; i < 40 && !reported; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    reported = !model_ready();
+  }
+  CHECK(reported);
+  CHECK(server->Log().find("runner instance stuck") != std::string::npos);
+  const std::string metrics = HttpGet(server->metrics_port(), "/metrics");
+  CHECK(metrics.find("torii_runner_instances_stuck{model=\"slow\",version=\"1\"} 1") != std::string::npos);
+
+  // When the batch finally ends, the model is ready again.
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    back = model_ready();
+  }
+  CHECK(back);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace torii

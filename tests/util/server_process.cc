@@ -40,6 +40,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   p->port_ = FreeLoopbackPort();
   p->metrics_port_ = FreeLoopbackPort();
+  p->credentials_ = options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
   p->log_file_ = options.log_file;
   if (p->log_file_.empty()) {
     char tmpl[] = "/tmp/torii-server-log-XXXXXX";
@@ -78,7 +79,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     auto stub = inference::GRPCInferenceService::NewStub(
-        grpc::CreateCustomChannel(p->address(), grpc::InsecureChannelCredentials(), args));
+        grpc::CreateCustomChannel(p->address(), p->credentials_, args));
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p->pid_ = -1;
@@ -99,8 +100,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
 }
 
 std::unique_ptr<inference::GRPCInferenceService::Stub> ServerProcess::Stub() const {
-  return inference::GRPCInferenceService::NewStub(
-      grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  return inference::GRPCInferenceService::NewStub(grpc::CreateChannel(address(), credentials_));
 }
 
 int ServerProcess::Signal(int sig, std::chrono::seconds timeout) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/security/credentials.h>
+
 #include "inference.grpc.pb.h"
 
 namespace torii {
@@ -27,8 +29,10 @@ class ServerProcess {
     /// How long to wait for ServerLive (and, if wait_ready, ServerReady).
     std::chrono::seconds start_timeout{60};
     bool wait_ready = true;
-    /// stderr of the server goes here (appended); empty = inherit.
+    /// stderr of the server goes here (appended); empty = a temp file.
     std::string log_file;
+    /// How the probes and Stub() connect (default: insecure).
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
   };
 
   /// Starts the server; throws std::runtime_error (with the log tail) when it
@@ -56,6 +60,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   int metrics_port_ = 0;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string log_file_;
   bool owns_log_ = false;
 };

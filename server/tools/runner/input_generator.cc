@@ -1,5 +1,6 @@
 #include "server/tools/runner/input_generator.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -91,14 +92,15 @@ std::vector<int64_t> InputGenerator::Dims(const TensorSignature& t, int64_t vari
   return dims;
 }
 
-bool InputGenerator::HasVariableDims() const {
+size_t InputGenerator::MaxVariableDims() const {
+  size_t most = 0;
   for (const auto& t : signature_.inputs()) {
     if (dims_.count(t.name) != 0) continue;
-    for (int64_t d : t.dims) {
-      if (d < 0) return true;
-    }
+    size_t n = 0;
+    for (int64_t d : t.dims) n += d < 0 ? 1 : 0;
+    most = std::max(most, n);
   }
-  return false;
+  return most;
 }
 
 TestRequest InputGenerator::Request(int64_t rows, int64_t variable, uint64_t seed,

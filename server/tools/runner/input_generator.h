@@ -44,7 +44,9 @@ class InputGenerator {
                            Values values = Values::kOrdinary);
 
   /// True when some input has a variable dim (and no --dims override for it).
-  bool HasVariableDims() const;
+  bool HasVariableDims() const { return MaxVariableDims() > 0; }
+  /// The most variable (-1) dims any one input has (without --dims).
+  size_t MaxVariableDims() const;
 
  private:
   const ModelSignature& signature_;

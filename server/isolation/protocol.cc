@@ -1,0 +1,316 @@
+#include "server/isolation/protocol.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace torii {
+namespace isolation {
+namespace {
+
+// Limits that a well-formed message never reaches; they keep a corrupted
+// peer from making us allocate without bound.
+constexpr uint32_t kMaxCount = 1u << 20;
+constexpr uint32_t kMaxRank = 64;
+
+class Writer {
+ public:
+  Writer(std::string* out, MessageType type) : out_(out) {
+    out_->clear();
+    Put<uint32_t>(kFrameMagic);
+    Put<uint32_t>(static_cast<uint32_t>(type));
+    Put<uint32_t>(0);  // body size, patched in Finish()
+  }
+  template <typename T>
+  void Put(T v) {
+    const size_t at = out_->size();
+    out_->resize(at + sizeof(T));
+    std::memcpy(&(*out_)[at], &v, sizeof(T));
+  }
+  void PutString(absl::string_view s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    out_->append(s.data(), s.size());
+  }
+  void PutShape(const std::vector<int64_t>& shape) {
+    Put<uint32_t>(static_cast<uint32_t>(shape.size()));
+    const size_t at = out_->size();
+    out_->resize(at + shape.size() * sizeof(int64_t));
+    if (!shape.empty()) std::memcpy(&(*out_)[at], shape.data(), shape.size() * sizeof(int64_t));
+  }
+  void PutTensor(const TensorRef& t) {
+    PutShape(t.shape);
+    Put<uint64_t>(t.offset);
+    Put<uint64_t>(t.size);
+  }
+  void Finish() {
+    const uint32_t body = static_cast<uint32_t>(out_->size() - kFrameHeaderSize);
+    std::memcpy(&(*out_)[8], &body, 4);
+  }
+
+ private:
+  std::string* out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(absl::string_view body) : p_(body.data()), left_(body.size()) {}
+
+  template <typename T>
+  bool Get(T* v) {
+    if (left_ < sizeof(T)) return false;
+    std::memcpy(v, p_, sizeof(T));
+    p_ += sizeof(T);
+    left_ -= sizeof(T);
+    return true;
+  }
+  bool GetCount(uint32_t* n, uint32_t max) { return Get(n) && *n <= max; }
+  bool GetString(std::string* s) {
+    uint32_t n;
+    if (!Get(&n) || n > left_) return false;
+    s->assign(p_, n);
+    p_ += n;
+    left_ -= n;
+    return true;
+  }
+  bool GetShape(std::vector<int64_t>* shape) {
+    uint32_t n;
+    if (!GetCount(&n, kMaxRank) || n * sizeof(int64_t) > left_) return false;
+    shape->resize(n);
+    if (n > 0) std::memcpy(shape->data(), p_, n * sizeof(int64_t));
+    p_ += n * sizeof(int64_t);
+    left_ -= n * sizeof(int64_t);
+    return true;
+  }
+  bool GetTensor(TensorRef* t) { return GetShape(&t->shape) && Get(&t->offset) && Get(&t->size); }
+  bool done() const { return left_ == 0; }
+
+ private:
+  const char* p_;
+  size_t left_;
+};
+
+absl::Status Malformed(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("malformed runner host message: ", what));
+}
+
+bool InRegion(const TensorRef& t, uint64_t region_size) {
+  return t.offset <= region_size && t.size <= region_size - t.offset;
+}
+
+}  // namespace
+
+void Encode(const LoadMessage& m, std::string* out) {
+  Writer w(out, MessageType::kLoad);
+  w.PutString(m.name);
+  w.Put<int64_t>(m.version);
+  w.PutString(m.directory);
+  w.PutString(m.version_directory);
+  w.PutString(m.library_path);
+  w.PutString(m.config);
+  w.Put<uint32_t>(m.instance_count);
+  w.Finish();
+}
+
+void Encode(const LoadReply& m, std::string* out) {
+  Writer w(out, MessageType::kLoadReply);
+  w.Put<int32_t>(m.code);
+  w.PutString(m.message);
+  w.Put<int64_t>(m.pid);
+  w.Finish();
+}
+
+void Encode(const BatchMessage& m, std::string* out) {
+  Writer w(out, MessageType::kBatch);
+  w.Put<uint64_t>(m.batch_id);
+  w.Put<uint64_t>(m.region_size);
+  w.Put<uint64_t>(m.cancel_offset);
+  w.Put<uint64_t>(m.outputs_offset);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.requests.size()));
+  for (const auto& r : m.requests) {
+    w.Put<int64_t>(r.rows);
+    w.Put<int64_t>(r.deadline_ns);
+    w.Put<uint32_t>(static_cast<uint32_t>(r.inputs.size()));
+    for (const auto& t : r.inputs) w.PutTensor(t);
+    w.PutString(absl::string_view(reinterpret_cast<const char*>(r.requested.data()),
+                                  r.requested.size()));
+    w.PutString(r.parameters);
+  }
+  w.Finish();
+}
+
+void Encode(const BatchReply& m, std::string* out) {
+  Writer w(out, MessageType::kBatchReply);
+  w.Put<uint64_t>(m.batch_id);
+  w.Put<uint64_t>(m.region_size);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.results.size()));
+  for (const auto& r : m.results) {
+    w.Put<int32_t>(r.code);
+    w.PutString(r.message);
+    w.Put<uint32_t>(static_cast<uint32_t>(r.outputs.size()));
+    for (const auto& o : r.outputs) {
+      w.Put<uint32_t>(o.index);
+      w.Put<int32_t>(o.datatype);
+      w.PutTensor(o.tensor);
+    }
+  }
+  w.Finish();
+}
+
+absl::Status Decode(absl::string_view body, LoadMessage* m) {
+  Reader r(body);
+  if (!r.GetString(&m->name) || !r.Get(&m->version) || !r.GetString(&m->directory) ||
+      !r.GetString(&m->version_directory) || !r.GetString(&m->library_path) ||
+      !r.GetString(&m->config) || !r.Get(&m->instance_count) || !r.done()) {
+    return Malformed("load");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, LoadReply* m) {
+  Reader r(body);
+  if (!r.Get(&m->code) || !r.GetString(&m->message) || !r.Get(&m->pid) || !r.done()) {
+    return Malformed("load reply");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, BatchMessage* m) {
+  Reader r(body);
+  uint32_t n;
+  if (!r.Get(&m->batch_id) || !r.Get(&m->region_size) || !r.Get(&m->cancel_offset) ||
+      !r.Get(&m->outputs_offset) || !r.GetCount(&n, kMaxCount)) {
+    return Malformed("batch header");
+  }
+  m->requests.resize(n);
+  for (auto& q : m->requests) {
+    uint32_t inputs;
+    std::string requested;
+    if (!r.Get(&q.rows) || !r.Get(&q.deadline_ns) || !r.GetCount(&inputs, kMaxCount)) {
+      return Malformed("batch request");
+    }
+    q.inputs.resize(inputs);
+    for (auto& t : q.inputs) {
+      if (!r.GetTensor(&t)) return Malformed("batch input");
+    }
+    if (!r.GetString(&requested) || !r.GetString(&q.parameters)) {
+      return Malformed("batch outputs or parameters");
+    }
+    q.requested.assign(requested.begin(), requested.end());
+  }
+  if (!r.done()) return Malformed("trailing bytes after a batch");
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, BatchReply* m) {
+  Reader r(body);
+  uint32_t n;
+  if (!r.Get(&m->batch_id) || !r.Get(&m->region_size) || !r.GetCount(&n, kMaxCount)) {
+    return Malformed("reply header");
+  }
+  m->results.resize(n);
+  for (auto& res : m->results) {
+    uint32_t outputs;
+    if (!r.Get(&res.code) || !r.GetString(&res.message) || !r.GetCount(&outputs, kMaxCount)) {
+      return Malformed("reply result");
+    }
+    res.outputs.resize(outputs);
+    for (auto& o : res.outputs) {
+      if (!r.Get(&o.index) || !r.Get(&o.datatype) || !r.GetTensor(&o.tensor)) {
+        return Malformed("reply output");
+      }
+    }
+  }
+  if (!r.done()) return Malformed("trailing bytes after a reply");
+  return absl::OkStatus();
+}
+
+absl::Status WriteFrame(int fd, absl::string_view frame) {
+  const char* p = frame.data();
+  size_t left = frame.size();
+  while (left > 0) {
+    const ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(absl::StrCat("runner host channel: ", std::strerror(errno)));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+ReadOutcome ReadFrame(int fd, std::string* buffer, MessageType* type, absl::string_view* body,
+                      std::string* error) {
+  // One frame is outstanding per direction at a time, so whatever is there
+  // belongs to this frame: read greedily (usually the whole frame in one
+  // call), then the rest.
+  if (buffer->size() < 65536) buffer->resize(65536);
+  size_t have = 0;
+  size_t want = kFrameHeaderSize;
+  bool header_done = false;
+  for (;;) {
+    if (have >= want) {
+      if (!header_done) {
+        uint32_t magic, t, size;
+        std::memcpy(&magic, buffer->data(), 4);
+        std::memcpy(&t, buffer->data() + 4, 4);
+        std::memcpy(&size, buffer->data() + 8, 4);
+        if (magic != kFrameMagic || size > kMaxFrameBody) {
+          *error = absl::StrCat("bad frame header (magic ", magic, ", size ", size, ")");
+          return ReadOutcome::kError;
+        }
+        *type = static_cast<MessageType>(t);
+        want = kFrameHeaderSize + size;
+        header_done = true;
+        if (buffer->size() < want) buffer->resize(want);
+        continue;
+      }
+      if (have > want) {
+        *error = "the peer sent more than one frame at a time";
+        return ReadOutcome::kError;
+      }
+      break;
+    }
+    const ssize_t n = recv(fd, &(*buffer)[have], buffer->size() - have, 0);
+    if (n == 0) return ReadOutcome::kClosed;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNRESET || errno == EPIPE) return ReadOutcome::kClosed;
+      *error = absl::StrCat("reading the runner host channel: ", std::strerror(errno));
+      return ReadOutcome::kError;
+    }
+    have += static_cast<size_t>(n);
+  }
+  *body = absl::string_view(buffer->data() + kFrameHeaderSize, want - kFrameHeaderSize);
+  return ReadOutcome::kFrame;
+}
+
+absl::Status CheckBounds(const BatchMessage& m, uint64_t region_size) {
+  if (m.region_size > region_size) return Malformed("region larger than mapped");
+  if (m.cancel_offset > region_size || m.requests.size() > region_size - m.cancel_offset) {
+    return Malformed("cancel flags outside the shared region");
+  }
+  if (m.outputs_offset > region_size) return Malformed("outputs offset outside the shared region");
+  for (const auto& q : m.requests) {
+    for (const auto& t : q.inputs) {
+      if (!InRegion(t, region_size)) return Malformed("input outside the shared region");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBounds(const BatchReply& m, uint64_t region_size) {
+  for (const auto& r : m.results) {
+    for (const auto& o : r.outputs) {
+      if (!InRegion(o.tensor, region_size)) return Malformed("output outside the shared region");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace isolation
+}  // namespace torii

@@ -1,0 +1,58 @@
+// A growable shared-memory region backed by a memfd, mapped by the server and
+// by a runner host process. Tensors of isolated models cross in it; control
+// messages go over a socket (server/isolation/protocol.h).
+//
+// Both sides hold the same file: either side may grow it (ftruncate) and the
+// other remaps to the size named in the next message. It never shrinks. Only
+// one side touches a region at a time (request, then reply), so there is no
+// locking; the few bytes written concurrently (cancel flags) use atomics.
+#ifndef TORII_SERVER_ISOLATION_SHARED_MEMORY_H_
+#define TORII_SERVER_ISOLATION_SHARED_MEMORY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace torii {
+namespace isolation {
+
+class SharedRegion {
+ public:
+  /// Creates a memfd (close-on-exec) of `size` bytes and maps it.
+  static absl::StatusOr<SharedRegion> Create(const std::string& name, size_t size);
+  /// Maps an existing memfd (taking ownership of `fd`) at its current size.
+  static absl::StatusOr<SharedRegion> Adopt(int fd);
+
+  SharedRegion() = default;
+  SharedRegion(SharedRegion&& other) noexcept { *this = std::move(other); }
+  SharedRegion& operator=(SharedRegion&& other) noexcept;
+  SharedRegion(const SharedRegion&) = delete;
+  SharedRegion& operator=(const SharedRegion&) = delete;
+  ~SharedRegion();
+
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+  int fd() const { return fd_; }
+
+  /// Makes the region at least `size` bytes: grows the file (to a power of
+  /// two, at least 1 MiB) if it is smaller, then maps the file's size.
+  absl::Status Reserve(size_t size);
+  /// Maps at least `size` bytes of a file the other side may have grown.
+  absl::Status Follow(size_t size);
+
+ private:
+  absl::Status MapFileSize();
+  int fd_ = -1;
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+/// Rounds up to a multiple of 64 (one cache line).
+inline size_t Align64(size_t n) { return (n + 63) & ~size_t{63}; }
+
+}  // namespace isolation
+}  // namespace torii
+
+#endif  // TORII_SERVER_ISOLATION_SHARED_MEMORY_H_
