@@ -21,7 +21,7 @@ build_pkgs=(
   prometheus-cpp-dev
   catch2
   # Tests: an independent v2 client (Python grpcio), promtool, TLS certificates, fuzzing.
-  python3 python3-grpcio python3-protobuf
+  python3 python3-grpcio python3-protobuf python3-torch
   prometheus
   openssl
   clang-14 libclang-rt-14-dev

@@ -346,9 +346,15 @@ std::string SummarizeTorchError(const std::string& what) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     lines.push_back(line);
   }
+  // RuntimeError is torch's catch-all and tells the client nothing; other
+  // types (AssertionError from a model's assert, ValueError…) do.
+  auto strip = [](const std::string& l) {
+    static const char kRuntime[] = "RuntimeError: ";
+    return l.rfind(kRuntime, 0) == 0 ? l.substr(sizeof(kRuntime) - 1) : l;
+  };
   auto first_non_empty = [&]() -> std::string {
     for (const auto& l : lines) {
-      if (l.find_first_not_of(" \t") != std::string::npos) return l;
+      if (l.find_first_not_of(" \t") != std::string::npos) return strip(l);
     }
     return "unknown torch error";
   };
@@ -368,7 +374,7 @@ std::string SummarizeTorchError(const std::string& what) {
         type.size() >= 5 && (type.compare(type.size() - 5, 5, "Error") == 0 ||
                              (type.size() >= 9 &&
                               type.compare(type.size() - 9, 9, "Exception") == 0));
-    if (identifier && error_type) return l.substr(colon + 2);
+    if (identifier && error_type) return strip(l);
   }
   return first_non_empty();
 }

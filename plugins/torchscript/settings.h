@@ -96,7 +96,8 @@ std::string WarmupInputBytes(const WarmupInput& input,
 /// Turns the text of an exception thrown by torch into one line a client can
 /// act on. TorchScript interpreter errors carry two tracebacks before the
 /// real message ("RuntimeError: mat1 and mat2 shapes cannot be multiplied");
-/// c10 errors carry a C++ backtrace after it.
+/// c10 errors carry a C++ backtrace after it. The generic "RuntimeError: "
+/// prefix is dropped; meaningful types ("AssertionError: …") are kept.
 std::string SummarizeTorchError(const std::string& what);
 
 /// "[2,-1,5]"

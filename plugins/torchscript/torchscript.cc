@@ -22,8 +22,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +34,9 @@
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
@@ -173,8 +178,9 @@ OpenBlasSetThreads FindOpenBlasSetThreads() {
 }
 
 // One BLAS thread per call unless the operator said otherwise: parallelism
-// comes from instances, and OpenBLAS's own threads would oversubscribe the
-// cores (every instance would spin up a pool as large as the machine).
+// comes from instances, and OpenBLAS's pool (a thread per core by default)
+// would compete with the instances' threads for the same cores, while
+// concurrent calls from several instances contend for that one pool.
 void ApplyOpenBlasThreads(const ModelContext& ctx) {
   if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) {
     ctx.Log(TORII_LOG_VERBOSE,
@@ -187,6 +193,8 @@ void ApplyOpenBlasThreads(const ModelContext& ctx) {
     return;
   }
   set_threads(1);
+  ctx.Log(TORII_LOG_VERBOSE,
+          "OpenBLAS set to 1 thread, process-wide (OPENBLAS_NUM_THREADS overrides)");
 }
 
 // ---------------------------------------------------------------------------
@@ -500,16 +508,51 @@ void TorchScriptModel::BindOutputs() {
 
 // TorchScript may update an argument in place (x.add_(1)). The request's
 // bytes belong to the host and are read-only, so such a model gets copies.
-// Alias analysis over the inlined graph answers it once, at load; when it
-// cannot, copying is the safe answer.
+// Alias analysis over the inlined graph answers it once, at load: an input
+// is written if it, or any value that may alias it or be held in it (a
+// tensor taken out of a Dict[str, Tensor] argument), has a writer. When the
+// analysis cannot answer, copying is the safe answer.
+//
+// Module attributes may alias anything to the analysis, so a write to one
+// would flag every input. nn.BatchNorm writes its running statistics and
+// counter only when `self.training`; the module is in eval mode, so reads
+// of `training` become the constant False and constant propagation drops
+// those writes before the analysis (on a copy of the graph, not the one
+// that runs).
 bool TorchScriptModel::ForwardWritesInputs() const {
   try {
     std::shared_ptr<torch::jit::Graph> graph = forward_->graph()->copy();
     torch::jit::Inline(*graph);
+    std::function<void(torch::jit::Block*)> fold_training = [&](torch::jit::Block* block) {
+      for (torch::jit::Node* node : block->nodes()) {
+        if (node->kind() == c10::prim::GetAttr && node->s(c10::attr::name) == "training" &&
+            node->output()->type()->kind() == c10::TypeKind::BoolType) {
+          torch::jit::WithInsertPoint at(node);
+          node->output()->replaceAllUsesWith(graph->insertConstant(false));
+        }
+        for (torch::jit::Block* inner : node->blocks()) fold_training(inner);
+      }
+    };
+    fold_training(graph->block());
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
     torch::jit::AliasDb alias(graph);
+    std::vector<torch::jit::Value*> values;
+    std::function<void(torch::jit::Block*)> collect = [&](torch::jit::Block* block) {
+      for (torch::jit::Value* v : block->inputs()) values.push_back(v);
+      for (torch::jit::Node* node : block->nodes()) {
+        for (torch::jit::Value* v : node->outputs()) values.push_back(v);
+        for (torch::jit::Block* inner : node->blocks()) collect(inner);
+      }
+    };
+    collect(graph->block());
     const auto graph_inputs = graph->inputs();
     for (size_t i = 1; i < graph_inputs.size(); ++i) {  // 0 is self
-      if (alias.hasWriters(graph_inputs[i])) return true;
+      torch::jit::Value* input = graph_inputs[i];
+      if (alias.hasWriters(input)) return true;
+      for (torch::jit::Value* v : values) {
+        if (alias.hasWriters(v) && alias.mayContainAlias(input, v)) return true;
+      }
     }
     return false;
   } catch (const std::exception&) {
@@ -695,6 +738,7 @@ void TorchScriptModel::RunWarmupSample(const WarmupSample& sample, int runs) con
   for (const auto& spec : inputs_) {
     const auto it = std::find_if(sample.inputs.begin(), sample.inputs.end(),
                                  [&](const WarmupInput& w) { return w.name == spec.name; });
+    if (it == sample.inputs.end()) Fail(TORII_STATUS_INVALID_ARGUMENT, "no data for input '" + spec.name + "'");
     std::vector<int64_t> shape;
     if (max_batch_size_ > 0) shape.push_back(sample.batch_size);
     shape.insert(shape.end(), it->dims.begin(), it->dims.end());

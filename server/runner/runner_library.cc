@@ -60,13 +60,15 @@ absl::StatusOr<std::shared_ptr<RunnerLibrary>> RunnerLibrary::Open(const std::st
     return absl::FailedPreconditionError(absl::StrCat(
         "runner library ", path, " was built for runner ABI ", runner_abi,
         " but this server implements ABI ", server_abi,
-        "; the major versions must be equal: rebuild the runner against SDK ", server_abi));
+        "; the major versions must be equal: rebuild the runner against this server's SDK "
+        "(runner ABI ", server_abi, ")"));
   }
   if (info->abi_version_minor > TORII_RUNNER_ABI_VERSION_MINOR) {
     return absl::FailedPreconditionError(absl::StrCat(
         "runner library ", path, " needs runner ABI ", runner_abi,
         " but this server implements only ABI ", server_abi,
-        "; upgrade the server or rebuild the runner against SDK ", server_abi));
+        "; upgrade the server or rebuild the runner against this server's SDK (runner ABI ",
+        server_abi, ")"));
   }
   lib->provenance_.runner = OrUnknown(info->name);
   lib->provenance_.runner_version = OrUnknown(info->version);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/common/status_macros.h"
@@ -18,7 +19,10 @@ namespace {
 template <typename Fn>
 absl::Status CallRunner(const std::string& context, Fn&& fn) {
   try {
-    return ConsumeRunnerError(fn(), context);
+    ToriiError* err = fn();
+    // A runner that already names the model needs no second prefix.
+    if (err != nullptr && absl::StartsWith(err->message, context)) return ConsumeRunnerError(err, "");
+    return ConsumeRunnerError(err, context);
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat(context, "runner let an exception cross the C ABI: ", e.what()));
@@ -59,6 +63,7 @@ absl::StatusOr<std::unique_ptr<RunnerModel>> RunnerModel::Create(
     return sym.model_load(HostApi(), &tm, &state);
   }));
   m->model_state_ = state;
+  m->loaded_ = true;
   for (uint32_t i = 0; i < std::max<uint32_t>(1, options.instance_count); ++i) {
     void* inst = nullptr;
     // On failure the destructor releases the instances created so far.
@@ -73,7 +78,7 @@ absl::StatusOr<std::unique_ptr<RunnerModel>> RunnerModel::Create(
 RunnerModel::~RunnerModel() {
   const auto& sym = library_->symbols();
   for (void* inst : instances_) sym.instance_destroy(inst);
-  if (model_state_ != nullptr) sym.model_unload(model_state_);
+  if (loaded_) sym.model_unload(model_state_);
 }
 
 void RunnerModel::BuildInputs(ToriiBatch& batch) const {

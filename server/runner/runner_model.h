@@ -57,6 +57,7 @@ class RunnerModel : public ExecutionBackend {
   const ModelSignature* signature_;
   ToriiModel model_;
   void* model_state_ = nullptr;
+  bool loaded_ = false;  // model_load succeeded: model_unload is owed
   std::vector<void*> instances_;
 };
 

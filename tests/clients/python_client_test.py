@@ -104,7 +104,7 @@ class ServerProcess:
                    "--grpc-port=%d" % self.port,
                    "--grpc-address=127.0.0.1",
                    "--metrics-address=127.0.0.1",
-                   "--metrics-port=%d" % free_loopback_port()]
+                   "--metrics-port=%d" % free_loopback_port()] + list(ARGS.server_arg)
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=_die_with_parent)
@@ -887,6 +887,8 @@ def main():
     parser.add_argument("--repo", required=True, help="model repository")
     parser.add_argument("--stubs", required=True,
                         help="directory of the generated *_pb2*.py stubs")
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="extra torii-server flag (repeatable)")
     parser.add_argument("--expect-version", default="",
                         help="ServerMetadata.version must start with this")
     ARGS, rest = parser.parse_known_args()

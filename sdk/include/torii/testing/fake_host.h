@@ -50,6 +50,13 @@ struct Tensor {
     if (!values.empty()) std::memcpy(&t.data[0], values.data(), t.data.size());
     return t;
   }
+  /// BOOL tensors (std::vector<bool> has no contiguous storage).
+  static Tensor Bools(std::string name, std::vector<int64_t> shape,
+                      const std::vector<bool>& values) {
+    Tensor t{std::move(name), TORII_TYPE_BOOL, std::move(shape), {}};
+    for (bool b : values) t.data.push_back(b ? 1 : 0);
+    return t;
+  }
   static Tensor Strings(std::string name, std::vector<int64_t> shape,
                         const std::vector<std::string>& values) {
     Tensor t{std::move(name), TORII_TYPE_BYTES, std::move(shape), {}};
@@ -351,8 +358,10 @@ class FakeModel;
 /// One runner instance created through the fake host.
 class FakeInstance {
  public:
-  FakeInstance(const RunnerSymbols& sym, const ToriiModel* model, void* state)
-      : sym_(sym), model_(model), state_(state) {}
+  /// `owner` keeps the model loaded for as long as the instance lives.
+  FakeInstance(const RunnerSymbols& sym, const ToriiModel* model, void* state,
+               std::shared_ptr<const void> owner = nullptr)
+      : sym_(sym), model_(model), state_(state), owner_(std::move(owner)) {}
   ~FakeInstance() { sym_.instance_destroy(state_); }
   FakeInstance(const FakeInstance&) = delete;
   FakeInstance& operator=(const FakeInstance&) = delete;
@@ -424,11 +433,13 @@ class FakeInstance {
   RunnerSymbols sym_;
   const ToriiModel* model_;
   void* state_;
+  std::shared_ptr<const void> owner_;
   std::mutex mu_;
 };
 
-/// One loaded model version.
-class FakeModel {
+/// One loaded model version. Instances keep it alive, so
+/// `host.Load(spec)->CreateInstance()` is safe.
+class FakeModel : public std::enable_shared_from_this<FakeModel> {
  public:
   FakeModel(const RunnerSymbols& sym, std::unique_ptr<ToriiModel> model,
             void* state)
@@ -446,7 +457,7 @@ class FakeModel {
       delete err;
       throw e;
     }
-    return std::make_unique<FakeInstance>(sym_, model_.get(), state);
+    return std::make_unique<FakeInstance>(sym_, model_.get(), state, shared_from_this());
   }
 
   /// Lines the runner logged through the host.
@@ -513,7 +524,7 @@ class FakeHost {
   const ToriiRunnerInfo& info() const { return *sym_.info(); }
 
   /// Loads a model version; throws torii::Error when the runner fails.
-  std::unique_ptr<FakeModel> Load(const ModelSpec& spec) {
+  std::shared_ptr<FakeModel> Load(const ModelSpec& spec) {
     auto model = std::make_unique<ToriiModel>();
     model->spec = spec;
     void* state = nullptr;
@@ -523,7 +534,7 @@ class FakeHost {
       delete err;
       throw e;
     }
-    return std::make_unique<FakeModel>(sym_, std::move(model), state);
+    return std::make_shared<FakeModel>(sym_, std::move(model), state);
   }
 
  private:

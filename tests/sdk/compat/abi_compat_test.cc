@@ -1,0 +1,222 @@
+// The runner ABI's compatibility promise (docs/runner-abi.md, "Versioning"),
+// checked against the server's own loader and execution path:
+//   - a runner built against the frozen ABI 1.0 header loads into this server
+//     and serves batches, errors included;
+//   - a runner claiming another major, or a minor newer than the server's, is
+//     refused with a message naming both versions;
+//   - the 1.0 struct layouts and enum values are an unchanged prefix of
+//     today's (what makes the first point hold for every 1.0 runner).
+#include <catch2/catch.hpp>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "abi_1_0_fields.h"
+#include "absl/strings/str_cat.h"
+#include "server/core/model_signature.h"
+#include "server/core/request_validator.h"
+#include "server/repository/model_config_parser.h"
+#include "server/runner/runner_library.h"
+#include "server/runner/runner_model.h"
+#include "torii/runner_abi.h"
+
+extern "C" {
+extern const size_t torii_abi_1_0_runner_info_size;
+extern const size_t torii_abi_1_0_runner_info_offsets[];
+extern const size_t torii_abi_1_0_tensor_size;
+extern const size_t torii_abi_1_0_tensor_offsets[];
+extern const size_t torii_abi_1_0_parameter_size;
+extern const size_t torii_abi_1_0_parameter_offsets[];
+extern const size_t torii_abi_1_0_host_api_size;
+extern const size_t torii_abi_1_0_host_api_offsets[];
+extern const long torii_abi_1_0_enum_values[];
+}
+
+namespace torii {
+namespace {
+
+const std::string kServerAbi =
+    absl::StrCat(TORII_RUNNER_ABI_VERSION_MAJOR, ".", TORII_RUNNER_ABI_VERSION_MINOR);
+
+inference::ModelConfig Config(const std::string& factor) {
+  std::string text = R"(
+    name: "scale"
+    backend: "abi_1_0_scale"
+    max_batch_size: 8
+    input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+    output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ])";
+  if (!factor.empty()) {
+    text += "\nparameters { key: \"factor\" value { string_value: \"" + factor + "\" } }";
+  }
+  auto parsed = ParseModelConfig(text, "config.pbtxt", "scale");
+  INFO(parsed.status().ToString());
+  REQUIRE(parsed.ok());
+  return parsed->config;
+}
+
+// One validated request of `rows` x `values.size() / rows` floats.
+struct Request {
+  inference::ModelInferRequest wire;
+  inference::ModelInferResponse response;
+  InferenceRequest request;
+
+  Request(const ModelSignature& sig, int64_t rows, const std::vector<float>& values) {
+    auto* in = wire.add_inputs();
+    in->set_name("INPUT0");
+    in->set_datatype("FP32");
+    in->add_shape(rows);
+    in->add_shape(static_cast<int64_t>(values.size()) / rows);
+    wire.add_raw_input_contents(
+        std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+    const absl::Status s = ValidateRequest("scale", sig, wire, ValidationLimits{}, &request);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    request.response = &response;
+  }
+
+  std::vector<float> Output() const {
+    REQUIRE(response.outputs_size() == 1);
+    REQUIRE(response.raw_output_contents_size() == 1);
+    const std::string& raw = response.raw_output_contents(0);
+    std::vector<float> v(raw.size() / sizeof(float));
+    std::memcpy(v.data(), raw.data(), raw.size());
+    return v;
+  }
+};
+
+TEST_CASE("a runner built against ABI 1.0 loads and runs in the current server", "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_ABI_1_0);
+  INFO(lib.status().ToString());
+  REQUIRE(lib.ok());
+  const RunnerProvenance& p = (*lib)->provenance();
+  CHECK(p.runner == "abi_1_0_scale");
+  CHECK(p.runner_version == "1.0.0");
+  CHECK(p.runner_abi == "1.0");
+  CHECK(p.runner_build == "sdk 0.1.0; cc (c99); rev frozen-abi-1.0");
+
+  const inference::ModelConfig config = Config("3");
+  const ModelSignature sig(config);
+  RunnerModel::Options o;
+  o.name = "scale";
+  o.version = 1;
+  o.directory = "/nonexistent/scale";
+  o.version_directory = "/nonexistent/scale/1";
+  o.config = &config;
+  o.signature = &sig;
+  o.instance_count = 2;
+  auto model = RunnerModel::Create(*lib, o);
+  INFO(model.status().ToString());
+  REQUIRE(model.ok());
+  REQUIRE((*model)->instance_count() == 2);
+
+  SECTION("one request") {
+    Request r(sig, 1, {1, -2, 0.5f});
+    const auto st = (*model)->Execute(1, {&r.request});
+    REQUIRE(st.size() == 1);
+    REQUIRE(st[0].ok());
+    CHECK(r.Output() == std::vector<float>{3, -6, 1.5f});
+    CHECK(r.response.outputs(0).shape(0) == 1);
+    CHECK(r.response.outputs(0).shape(1) == 3);
+  }
+  SECTION("requests merged into one batch are split back") {
+    Request a(sig, 1, {1, 2}), b(sig, 2, {3, 4, 5, 6});
+    const auto st = (*model)->Execute(0, {&a.request, &b.request});
+    REQUIRE(st.size() == 2);
+    REQUIRE(st[0].ok());
+    REQUIRE(st[1].ok());
+    CHECK(a.Output() == std::vector<float>{3, 6});
+    CHECK(b.Output() == std::vector<float>{9, 12, 15, 18});
+    CHECK(b.response.outputs(0).shape(0) == 2);
+  }
+}
+
+TEST_CASE("a 1.0 runner's error crosses the ABI with its code and message", "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_ABI_1_0);
+  REQUIRE(lib.ok());
+  const inference::ModelConfig config = Config("three");
+  const ModelSignature sig(config);
+  RunnerModel::Options o;
+  o.name = "scale";
+  o.version = 1;
+  o.config = &config;
+  o.signature = &sig;
+  auto model = RunnerModel::Create(*lib, o);
+  REQUIRE_FALSE(model.ok());
+  CHECK(model.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(model.status().message()),
+             Catch::Contains("parameter factor 'three' is not a number") &&
+                 Catch::Contains("model 'scale'"));
+}
+
+TEST_CASE("a runner built for another ABI major is refused, naming both versions", "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_MAJOR_2);
+  REQUIRE_FALSE(lib.ok());
+  CHECK(lib.status().code() == absl::StatusCode::kFailedPrecondition);
+  const std::string msg(lib.status().message());
+  CHECK_THAT(msg, Catch::Contains("runner ABI 2.0") &&
+                      Catch::Contains("this server implements ABI " + kServerAbi) &&
+                      Catch::Contains("libtorii_compat_abi_major_2.so") &&
+                      Catch::Contains("major versions must be equal"));
+}
+
+TEST_CASE("a runner built for a newer ABI minor is refused, naming both versions", "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_MINOR_99);
+  REQUIRE_FALSE(lib.ok());
+  CHECK(lib.status().code() == absl::StatusCode::kFailedPrecondition);
+  const std::string msg(lib.status().message());
+  CHECK_THAT(msg, Catch::Contains("needs runner ABI 1.99") &&
+                      Catch::Contains("implements only ABI " + kServerAbi) &&
+                      Catch::Contains("libtorii_compat_abi_minor_99.so"));
+}
+
+TEST_CASE("the ABI 1.0 layout is an unchanged prefix of today's", "[compat]") {
+  SECTION("versions") {
+    CHECK(TORII_RUNNER_ABI_VERSION_MAJOR == 1);
+    CHECK(TORII_RUNNER_ABI_VERSION_MINOR >= 0);
+  }
+  // Every 1.0 member sits at the same offset; structs only grew at the end.
+#define TORII_CHECK_MEMBERS(type, list, offsets, old_size)                    \
+  SECTION(#type) {                                                            \
+    size_t i = 0;                                                             \
+    list(TORII_CHECK_ONE_##type)                                              \
+    CHECK(sizeof(type) >= old_size);                                          \
+    (void)i;                                                                  \
+  }
+#define TORII_CHECK_FIELD(type, offsets, f)                                   \
+  {                                                                           \
+    INFO(#type "." #f);                                                       \
+    CHECK(offsetof(type, f) == offsets[i]);                                   \
+    ++i;                                                                      \
+  }
+#define TORII_CHECK_ONE_ToriiRunnerInfo(f) \
+  TORII_CHECK_FIELD(ToriiRunnerInfo, torii_abi_1_0_runner_info_offsets, f)
+#define TORII_CHECK_ONE_ToriiTensor(f) \
+  TORII_CHECK_FIELD(ToriiTensor, torii_abi_1_0_tensor_offsets, f)
+#define TORII_CHECK_ONE_ToriiParameter(f) \
+  TORII_CHECK_FIELD(ToriiParameter, torii_abi_1_0_parameter_offsets, f)
+#define TORII_CHECK_ONE_ToriiHostApi(f) \
+  TORII_CHECK_FIELD(ToriiHostApi, torii_abi_1_0_host_api_offsets, f)
+  TORII_CHECK_MEMBERS(ToriiRunnerInfo, TORII_ABI_1_0_RUNNER_INFO_FIELDS,
+                      torii_abi_1_0_runner_info_offsets, torii_abi_1_0_runner_info_size)
+  TORII_CHECK_MEMBERS(ToriiTensor, TORII_ABI_1_0_TENSOR_FIELDS, torii_abi_1_0_tensor_offsets,
+                      torii_abi_1_0_tensor_size)
+  TORII_CHECK_MEMBERS(ToriiParameter, TORII_ABI_1_0_PARAMETER_FIELDS,
+                      torii_abi_1_0_parameter_offsets, torii_abi_1_0_parameter_size)
+  TORII_CHECK_MEMBERS(ToriiHostApi, TORII_ABI_1_0_HOST_API_FIELDS,
+                      torii_abi_1_0_host_api_offsets, torii_abi_1_0_host_api_size)
+  SECTION("enumerators keep their numbers") {
+    size_t i = 0;
+#define TORII_CHECK_ENUM(e)          \
+  {                                  \
+    INFO(#e);                        \
+    CHECK(static_cast<long>(e) == torii_abi_1_0_enum_values[i]); \
+    ++i;                             \
+  }
+    TORII_ABI_1_0_ENUM_VALUES(TORII_CHECK_ENUM)
+  }
+}
+
+}  // namespace
+}  // namespace torii
