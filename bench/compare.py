@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Turns the torii-perf JSON files of one bench/run.sh run into a table and a
+results file (bench/results/<name>.json): Torii against the echo ceiling
+measured in the same run, and the targets of issue 4 (met or missed, by how
+much). Never fails on timings: exit status 0 unless the inputs are unreadable.
+
+  compare.py identity  RUN_DIR OUT.json [--config FILE]
+  compare.py batching  RUN_DIR OUT.json [--config FILE] [--note TEXT]
+  compare.py instances RUN_DIR OUT.json [--config FILE] [--note TEXT]
+  compare.py callgrind RUN_DIR OUT.json --requests N
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def first(run):
+    results = run.get("results") or []
+    return results[0] if results else None
+
+
+def host():
+    info = {"nproc": os.cpu_count(), "machine": platform.machine()}
+    try:
+        with open("/proc/loadavg") as f:
+            info["loadavg_at_end"] = f.read().split()[:3]
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def git_revision(root):
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def header(name, args):
+    doc = {
+        "benchmark": name,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": host(),
+        "revision": git_revision(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    }
+    if getattr(args, "config", None) and os.path.exists(args.config):
+        with open(args.config) as f:
+            doc["model_config"] = f.read()
+    if getattr(args, "note", None):
+        doc["note"] = args.note
+    return doc
+
+
+def fmt(v, spec="{:.1f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def identity(args):
+    doc = header(args.kind, args)
+    groups, runs = {}, {}
+    for path in sorted(glob.glob(os.path.join(args.run_dir, "torii_*_c*.json"))):
+        m = re.match(r"torii_(\d+)_c(\d+)(?:_r(\d+))?\.json", os.path.basename(path))
+        if not m:
+            continue
+        n, c = int(m.group(1)), int(m.group(2))
+        echo_path = os.path.join(args.run_dir, "echo" + os.path.basename(path)[5:])
+        torii_run, echo_run = load(path), load(echo_path)
+        runs[os.path.basename(path)] = torii_run
+        runs[os.path.basename(echo_path)] = echo_run
+        groups.setdefault((n, c), []).append((summary(first(torii_run)), summary(first(echo_run))))
+    points = []
+    for (n, c), pairs in sorted(groups.items()):
+        rounds = []
+        for t, e in pairs:
+            r = {"torii": t, "echo": e}
+            if t and e and e["throughput"] > 0:
+                r["throughput_ratio"] = t["throughput"] / e["throughput"]
+                r["p50_diff_us"] = t["p50_us"] - e["p50_us"]
+            rounds.append(r)
+        def med(side, key):
+            return median([(r[side] or {}).get(key) for r in rounds])
+        p = {"payload_bytes": n * 4, "concurrency": c, "rounds": rounds,
+             "echo": {k: med("echo", k) for k in SUMMARY_KEYS},
+             "torii": {k: med("torii", k) for k in SUMMARY_KEYS}}
+        for side in ("echo", "torii"):
+            p[side]["errors"] = sum((r[side] or {}).get("errors", 0) for r in rounds)
+            p[side]["stable"] = all((r[side] or {}).get("stable") for r in rounds)
+        # Paired per round (echo and Torii measured back to back), then the
+        # median over rounds: robust to a noisy neighbour hitting one run.
+        p["throughput_ratio"] = median([r.get("throughput_ratio") for r in rounds])
+        p["p50_diff_us"] = median([r.get("p50_diff_us") for r in rounds])
+        # Optional variant: Torii with Abseil deadlock detection off (same
+        # rounds, measured right after Torii).
+        variant_ratios, variant_diffs = [], []
+        for r_index in range(len(rounds)):
+            vpath = os.path.join(args.run_dir, f"toriinodd_{n}_c{c}_r{r_index + 1}.json")
+            if not os.path.exists(vpath):
+                continue
+            runs[os.path.basename(vpath)] = load(vpath)
+            v, e = summary(first(runs[os.path.basename(vpath)])), rounds[r_index]["echo"]
+            rounds[r_index]["torii_no_deadlock_detection"] = v
+            if v and e and e["throughput"] > 0:
+                variant_ratios.append(v["throughput"] / e["throughput"])
+                variant_diffs.append(v["p50_us"] - e["p50_us"])
+        if variant_ratios:
+            p["no_deadlock_detection"] = {
+                "throughput_ratio": median(variant_ratios),
+                "p50_diff_us": median(variant_diffs),
+                "throughput": median([(r.get("torii_no_deadlock_detection") or {}).get("throughput")
+                                      for r in rounds]),
+                "server_cpu_us_per_request": median(
+                    [(r.get("torii_no_deadlock_detection") or {}).get("server_cpu_us_per_request")
+                     for r in rounds])}
+        points.append(p)
+    doc["points"] = points
+
+    targets = []
+    for p in points:
+        if p["concurrency"] == 16 and p["throughput_ratio"] is not None:
+            r = p["throughput_ratio"]
+            targets.append({
+                "target": f"identity throughput >= 0.9 x echo at c=16 ({p['payload_bytes']} B)",
+                "value": round(r, 3), "met": r >= 0.9,
+                "missed_by": None if r >= 0.9 else round(0.9 - r, 3)})
+        if p["concurrency"] == 1 and p["p50_diff_us"] is not None:
+            d = p["p50_diff_us"]
+            targets.append({
+                "target": f"identity p50 within 30 us of echo at c=1 ({p['payload_bytes']} B)",
+                "value": round(d, 1), "met": d <= 30,
+                "missed_by": None if d <= 30 else round(d - 30, 1)})
+    errors = sum(p["torii"]["errors"] + p["echo"]["errors"] for p in points)
+    targets.append({"target": "zero errors", "value": errors, "met": errors == 0})
+    doc["targets"] = targets
+    doc["runs"] = runs
+
+    print()
+    print(f"medians over {max((len(p['rounds']) for p in points), default=0)} round(s); "
+          "ratio and diff are paired per round")
+    print(f"{'payload':>8} {'c':>3} | {'echo/s':>9} {'torii/s':>9} {'ratio':>6} | "
+          f"{'echo p50':>8} {'torii p50':>9} {'diff':>7} | {'echo p99':>8} {'torii p99':>9} | "
+          f"{'srv us/req e/t':>15} | {'sys e/t':>7} | {'cli cores':>9} | err | stable")
+    for p in points:
+        e, t = p["echo"], p["torii"]
+        print(f"{p['payload_bytes']:>7}B {p['concurrency']:>3} | "
+              f"{fmt(e.get('throughput')):>9} {fmt(t.get('throughput')):>9} "
+              f"{fmt(p.get('throughput_ratio'), '{:.3f}'):>6} | "
+              f"{fmt(e.get('p50_us')):>8} {fmt(t.get('p50_us')):>9} "
+              f"{fmt(p.get('p50_diff_us'), '{:+.1f}'):>7} | "
+              f"{fmt(e.get('p99_us')):>8} {fmt(t.get('p99_us')):>9} | "
+              f"{fmt(e.get('server_cpu_us_per_request'), '{:.0f}'):>7}/"
+              f"{fmt(t.get('server_cpu_us_per_request'), '{:.0f}'):<7} | "
+              f"{fmt(e.get('server_sys_us_per_request'), '{:.0f}'):>3}/"
+              f"{fmt(t.get('server_sys_us_per_request'), '{:.0f}'):<3} | "
+              f"{fmt(t.get('client_cores'), '{:.2f}'):>9} | "
+              f"{e.get('errors', '-')}/{t.get('errors', '-')} | "
+              f"{'y' if e.get('stable') else 'n'}/{'y' if t.get('stable') else 'n'}")
+    variants = [p for p in points if "no_deadlock_detection" in p]
+    if variants:
+        print()
+        print("Torii with Abseil deadlock detection off (LD_PRELOAD shim), against the same echo runs:")
+        for p in variants:
+            v = p["no_deadlock_detection"]
+            print(f"{p['payload_bytes']:>7}B {p['concurrency']:>3} | {fmt(v['throughput']):>9}/s "
+                  f"ratio {fmt(v['throughput_ratio'], '{:.3f}')} | p50 diff "
+                  f"{fmt(v['p50_diff_us'], '{:+.1f}')} us | server "
+                  f"{fmt(v['server_cpu_us_per_request'], '{:.0f}')} us/req")
+    print_targets(targets)
+    write(args.out, doc)
+
+
+SUMMARY_KEYS = ("throughput", "p50_us", "p90_us", "p95_us", "p99_us", "avg_us",
+                "client_cores", "client_cpu_us_per_request", "server_cores",
+                "server_cpu_us_per_request", "server_sys_us_per_request")
+
+
+def summary(r):
+    if not r:
+        return None
+    return {
+        "throughput": r["throughput"],
+        "p50_us": r["latency_us"]["p50"], "p90_us": r["latency_us"]["p90"],
+        "p95_us": r["latency_us"]["p95"], "p99_us": r["latency_us"]["p99"],
+        "avg_us": r["latency_us"]["avg"],
+        "requests": r["requests"], "errors": r["error_count"],
+        "errors_by_code": r["errors"], "stable": r["stable"],
+        "windows": len(r["windows"]),
+        "client_cores": r["client_cpu"]["cores"],
+        "client_cpu_us_per_request": r["client_cpu"]["us_per_request"],
+        "server_cores": (r["server_cpu"] or {}).get("cores"),
+        "server_cpu_us_per_request": (r["server_cpu"] or {}).get("us_per_request"),
+        "server_sys_us_per_request": (r["server_cpu"] or {}).get("system_us_per_request"),
+    }
+
+
+def mlp(args, name):
+    doc = header(name, args)
+    runs, by_round = {}, {}
+    for path in sorted(glob.glob(os.path.join(args.run_dir, "*.json"))):
+        base = os.path.basename(path)[:-5]
+        m = re.match(r"(.+?)(?:_r(\d+))?$", base)
+        label, rnd = m.group(1), int(m.group(2) or 1)
+        runs[base] = load(path)
+        by_round.setdefault(rnd, {})[label] = summary(first(runs[base]))
+    labels = []
+    for rnd in sorted(by_round):
+        for label in by_round[rnd]:
+            if label not in labels:
+                labels.append(label)
+    order = ["echo", "mlp", "mlp_batching", "mlp_2inst", "mlp_batching_2inst"]
+    labels.sort(key=lambda l: order.index(l) if l in order else len(order))
+
+    def values(label, key):
+        return [(by_round[r].get(label) or {}).get(key) for r in sorted(by_round)]
+
+    def paired(a, b):
+        """Median over rounds of throughput(a) / throughput(b), same round."""
+        ratios = []
+        for r in sorted(by_round):
+            ta = (by_round[r].get(a) or {}).get("throughput")
+            tb = (by_round[r].get(b) or {}).get("throughput")
+            if ta and tb:
+                ratios.append(ta / tb)
+        return median(ratios), ratios
+
+    rows = {}
+    for label in labels:
+        row = {k: median(values(label, k)) for k in SUMMARY_KEYS}
+        row["errors"] = sum(v or 0 for v in values(label, "errors"))
+        row["stable"] = all(values(label, "stable"))
+        row["per_round_throughput"] = values(label, "throughput")
+        rows[label] = row
+    doc["rounds"] = len(by_round)
+    doc["points"] = rows
+    print()
+    print(f"medians over {len(by_round)} round(s); 'x mlp' and '/ echo' are paired per round")
+    print(f"{'model':>20} | {'infer/s':>9} {'x mlp':>7} {'/ echo':>7} | {'p50 us':>8} "
+          f"{'p99 us':>8} | {'srv cores':>9} {'srv us/req':>10} | err | stable | per round")
+    for label, r in rows.items():
+        vs_base, _ = paired(label, "mlp")
+        vs_echo, _ = paired(label, "echo")
+        print(f"{label:>20} | {fmt(r['throughput']):>9} {fmt(vs_base, '{:.2f}'):>7} "
+              f"{fmt(vs_echo, '{:.3f}'):>7} | {fmt(r['p50_us'], '{:.0f}'):>8} "
+              f"{fmt(r['p99_us'], '{:.0f}'):>8} | "
+              f"{fmt(r['server_cores'], '{:.2f}'):>9} "
+              f"{fmt(r['server_cpu_us_per_request'], '{:.0f}'):>10} | {r['errors']} | "
+              f"{'y' if r['stable'] else 'n'} | "
+              + " ".join(fmt(v, "{:.0f}") for v in r["per_round_throughput"]))
+    targets = []
+    ratio, ratios = paired("mlp_batching", "mlp")
+    if ratio is not None:
+        doc["batching_speedup"] = {"median": round(ratio, 3),
+                                   "per_round": [round(x, 3) for x in ratios]}
+        targets.append({"target": "dynamic batching >= 4 x no batching on the MLP at c=32",
+                        "value": round(ratio, 2), "met": ratio >= 4,
+                        "missed_by": None if ratio >= 4 else round(4 - ratio, 2)})
+    for one, two in (("mlp", "mlp_2inst"), ("mlp_batching", "mlp_batching_2inst")):
+        ratio, ratios = paired(two, one)
+        if ratio is not None:
+            doc.setdefault("instance_speedup", {})[f"{two} / {one}"] = {
+                "median": round(ratio, 3), "per_round": [round(x, 3) for x in ratios]}
+            print(f"two instances / one ({one}): {ratio:.2f}x "
+                  f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    errors = sum(r["errors"] for r in rows.values())
+    targets.append({"target": "zero errors", "value": errors, "met": errors == 0})
+    doc["targets"] = targets
+    doc["runs"] = runs
+    print_targets(targets)
+    write(args.out, doc)
+
+
+def callgrind_total(path):
+    """Total Ir of a callgrind output file (the 'summary:' or 'totals:' line)."""
+    total = None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+    return total
+
+
+def top_functions(annotate_path, total, limit=25):
+    """Top rows of a callgrind_annotate listing. Rows carrying the whole total
+    (thread roots: clone, start_thread, gRPC's thread trampoline) are an
+    artifact of zeroing the counters mid-run and are skipped."""
+    rows = []
+    if not os.path.exists(annotate_path):
+        return rows
+    with open(annotate_path, errors="replace") as f:
+        for line in f:
+            m = re.match(r"\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(.+?)\s*$", line)
+            if not m or ":" not in m.group(2):
+                continue
+            ir = int(m.group(1).replace(",", ""))
+            if total and ir >= total:
+                continue
+            rows.append({"ir": ir, "function": m.group(2)})
+            if len(rows) >= limit:
+                break
+    return rows
+
+
+def callgrind(args):
+    doc = header("callgrind", args)
+    doc["requests"] = args.requests
+    results = os.path.dirname(args.out)
+    per_request = {}
+    labels = sorted(os.path.basename(p)[:-6]
+                    for p in glob.glob(os.path.join(args.run_dir, "*.final")))
+    for label in labels:
+        path = os.path.join(args.run_dir, f"{label}.final")
+        total = callgrind_total(path)
+        per_request[label] = total / args.requests if total else None
+        doc[label] = {
+            "total_ir": total,
+            "ir_per_request": per_request[label],
+            "top_self": [dict(r, ir_per_request=r["ir"] / args.requests)
+                         for r in top_functions(os.path.join(results, f"callgrind_{label}_self.txt"), total)],
+            "top_inclusive": [dict(r, ir_per_request=r["ir"] / args.requests)
+                              for r in top_functions(os.path.join(results, f"callgrind_{label}_inclusive.txt"), total, 40)],
+        }
+    print()
+    for label, v in per_request.items():
+        print(f"{label:>28}: {fmt(v, '{:,.0f}')} instructions per request (server, c=1, 1 KiB)")
+    pairs = [("torii", "echo"), ("torii", "echo_deadlock_detection"),
+             ("torii_no_deadlock_detection", "echo"),
+             ("echo_deadlock_detection", "echo"), ("torii", "torii_no_deadlock_detection")]
+    doc["differences"] = {}
+    for a, b in pairs:
+        if per_request.get(a) and per_request.get(b):
+            d = per_request[a] - per_request[b]
+            doc["differences"][f"{a} - {b}"] = {"ir_per_request": round(d),
+                                               "ratio": round(per_request[a] / per_request[b], 3)}
+            print(f"{a} - {b}: {d:+,.0f} instructions per request "
+                  f"({per_request[a] / per_request[b]:.2f}x)")
+    write(args.out, doc)
+
+
+def print_targets(targets):
+    print()
+    for t in targets:
+        status = "met" if t["met"] else f"MISSED by {t.get('missed_by')}"
+        print(f"target: {t['target']}: {t['value']} -> {status}")
+
+
+def write(path, doc):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+        f.write("\n")
+    print(f"results: {path}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", help="identity*, smoke*, batching, instances or callgrind; "
+                        "also the benchmark name recorded in the file")
+    parser.add_argument("run_dir")
+    parser.add_argument("out")
+    parser.add_argument("--config")
+    parser.add_argument("--note")
+    parser.add_argument("--requests", type=int, default=1)
+    args = parser.parse_args()
+    if args.kind == "callgrind":
+        callgrind(args)
+    elif args.kind in ("batching", "instances"):
+        mlp(args, args.kind)
+    elif args.kind.startswith(("identity", "smoke")):
+        identity(args)
+    else:
+        parser.error(f"unknown kind {args.kind}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

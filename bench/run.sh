@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Torii benchmarks: every figure is measured against the bare gRPC echo
+# server in the same run (docs/performance.md explains the method).
+#
+#   bench/run.sh [--build DIR] [--results DIR] SUBCOMMAND
+#
+#   smoke      < 1 min: identity vs echo, 1 KiB, c=1 and c=16, unary and
+#              streaming, short windows. Exits non-zero only on errors
+#              (failed requests, a server that does not start), never on
+#              timings. What CI runs (scripts/ci/bench-smoke.sh).
+#   identity   (a) identity vs echo at c=1,16,64 with 1 KiB and 64 KiB FP32
+#   batching   (b) MLP 256-1024-1024-16 with vs without dynamic batching, c=32
+#   instances  (c) MLP with one vs two instances, c=32
+#   callgrind  instructions per request on the server hot path (valgrind)
+#   all        identity, batching, instances
+#
+# Environment: MEASUREMENT_MS (window, default 2000), MAX_TRIALS (10),
+# STABILITY (10 %), BENCH_THREADS (OPENBLAS/OMP threads in the server for
+# the MLP runs, default 1), MAX_QUEUE_DELAY_US (MLP batching, default 500),
+# CALLGRIND_REQUESTS (2000), ROUNDS (identity, batching, instances: how many
+# times each point is repeated, alternating servers/models; default 3; the
+# tables show medians), NO_DEADLOCK_VARIANT=1 (identity: also measure
+# Torii with Abseil's deadlock detection off, via an LD_PRELOAD shim),
+# IDENTITY_SIZES ("256 16384" FP32 elements), IDENTITY_LEVELS ("1 16 64"),
+# IDENTITY_NAME (results file name, default identity).
+#
+# Everything listens on 127.0.0.1 only, on free ports; every process this
+# script starts is stopped on exit (trap).
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${ROOT}/build"
+RESULTS="${ROOT}/bench/results"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build) BUILD="$(cd "$2" && pwd)"; shift 2 ;;
+    --results) RESULTS="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) break ;;
+  esac
+done
+CMD="${1:-}"
+[[ -n "${CMD}" ]] || { usage; exit 1; }
+
+MEASUREMENT_MS="${MEASUREMENT_MS:-2000}"
+MAX_TRIALS="${MAX_TRIALS:-10}"
+STABILITY="${STABILITY:-10}"
+BENCH_THREADS="${BENCH_THREADS:-1}"
+MAX_QUEUE_DELAY_US="${MAX_QUEUE_DELAY_US:-500}"
+CALLGRIND_REQUESTS="${CALLGRIND_REQUESTS:-2000}"
+ROUNDS="${ROUNDS:-3}"
+PY=/usr/bin/python3
+[[ -x "${PY}" ]] || PY=python3
+
+BIN="${BUILD}/bin"
+PERF="${BIN}/torii-perf"
+ECHO_SERVER="${BIN}/torii-echo-server"
+TORII_SERVER="${BIN}/torii-server"
+MAKE_MLP="${BIN}/torii-bench-make-mlp"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/torii-bench.XXXXXX")"
+PIDS=()
+FAILURES=0
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [[ -n "${pid}" ]] || continue
+    kill -TERM "${pid}" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [[ -n "${pid}" ]] || continue
+    for _ in $(seq 50); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  done
+  rm -rf "${WORK}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "bench: $*" >&2; exit 1; }
+need() { [[ -x "$1" ]] || die "$1 is not built (cmake --build ${BUILD} --target $(basename "$1"))"; }
+
+free_port() {
+  "${PY}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_echo: sets ECHO_PID, ECHO_URL.
+start_echo() {
+  need "${ECHO_SERVER}"
+  rm -f "${WORK}/echo.port"
+  "${ECHO_SERVER}" --address=127.0.0.1 --port=0 --port_file="${WORK}/echo.port" \
+    > "${WORK}/echo.log" 2>&1 &
+  ECHO_PID=$!
+  PIDS+=("${ECHO_PID}")
+  for _ in $(seq 100); do
+    [[ -s "${WORK}/echo.port" ]] && break
+    kill -0 "${ECHO_PID}" 2>/dev/null || { cat "${WORK}/echo.log" >&2; die "echo server exited"; }
+    sleep 0.1
+  done
+  [[ -s "${WORK}/echo.port" ]] || die "echo server did not start"
+  ECHO_URL="127.0.0.1:$(cat "${WORK}/echo.port")"
+  echo "echo server:  pid ${ECHO_PID} at ${ECHO_URL}"
+}
+
+# start_torii REPOSITORY [ENV...]: sets TORII_PID, TORII_URL. Readiness is
+# awaited per model by torii-perf --wait-ready.
+start_torii() {
+  local repo="$1"; shift
+  need "${TORII_SERVER}"
+  local port
+  port="$(free_port)"
+  # Metrics stay on (a real deployment has them) but on loopback and a free
+  # port, so two servers never collide on the default 8002.
+  env "$@" "${TORII_SERVER}" --model-repository="${repo}" --grpc-port="${port}" \
+    --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)" \
+    >> "${WORK}/torii.log" 2>&1 &
+  TORII_PID=$!
+  PIDS+=("${TORII_PID}")
+  TORII_URL="127.0.0.1:${port}"
+  sleep 0.2
+  kill -0 "${TORII_PID}" 2>/dev/null || { cat "${WORK}/torii.log" >&2; die "torii-server exited at start"; }
+  echo "torii-server: pid ${TORII_PID} at ${TORII_URL} (repository ${repo})"
+}
+
+stop_pid() {
+  local pid="$1"
+  kill -TERM "${pid}" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+}
+
+# perf OUT_JSON LABEL URL SERVER_PID [torii-perf args...]: one torii-perf run;
+# request errors (exit 2) and setup failures (exit 1) count as failures.
+run_perf() {
+  local out="$1" label="$2" url="$3" pid="$4"; shift 4
+  need "${PERF}"
+  local rc=0
+  "${PERF}" -u "${url}" --label "${label}" --server-pid "${pid}" \
+    --output-json "${out}" --wait-ready 60000 "$@" > "${out%.json}.log" 2>&1 || rc=$?
+  sed -n '/^  Concurrency\|^  Request rate/,$p' "${out%.json}.log" | grep -v '^Inferences\|^Concurrency:\|^Request rate:' | sed "s/^/  [${label}]/"
+  if [[ ${rc} -ne 0 ]]; then
+    echo "bench: torii-perf (${label}) exited ${rc}:" >&2
+    tail -5 "${out%.json}.log" >&2
+    FAILURES=$((FAILURES + 1))
+    [[ -s "${out}" ]] || echo '{"results": [], "setup_error": true}' > "${out}"
+  fi
+}
+
+# salvage DIR NAME: the summary failed; keep the raw torii-perf files.
+salvage() {
+  mkdir -p "${RESULTS}/${2}-raw"
+  cp -r "$1"/. "${RESULTS}/${2}-raw/"
+  echo "bench: compare.py failed; raw results kept in ${RESULTS}/${2}-raw" >&2
+  FAILURES=$((FAILURES + 1))
+}
+
+window_args() {
+  echo -p "${MEASUREMENT_MS}" -r "${MAX_TRIALS}" -s "${STABILITY}"
+}
+
+# --- (a) identity vs echo ---------------------------------------------------
+identity_repo() {
+  if [[ -f "${ROOT}/examples/model_repository/identity/config.pbtxt" ]]; then
+    echo "${ROOT}/examples/model_repository"
+  else
+    die "examples/model_repository/identity/config.pbtxt is missing"
+  fi
+}
+
+# identity_sweep NAME ROUNDS "PAYLOAD_ELEMENTS..." "CONCURRENCIES..." [args]
+identity_sweep() {
+  local name="$1" rounds="$2" sizes="$3" levels="$4"; shift 4
+  local repo
+  repo="$(identity_repo)"
+  start_echo
+  local nodd_pid="" nodd_url="" preload="${BUILD}/lib/libtorii_bench_no_deadlock_detection.so"
+  if [[ "${NO_DEADLOCK_VARIANT:-0}" == 1 ]]; then
+    [[ -f "${preload}" ]] || die "${preload} is not built (target torii_bench_no_deadlock_detection)"
+    start_torii "${repo}" LD_PRELOAD="${preload}"
+    nodd_pid="${TORII_PID}" nodd_url="${TORII_URL}"
+  fi
+  start_torii "${repo}"
+  local dir="${WORK}/${name}"
+  mkdir -p "${dir}"
+  local n c r
+  for r in $(seq "${rounds}"); do
+    for n in ${sizes}; do
+      for c in ${levels}; do
+        echo "--- identity round ${r}/${rounds}: FP32 [1,${n}] ($((n * 4)) bytes), concurrency ${c}"
+        # Alternate echo and Torii per point, so both see the same machine.
+        run_perf "${dir}/echo_${n}_c${c}_r${r}.json" echo "${ECHO_URL}" "${ECHO_PID}" \
+          -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
+        run_perf "${dir}/torii_${n}_c${c}_r${r}.json" torii "${TORII_URL}" "${TORII_PID}" \
+          -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
+        if [[ -n "${nodd_pid}" ]]; then
+          run_perf "${dir}/toriinodd_${n}_c${c}_r${r}.json" torii_no_deadlock_detection \
+            "${nodd_url}" "${nodd_pid}" \
+            -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
+        fi
+      done
+    done
+  done
+  mkdir -p "${RESULTS}"
+  "${PY}" "${ROOT}/bench/compare.py" "${name}" "${dir}" "${RESULTS}/${name}.json" \
+    --config "${repo}/identity/config.pbtxt" || salvage "${dir}" "${name}"
+}
+
+cmd_identity() {
+  identity_sweep "${IDENTITY_NAME:-identity}" "${ROUNDS}" "${IDENTITY_SIZES:-256 16384}" \
+    "${IDENTITY_LEVELS:-1 16 64}" $(window_args)
+}
+
+cmd_smoke() {
+  local args=(-p 500 -r 3 -s "${STABILITY}" --warmup-interval 200)
+  identity_sweep smoke 1 "256" "1 16" "${args[@]}"
+  local dir="${WORK}/smoke"
+  echo "--- identity streaming: FP32 [1,256], concurrency 4"
+  run_perf "${dir}/stream_echo.json" echo "${ECHO_URL}" "${ECHO_PID}" -m identity \
+    --input INPUT0:FP32:1,256 --concurrency-range 4 --streaming "${args[@]}"
+  run_perf "${dir}/stream_torii.json" torii "${TORII_URL}" "${TORII_PID}" -m identity \
+    --input INPUT0:FP32:1,256 --concurrency-range 4 --streaming "${args[@]}"
+  echo "--- identity typed contents and request-rate mode (Torii only)"
+  run_perf "${dir}/typed_torii.json" torii "${TORII_URL}" "${TORII_PID}" -m identity \
+    --input INPUT0:FP32:1,256 --typed --request-rate-range 1000 "${args[@]}"
+}
+
+# --- (b), (c) MLP -----------------------------------------------------------
+mlp_repo() {
+  need "${MAKE_MLP}"
+  local repo="${WORK}/mlp_repository"
+  "${MAKE_MLP}" --repository "${repo}" --max-queue-delay-us "${MAX_QUEUE_DELAY_US}" > "${WORK}/make_mlp.log" 2>&1 \
+    || { cat "${WORK}/make_mlp.log" >&2; die "torii-bench-make-mlp failed"; }
+  echo "${repo}"
+}
+
+# mlp_runs NAME "MODELS..." : each model at c=32, plus echo on the same payload.
+mlp_runs() {
+  local name="$1" models="$2"
+  local repo
+  repo="$(mlp_repo)"
+  start_echo
+  start_torii "${repo}" OPENBLAS_NUM_THREADS="${BENCH_THREADS}" OMP_NUM_THREADS="${BENCH_THREADS}" \
+    MKL_NUM_THREADS="${BENCH_THREADS}"
+  local dir="${WORK}/${name}"
+  mkdir -p "${dir}"
+  local m r
+  for r in $(seq "${ROUNDS}"); do
+    echo "--- ${name} round ${r}/${ROUNDS}: MLP 256-1024-1024-16 FP32, request [1,256], concurrency 32"
+    run_perf "${dir}/echo_r${r}.json" echo "${ECHO_URL}" "${ECHO_PID}" -m mlp \
+      --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
+    for m in ${models}; do
+      run_perf "${dir}/${m}_r${r}.json" "${m}" "${TORII_URL}" "${TORII_PID}" -m "${m}" \
+        --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
+    done
+  done
+  mkdir -p "${RESULTS}"
+  "${PY}" "${ROOT}/bench/compare.py" "${name}" "${dir}" "${RESULTS}/${name}.json" \
+    --config "${repo}/mlp_batching/config.pbtxt" \
+    --note "server env OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=${BENCH_THREADS}" \
+    || salvage "${dir}" "${name}"
+}
+
+cmd_batching() { mlp_runs batching "mlp mlp_batching"; }
+cmd_instances() { mlp_runs instances "mlp mlp_2inst mlp_batching mlp_batching_2inst"; }
+
+# --- callgrind ----------------------------------------------------------------
+# callgrind_server LABEL URL PID: zero the counters after a warm-up, send
+# CALLGRIND_REQUESTS requests at concurrency 1, dump, annotate.
+callgrind_measure() {
+  local label="$1" url="$2" pid="$3"
+  local out="${WORK}/callgrind"
+  "${PERF}" -u "${url}" -m identity --input INPUT0:FP32:1,256 --request-count 200 \
+    --wait-ready 300000 > /dev/null
+  callgrind_control -z "${pid}" > /dev/null
+  "${PERF}" -u "${url}" -m identity --input INPUT0:FP32:1,256 \
+    --request-count "${CALLGRIND_REQUESTS}" --output-json "${out}/${label}_perf.json" > /dev/null
+  callgrind_control --dump="${label}" "${pid}" > /dev/null
+  sleep 1
+  local file
+  file="$(ls "${out}/${label}".callgrind.out.*.1 2>/dev/null | head -1 || true)"
+  [[ -n "${file}" ]] || die "callgrind wrote no dump for ${label} (see ${out}/${label}.log)"
+  mkdir -p "${RESULTS}"
+  # --threshold=100 lists every function (the default stops at 99 % and,
+  # with thread roots carrying the whole total, would list only those).
+  callgrind_annotate --threshold=100 --inclusive=no "${file}" 2>/dev/null | head -120 \
+    > "${RESULTS}/callgrind_${label}_self.txt" || true
+  callgrind_annotate --threshold=100 --inclusive=yes "${file}" 2>/dev/null | head -160 \
+    > "${RESULTS}/callgrind_${label}_inclusive.txt" || true
+  cp "${file}" "${out}/${label}.final"
+}
+
+# callgrind_server LABEL [ENV...] -- COMMAND...: runs COMMAND under callgrind
+# (listening on the port in CG_PORT), measures, stops it.
+callgrind_server() {
+  local label="$1"; shift
+  local envs=()
+  while [[ "$1" != "--" ]]; do envs+=("$1"); shift; done
+  shift
+  local out="${WORK}/callgrind"
+  env "${envs[@]}" valgrind --tool=callgrind --instr-atstart=yes --dump-line=no \
+    --callgrind-out-file="${out}/${label}.callgrind.out.%p" "$@" > "${out}/${label}.log" 2>&1 &
+  local pid=$!; PIDS+=("${pid}")
+  callgrind_measure "${label}" "127.0.0.1:${CG_PORT}" "${pid}"
+  stop_pid "${pid}"
+}
+
+cmd_callgrind() {
+  command -v valgrind > /dev/null || die "valgrind is not installed (apt-get install valgrind)"
+  need "${PERF}"; need "${ECHO_SERVER}"; need "${TORII_SERVER}"
+  local repo="${WORK}/identity_only" out="${WORK}/callgrind"
+  # Only the identity model: another model still loading (LibTorch takes
+  # seconds under valgrind) would land in the measured window.
+  mkdir -p "${repo}" "${out}"
+  cp -r "$(identity_repo)/identity" "${repo}/identity"
+  local preload="${BUILD}/lib/libtorii_bench_no_deadlock_detection.so"
+
+  CG_PORT="$(free_port)"
+  callgrind_server echo -- "${ECHO_SERVER}" --address=127.0.0.1 --port="${CG_PORT}"
+  CG_PORT="$(free_port)"
+  callgrind_server echo_deadlock_detection -- "${ECHO_SERVER}" --address=127.0.0.1 \
+    --port="${CG_PORT}" --mutex_deadlock_detection=true
+  CG_PORT="$(free_port)"
+  callgrind_server torii -- "${TORII_SERVER}" --model-repository="${repo}" \
+    --grpc-port="${CG_PORT}" --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 \
+    --metrics-port="$(free_port)"
+  if [[ -f "${preload}" ]]; then
+    CG_PORT="$(free_port)"
+    # valgrind honours LD_PRELOAD for the client program.
+    callgrind_server torii_no_deadlock_detection LD_PRELOAD="${preload}" -- \
+      "${TORII_SERVER}" --model-repository="${repo}" --grpc-port="${CG_PORT}" \
+      --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)"
+  fi
+
+  "${PY}" "${ROOT}/bench/compare.py" callgrind "${out}" "${RESULTS}/callgrind.json" \
+    --requests "${CALLGRIND_REQUESTS}"
+}
+
+case "${CMD}" in
+  smoke) cmd_smoke ;;
+  identity) cmd_identity ;;
+  batching) cmd_batching ;;
+  instances) cmd_instances ;;
+  callgrind) cmd_callgrind ;;
+  all) cmd_identity; cmd_batching; cmd_instances ;;
+  *) die "unknown subcommand '${CMD}' (smoke|identity|batching|instances|callgrind|all)" ;;
+esac
+
+if [[ ${FAILURES} -ne 0 ]]; then
+  echo "bench: ${FAILURES} run(s) had errors" >&2
+  exit 1
+fi
+echo "bench: ${CMD} done, zero errors"

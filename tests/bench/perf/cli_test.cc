@@ -1,0 +1,82 @@
+#include "cli.h"
+
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace torii::perf {
+namespace {
+
+absl::StatusOr<PerfConfig> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "torii-perf");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return ParseCommandLine(static_cast<int>(args.size()), argv.data());
+}
+
+TEST_CASE("perf_analyzer-style flags parse", "[bench][cli]") {
+  auto c = Parse({"-m", "identity", "-u", "127.0.0.1:9000",
+                  "--concurrency-range", "1:64:2", "-p", "2000", "-s", "5",
+                  "--max-trials", "4", "--input", "INPUT0:FP32:1,256",
+                  "--streaming", "--typed", "-f", "out.csv", "--output-json",
+                  "out.json", "--channels", "2", "--percentile=95"});
+  REQUIRE(c.ok());
+  CHECK(c->model_name == "identity");
+  CHECK(c->url == "127.0.0.1:9000");
+  CHECK(c->concurrency.size() == 32);
+  CHECK(c->concurrency.back() == 63);
+  CHECK(c->measure.measurement_interval_ms == 2000);
+  CHECK(c->measure.stability_percentage == 5);
+  CHECK(c->measure.max_trials == 4);
+  CHECK(c->measure.percentile == 95);
+  REQUIRE(c->inputs.size() == 1);
+  CHECK(c->streaming);
+  CHECK(c->typed);
+  CHECK(c->csv_path == "out.csv");
+  CHECK(c->json_path == "out.json");
+  CHECK(c->channels == 2);
+  CHECK_FALSE(c->rate_mode);
+}
+
+TEST_CASE("defaults match perf_analyzer's", "[bench][cli]") {
+  auto c = Parse({"--model-name", "m"});
+  REQUIRE(c.ok());
+  CHECK(c->url == "127.0.0.1:8001");
+  CHECK(c->concurrency == std::vector<int>{1});
+  CHECK(c->measure.measurement_interval_ms == 5000);
+  CHECK(c->measure.stability_percentage == 10);
+  CHECK(c->measure.max_trials == 10);
+  CHECK(c->measure.percentile < 0);
+  CHECK_FALSE(c->typed);
+  CHECK(c->channels == 1);
+}
+
+TEST_CASE("request-rate mode", "[bench][cli]") {
+  auto c = Parse({"-m", "m", "--request-rate-range", "100:300:100",
+                  "--request-distribution", "poisson"});
+  REQUIRE(c.ok());
+  CHECK(c->rate_mode);
+  CHECK(c->request_rates.size() == 3);
+  CHECK(c->distribution == Distribution::kPoisson);
+}
+
+TEST_CASE("bad command lines are rejected with a reason", "[bench][cli]") {
+  CHECK_FALSE(Parse({}).ok());  // no model
+  CHECK_FALSE(Parse({"-m", "m", "--concurrency-range", "0"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "-i", "http"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "--no-such-flag"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "-p"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "-p", "abc"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "stray"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "--request-rate-range", "10",
+                     "--request-count", "5"}).ok());
+  auto help = Parse({"--help"});
+  REQUIRE(help.ok());
+  CHECK(help->help);
+  CHECK_THAT(Usage(), Catch::Contains("--concurrency-range"));
+}
+
+}  // namespace
+}  // namespace torii::perf
