@@ -285,6 +285,17 @@ absl::Status ValidateRequest(absl::string_view model, const ModelSignature& sig,
                                            DataTypeName(dt), " needs ", want,
                                            " bytes, got ", data.byte_size));
       }
+      // BOOL is one byte, 0 or 1: anything else is undefined behaviour for a
+      // runner reading it as bool (found by fuzzing).
+      if (dt == TORII_TYPE_BOOL) {
+        for (size_t j = 0; j < data.byte_size; ++j) {
+          const int b = static_cast<unsigned char>(data.data[j]);
+          if (b > 1) {
+            return Invalid(model, absl::StrCat("input '", in.name(), "': BOOL element ", j,
+                                               " is ", b, "; BOOL values are 0 or 1"));
+          }
+        }
+      }
     } else {
       TORII_RETURN_IF_ERROR(ValidateBytesBuffer(
           data.data, data.byte_size, elements,

@@ -154,6 +154,11 @@ absl::Status CheckTensors(const Tensors& tensors, absl::string_view kind,
     if (t.data_type() == inference::TYPE_INVALID) {
       return Invalid(file, absl::StrCat(kind, " '", t.name(), "': 'data_type' is missing"));
     }
+    // proto3 enums are open: text format accepts `data_type: 42` (found by fuzzing).
+    if (!inference::DataType_IsValid(t.data_type())) {
+      return Invalid(file, absl::StrCat(kind, " '", t.name(), "': 'data_type' ",
+                                        static_cast<int>(t.data_type()), " is not a TYPE_* value"));
+    }
     for (int64_t d : t.dims()) {
       if (d < -1) {
         return Invalid(file, absl::StrCat(kind, " '", t.name(), "': 'dims' has ", d,
@@ -180,6 +185,10 @@ absl::Status ValidateModelConfig(const inference::ModelConfig& config,
     if (g.count() < 0) {
       return Invalid(file, absl::StrCat("'instance_group.count' is ", g.count(),
                                         "; it must be >= 0"));
+    }
+    if (!inference::ModelInstanceGroup::Kind_IsValid(g.kind())) {
+      return Invalid(file, absl::StrCat("'instance_group.kind' ", static_cast<int>(g.kind()),
+                                        " is not a KIND_* value"));
     }
     if (g.kind() == inference::ModelInstanceGroup::KIND_GPU) {
       return Invalid(file, "'instance_group.kind: KIND_GPU' is not supported; Torii "

@@ -268,6 +268,23 @@ TEST_CASE("typed narrow integers are range-checked") {
   CHECK(std::string(s.message()).find("value 300 does not fit in INT8") != std::string::npos);
 }
 
+TEST_CASE("raw BOOL bytes must be 0 or 1") {
+  const ModelSignature sig(Config(R"(name: "b" input [{name:"I" data_type:TYPE_BOOL dims:[3]}]
+                                     output [{name:"O" data_type:TYPE_BOOL dims:[3]}])"));
+  inference::ModelInferRequest r;
+  auto* in = r.add_inputs();
+  in->set_name("I");
+  in->set_datatype("BOOL");
+  in->add_shape(3);
+  r.add_raw_input_contents(std::string("\x01\x00\x01", 3));
+  InferenceRequest out;
+  REQUIRE(ValidateRequest("b", sig, r, {}, &out).ok());
+  r.set_raw_input_contents(0, std::string("\x01\x02\x00", 3));
+  const absl::Status s = ValidateRequest("b", sig, r, {}, &out);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(s.message()).find("input 'I': BOOL element 1 is 2") != std::string::npos);
+}
+
 TEST_CASE("FP16 can only travel raw") {
   const ModelSignature sig(Config(R"(name: "h" input [{name:"I" data_type:TYPE_FP16 dims:[1]}]
                                      output [{name:"O" data_type:TYPE_FP16 dims:[1]}])"));

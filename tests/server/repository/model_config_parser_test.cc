@@ -94,6 +94,10 @@ TEST_CASE("semantic errors name the offending field") {
        "plain runner name"},
       {R"(name: "m" input [{name:"I" data_type:TYPE_FP32 dims:[1]}] output [{name:"O" data_type:TYPE_FP32 dims:[1]}] instance_group [{kind: KIND_GPU}])",
        "KIND_GPU"},
+      {R"(name: "m" input [{name:"I" data_type: 42 dims:[1]}] output [{name:"O" data_type:TYPE_FP32 dims:[1]}])",
+       "'data_type' 42 is not a TYPE_* value"},
+      {R"(name: "m" input [{name:"I" data_type:TYPE_FP32 dims:[1]}] output [{name:"O" data_type:TYPE_FP32 dims:[1]}] instance_group [{kind: 7}])",
+       "'instance_group.kind' 7"},
   };
   for (const auto& c : cases) {
     INFO(c.text);
