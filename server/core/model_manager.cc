@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
+#include "server/isolation/isolated_runner_model.h"
 #include "server/repository/repository_poller.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -86,8 +87,10 @@ absl::StatusOr<std::unique_ptr<ExecutionBackend>> CreateBackend(
     return std::unique_ptr<ExecutionBackend>(std::move(model));
   }
   if (mode == "process") {
-    return absl::UnimplementedError(absl::StrCat(
-        "model '", config.name(), "': isolation \"process\" is not available in this build"));
+    TORII_ASSIGN_OR_RETURN(auto isolated, IsolatedRunnerModel::OptionsFromConfig(
+                                              config, options, library->path()));
+    TORII_ASSIGN_OR_RETURN(auto model, IsolatedRunnerModel::Create(std::move(isolated)));
+    return std::unique_ptr<ExecutionBackend>(std::move(model));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "model '", config.name(), "': parameter isolation is \"", mode,

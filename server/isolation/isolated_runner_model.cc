@@ -44,6 +44,14 @@ constexpr int kWaitSliceMs = 50;
 // why the child ended.
 constexpr auto kDeathWait = std::chrono::seconds(2);
 
+int SpinUs() {
+  static const int us = [] {
+    const char* e = std::getenv("TORII_ISOLATION_SPIN_US");
+    return e != nullptr ? std::atoi(e) : 0;
+  }();
+  return us;
+}
+
 int64_t MonotonicNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
@@ -226,9 +234,13 @@ absl::StatusOr<std::shared_ptr<IsolatedRunnerModel::Generation>> IsolatedRunnerM
       break;
     }
     g->channels[i].fd = sv[0];
+    // Reads of replies wake up every kWaitSliceMs (see Execute).
+    const timeval slice{0, kWaitSliceMs * 1000};
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof(slice));
     child_fds.push_back(sv[1]);
+    // The name only labels /proc/<pid>/fd; memfd names are limited to 249 bytes.
     auto region = isolation::SharedRegion::Create(
-        absl::StrCat("torii-", model_name_, "-", i), kInitialRegion);
+        absl::StrCat("torii-", model_name_.substr(0, 200), "-", i), kInitialRegion);
     if (!region.ok()) {
       status = absl::Status(region.status().code(), who + std::string(region.status().message()));
       break;
@@ -273,6 +285,14 @@ absl::StatusOr<std::shared_ptr<IsolatedRunnerModel::Generation>> IsolatedRunnerM
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     if (set_limit) setrlimit(RLIMIT_AS, &limit);
+    // When memory runs out, the kernel's OOM killer takes the runner
+    // process first, not the server (raising the score needs no privilege).
+    const int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom >= 0) {
+      if (write(oom, "1000", 4) < 0) {
+      }
+      close(oom);
+    }
     // Nothing of the server's leaks into the child but our channels.
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
       for (int fd = 3; fd < 4096; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -410,10 +430,20 @@ void IsolatedRunnerModel::Supervise() {
     // marked dead below, its pid stays valid for kill().
     siginfo_t info;
     std::memset(&info, 0, sizeof(info));
-    while (waitid(P_PID, static_cast<id_t>(g->pid), &info, WEXITED | WNOWAIT) != 0 &&
+    int rc;
+    while ((rc = waitid(P_PID, static_cast<id_t>(g->pid), &info, WEXITED | WNOWAIT)) != 0 &&
            errno == EINTR) {
     }
-    std::string reason = DescribeExit(info);
+    std::string reason;
+    if (rc == 0) {
+      reason = DescribeExit(info);
+    } else {
+      // Someone else reaps our children (SIGCHLD set to SIG_IGN somewhere in
+      // the process): we cannot learn the status, only the end.
+      const std::string why = std::strerror(errno);
+      while (kill(g->pid, 0) == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      reason = "ended; exit status unknown (waitid: " + why + ")";
+    }
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -527,20 +557,19 @@ std::vector<absl::Status> IsolatedRunnerModel::Execute(
   const Clock::time_point t1 = Clock::now();
   s = isolation::WriteFrame(ch.fd, ch.out);
   if (!s.ok()) return FailAll(n, DeathStatus(g));
-  // Wait for the reply, waking up now and then to pass on cancellations and
-  // to enforce the execution timeout.
+  // Wait for the reply. The socket's receive timeout (kWaitSliceMs) wakes
+  // us now and then to pass on cancellations and to enforce the execution
+  // timeout; a child that dies closes the socket, which ends the read at once.
   const bool timed = options_.execution_timeout.count() > 0;
   const Clock::time_point kill_at = t1 + options_.execution_timeout;
-  for (;;) {
-    int slice = kWaitSliceMs;
-    if (timed) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now());
-      slice = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(slice, left.count() + 1)));
-    }
-    pollfd p{ch.fd, POLLIN, 0};
-    const int r = poll(&p, 1, slice);
-    if (r > 0) break;
-    if (r < 0 && errno != EINTR) break;  // the read below reports it
+  MessageType type;
+  absl::string_view body;
+  std::string error;
+  ReadOutcome out;
+  int spin = SpinUs();
+  while ((out = isolation::ReadFrame(ch.fd, &ch.in, &type, &body, &error, spin)) ==
+         ReadOutcome::kTimeout) {
+    spin = 0;
     if (timed && Clock::now() >= kill_at) {
       const std::string why = absl::StrCat("instance ", instance, " exceeded execution_timeout_ms ",
                                            options_.execution_timeout.count());
@@ -565,10 +594,6 @@ std::vector<absl::Status> IsolatedRunnerModel::Execute(
       }
     }
   }
-  MessageType type;
-  absl::string_view body;
-  std::string error;
-  const ReadOutcome out = isolation::ReadFrame(ch.fd, &ch.in, &type, &body, &error);
   if (out == ReadOutcome::kClosed) return FailAll(n, DeathStatus(g));
   BatchReply& reply = ch.reply;
   if (out == ReadOutcome::kFrame) {

@@ -49,8 +49,9 @@ class IsolatedRunnerModel : public ExecutionBackend {
     /// torii-runner-host beside the running executable.
     std::string host_path;
     /// A batch running longer than this gets DEADLINE_EXCEEDED and the child
-    /// is killed and restarted. 0 = never (parameter execution_timeout_ms).
-    Duration execution_timeout{0};
+    /// is killed and restarted (parameter execution_timeout_ms; the default
+    /// is the scheduler's stuck threshold, 30 s; 0 = never kill).
+    Duration execution_timeout{30000};
     /// RLIMIT_AS of the child in MiB; 0 = inherited (parameter memory_limit_mb).
     uint64_t memory_limit_mb = 0;
     /// Restart backoff: first delay, doubling up to the maximum; back to the

@@ -2,11 +2,11 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -69,9 +69,15 @@ absl::Status InstanceServer::Serve() {
     MessageType type;
     absl::string_view body;
     std::string error;
-    switch (ReadFrame(fd_, &in, &type, &body, &error)) {
+    static const int spin = [] {
+      const char* e = std::getenv("TORII_ISOLATION_SPIN_US");
+      return e != nullptr ? std::atoi(e) : 0;
+    }();
+    switch (ReadFrame(fd_, &in, &type, &body, &error, spin)) {
       case ReadOutcome::kClosed:
         return absl::OkStatus();
+      case ReadOutcome::kTimeout:  // no receive timeout is set here
+        continue;
       case ReadOutcome::kError:
         return absl::InternalError(error);
       case ReadOutcome::kFrame:
@@ -270,7 +276,10 @@ int RunnerHostMain(int argc, char** argv) {
   for (const auto& a : args.instances) shutdown(a.first, SHUT_RDWR);
   for (auto& t : threads) t.join();
   model.reset();  // destroys the instances and unloads the model
-  return 0;
+  // Leave without running other libraries' exit-time destructors (a runner
+  // may have left threads behind): the model is unloaded, nothing is lost.
+  std::fflush(nullptr);
+  std::_Exit(0);
 }
 
 }  // namespace isolation
