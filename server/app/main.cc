@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/app/flags.h"
+#include "server/common/filesystem.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
 #include "server/core/model_manager.h"
@@ -27,22 +28,6 @@
 
 namespace torii {
 namespace {
-
-// <dir of this executable>/../lib/torii: the same relative place in the build
-// tree (build/bin, build/lib/torii) and an install tree (P/bin, P/lib/torii).
-std::string DefaultBackendDirectory() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "lib/torii";
-  std::string exe(buf, static_cast<size_t>(n));
-  const std::string dir = exe.substr(0, exe.rfind('/'));
-  return dir + "/../lib/torii";
-}
-
-std::string AbsolutePath(const std::string& p) {
-  char buf[PATH_MAX];
-  return realpath(p.c_str(), buf) != nullptr ? std::string(buf) : p;
-}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* flag) {
   std::ifstream in(path, std::ios::binary);

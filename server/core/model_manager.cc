@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/common/filesystem.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
 #include "server/isolation/isolated_runner_model.h"
@@ -16,16 +17,6 @@
 
 namespace torii {
 namespace {
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 std::vector<std::string> ListDirectories(const std::string& dir) {
   std::vector<std::string> out;

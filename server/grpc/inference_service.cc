@@ -403,51 +403,46 @@ ServerUnaryReactor* InferenceService::RepositoryIndex(CallbackServerContext* ctx
   return Reply(ctx, absl::OkStatus());
 }
 
-ServerUnaryReactor* InferenceService::RepositoryModelLoad(
-    CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
-    inference::RepositoryModelLoadResponse*) {
+// Load and unload share their checks; the work runs off the gRPC callback
+// thread because loading can take seconds.
+ServerUnaryReactor* InferenceService::RepositoryAction(
+    CallbackServerContext* ctx, const std::string& model_name, bool has_parameters,
+    std::function<absl::Status(const std::string&)> action) {
   if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
   if (!options_.explicit_model_control) {
     return Reply(ctx, absl::UnavailableError(
                           "explicit model load/unload is not allowed; start the server with "
                           "--model-control-mode=explicit"));
   }
-  if (!IsPlainName(req->model_name())) {
+  if (!IsPlainName(model_name)) {
     return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
-                          "model name '", req->model_name(),
+                          "model name '", model_name,
                           "' must be a plain directory name in the repository")));
   }
-  if (!req->parameters().empty()) {
+  if (has_parameters) {
     return Reply(ctx, absl::InvalidArgumentError(
-                          "RepositoryModelLoad parameters (config/file overrides) are not supported"));
+                          "repository load/unload parameters (config or file overrides) are not "
+                          "supported"));
   }
-  // Loading may take seconds: run it off the gRPC callback thread.
   ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  std::thread([this, reactor, name = req->model_name()] {
-    reactor->Finish(ToGrpcStatus(options_.manager->Load(name)));
+  std::thread([reactor, model_name, action = std::move(action)] {
+    reactor->Finish(ToGrpcStatus(action(model_name)));
   }).detach();
   return reactor;
+}
+
+ServerUnaryReactor* InferenceService::RepositoryModelLoad(
+    CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
+    inference::RepositoryModelLoadResponse*) {
+  return RepositoryAction(ctx, req->model_name(), !req->parameters().empty(),
+                          [this](const std::string& name) { return options_.manager->Load(name); });
 }
 
 ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
     inference::RepositoryModelUnloadResponse*) {
-  if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
-  if (!options_.explicit_model_control) {
-    return Reply(ctx, absl::UnavailableError(
-                          "explicit model load/unload is not allowed; start the server with "
-                          "--model-control-mode=explicit"));
-  }
-  if (!IsPlainName(req->model_name())) {
-    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
-                          "model name '", req->model_name(),
-                          "' must be a plain directory name in the repository")));
-  }
-  ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  std::thread([this, reactor, name = req->model_name()] {
-    reactor->Finish(ToGrpcStatus(options_.manager->Unload(name)));
-  }).detach();
-  return reactor;
+  return RepositoryAction(ctx, req->model_name(), !req->parameters().empty(),
+                          [this](const std::string& name) { return options_.manager->Unload(name); });
 }
 
 }  // namespace torii

@@ -80,6 +80,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
              inference::ModelInferResponse* response, std::function<void(const absl::Status&)> done);
 
  private:
+  grpc::ServerUnaryReactor* RepositoryAction(grpc::CallbackServerContext* ctx,
+                                             const std::string& model_name, bool has_parameters,
+                                             std::function<absl::Status(const std::string&)> action);
+
   /// PERMISSION_DENIED unless `ctx` carries the header `protocol` requires.
   absl::Status CheckRestricted(const grpc::CallbackServerContext* ctx, const char* protocol) const;
 

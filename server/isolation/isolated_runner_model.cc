@@ -44,14 +44,6 @@ constexpr int kWaitSliceMs = 50;
 // why the child ended.
 constexpr auto kDeathWait = std::chrono::seconds(2);
 
-int SpinUs() {
-  static const int us = [] {
-    const char* e = std::getenv("TORII_ISOLATION_SPIN_US");
-    return e != nullptr ? std::atoi(e) : 0;
-  }();
-  return us;
-}
-
 int64_t MonotonicNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
@@ -566,10 +558,7 @@ std::vector<absl::Status> IsolatedRunnerModel::Execute(
   absl::string_view body;
   std::string error;
   ReadOutcome out;
-  int spin = SpinUs();
-  while ((out = isolation::ReadFrame(ch.fd, &ch.in, &type, &body, &error, spin)) ==
-         ReadOutcome::kTimeout) {
-    spin = 0;
+  while ((out = isolation::ReadFrame(ch.fd, &ch.in, &type, &body, &error)) == ReadOutcome::kTimeout) {
     if (timed && Clock::now() >= kill_at) {
       const std::string why = absl::StrCat("instance ", instance, " exceeded execution_timeout_ms ",
                                            options_.execution_timeout.count());
@@ -650,14 +639,7 @@ std::vector<absl::Status> IsolatedRunnerModel::Execute(
       q.response->add_raw_output_contents(base + o.tensor.offset, o.tensor.size);
     }
   }
-  if (timing != nullptr) {
-    auto ns = [](Clock::duration d) {
-      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
-    };
-    timing->input_ns = ns(t1 - t0);
-    timing->infer_ns = ns(t2 - t1);
-    timing->output_ns = ns(Clock::now() - t2);
-  }
+  if (timing != nullptr) *timing = Timing::Between(t0, t1, t2, Clock::now());
   return result;
 }
 

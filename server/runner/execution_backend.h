@@ -4,6 +4,7 @@
 #ifndef TORII_SERVER_RUNNER_EXECUTION_BACKEND_H_
 #define TORII_SERVER_RUNNER_EXECUTION_BACKEND_H_
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -18,6 +19,17 @@ class ExecutionBackend {
     uint64_t input_ns = 0;   // gathering inputs into the batch
     uint64_t infer_ns = 0;   // the runner's execute call
     uint64_t output_ns = 0;  // writing outputs into the responses
+
+    /// From the four moments: start, inputs ready, runner returned, outputs written.
+    static Timing Between(InferenceRequest::Clock::time_point start,
+                          InferenceRequest::Clock::time_point inputs_ready,
+                          InferenceRequest::Clock::time_point executed,
+                          InferenceRequest::Clock::time_point done) {
+      auto ns = [](InferenceRequest::Clock::duration d) {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+      };
+      return {ns(inputs_ready - start), ns(executed - inputs_ready), ns(done - executed)};
+    }
   };
 
   virtual ~ExecutionBackend() = default;

@@ -204,14 +204,7 @@ std::vector<absl::Status> RunnerModel::Execute(size_t instance,
       result[r] = ScatterOutputs(batch, r);
     }
   }
-  if (timing != nullptr) {
-    auto ns = [](Clock::duration d) {
-      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
-    };
-    timing->input_ns = ns(t1 - t0);
-    timing->infer_ns = ns(t2 - t1);
-    timing->output_ns = ns(Clock::now() - t2);
-  }
+  if (timing != nullptr) *timing = Timing::Between(t0, t1, t2, Clock::now());
   return result;
 }
 

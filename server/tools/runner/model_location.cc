@@ -10,37 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/common/filesystem.h"
 #include "server/common/status_macros.h"
 #include "server/core/model_manager.h"
 
 namespace torii {
 namespace runner_tool {
-namespace {
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool IsFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string Absolute(const std::string& path) {
-  char buf[PATH_MAX];
-  return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
-}
-
-}  // namespace
-
-std::string DefaultBackendDirectory() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "lib/torii";
-  const std::string exe(buf, static_cast<size_t>(n));
-  return exe.substr(0, exe.rfind('/')) + "/../lib/torii";
-}
 
 std::vector<int64_t> ListVersionFolders(const std::string& model_dir) {
   std::vector<int64_t> versions;
@@ -66,7 +41,7 @@ absl::StatusOr<ModelLocation> LocateModel(const LocateOptions& options) {
   if (!IsDirectory(dir)) {
     return absl::NotFoundError(absl::StrCat("'", options.model_dir, "' is not a directory"));
   }
-  loc.model_dir = Absolute(dir);
+  loc.model_dir = AbsolutePath(dir);
   loc.model_name = loc.model_dir.substr(loc.model_dir.rfind('/') + 1);
   const std::string config_path = loc.model_dir + "/config.pbtxt";
   if (!IsFile(config_path)) {
@@ -100,7 +75,7 @@ absl::StatusOr<ModelLocation> LocateModel(const LocateOptions& options) {
       return absl::NotFoundError(
           absl::StrCat("runner library '", options.runner_path, "' does not exist"));
     }
-    loc.runner_path = Absolute(options.runner_path);
+    loc.runner_path = AbsolutePath(options.runner_path);
     loc.searched = {loc.runner_path};
     return loc;
   }
@@ -111,13 +86,13 @@ absl::StatusOr<ModelLocation> LocateModel(const LocateOptions& options) {
   const std::string file = "libtorii_" + loc.runner_name + ".so";
   loc.searched = {loc.version_dir, loc.model_dir};
   if (options.backend_directories.empty()) {
-    loc.searched.push_back(Absolute(DefaultBackendDirectory()));
+    loc.searched.push_back(AbsolutePath(DefaultBackendDirectory()));
   } else {
-    for (const auto& d : options.backend_directories) loc.searched.push_back(Absolute(d));
+    for (const auto& d : options.backend_directories) loc.searched.push_back(AbsolutePath(d));
   }
   for (const auto& d : loc.searched) {
     if (IsFile(d + "/" + file)) {
-      loc.runner_path = Absolute(d + "/" + file);
+      loc.runner_path = AbsolutePath(d + "/" + file);
       return loc;
     }
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/common/filesystem.h"
 #include "server/repository/model_config_parser.h"
 
 namespace torii {
@@ -41,9 +42,6 @@ struct ModelLocation {
 /// directories (the server's order). Errors say what is missing and where it
 /// was looked for.
 absl::StatusOr<ModelLocation> LocateModel(const LocateOptions& options);
-
-/// <dir of the running executable>/../lib/torii, as torii-server uses.
-std::string DefaultBackendDirectory();
 
 /// Numeric version folders of a model directory, highest first.
 std::vector<int64_t> ListVersionFolders(const std::string& model_dir);
