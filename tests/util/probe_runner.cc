@@ -6,9 +6,13 @@
 // this one ran).
 // Request parameters (or model parameters of the same name):
 //   sleep_ms (int64)  sleep before answering
+//   peers (int64)     wait (up to 10 s) until this many executions are in
+//                     flight, so concurrency is observed without racing the
+//                     clock on a loaded machine
 //   mode (string)     "error" | "throw" | "bad_shape" | "bad_dtype" |
 //                     "no_output" | "fail_odd" (fails requests whose first
 //                     value is odd)
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -21,6 +25,7 @@
 namespace {
 
 std::atomic<int64_t> g_in_flight{0};
+std::atomic<int64_t> g_arrivals{0};  // executions started, ever
 
 class ProbeInstance : public torii::Instance {
  public:
@@ -29,15 +34,28 @@ class ProbeInstance : public torii::Instance {
 
   void Execute(torii::Batch& batch) override {
     const int64_t now_in_flight = ++g_in_flight;
+    const int64_t my_arrival = ++g_arrivals;
     int64_t max_in_flight = now_in_flight;
+    // Any execution that starts while this one runs proves two in flight,
+    // even if it ends before this one looks again.
+    auto seen = [&] {
+      return std::max<int64_t>({max_in_flight, g_in_flight.load(),
+                                g_arrivals.load() > my_arrival ? now_in_flight + 1 : int64_t{0}});
+    };
     std::string mode = mode_;
     int64_t sleep_ms = sleep_ms_;
+    int64_t peers = 0;
     for (size_t r = 0; r < batch.request_count(); ++r) {
       if (auto p = batch.request_parameter(r, "mode")) mode = p->string_value;
       if (auto p = batch.request_parameter(r, "sleep_ms")) sleep_ms = p->int64_value;
+      if (auto p = batch.request_parameter(r, "peers")) peers = p->int64_value;
     }
     if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
-    max_in_flight = std::max<int64_t>(max_in_flight, g_in_flight.load());
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (seen() < peers && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    max_in_flight = seen();
     struct Leave {
       ~Leave() { --g_in_flight; }
     } leave;

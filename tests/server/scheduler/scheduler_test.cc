@@ -33,6 +33,14 @@ struct Harness {
   }
   ~Harness() { scheduler->Shutdown(); }
 
+  // Waits until every queued request was taken by an instance.
+  void WaitQueueEmpty() {
+    for (int i = 0; i < 10000 && scheduler->pending() != 0; ++i) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    REQUIRE(scheduler->pending() == 0);
+  }
+
   // Enqueues and returns a future for the final status.
   std::future<absl::Status> Submit(testing::TestRequest& t) {
     auto p = std::make_shared<std::promise<absl::Status>>();
@@ -96,13 +104,16 @@ TEST_CASE("the max queue delay releases a partial batch") {
 
 TEST_CASE("two instances run batches at the same time") {
   Harness h("instance_group [ { count: 2 kind: KIND_CPU } ]", 8, 2);
-  auto a = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
-  auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
+  // Each execution waits (up to 10 s) for a second one to be in flight: only
+  // two instances running at once can see two.
+  auto a = Fp32Request(*h.m, 1, 1, 0, {{"peers", "2"}});
+  auto b = Fp32Request(*h.m, 1, 1, 0, {{"peers", "2"}});
   auto fa = h.Submit(*a);
   auto fb = h.Submit(*b);
   REQUIRE(fa.get().ok());
   REQUIRE(fb.get().ok());
   CHECK(OutputInts(a->response, 3) == std::vector<int64_t>{2});  // CONCURRENT
+  CHECK(OutputInts(b->response, 3) == std::vector<int64_t>{2});
   CHECK(OutputInts(a->response, 2) != OutputInts(b->response, 2));  // INSTANCE differs
 }
 
@@ -122,7 +133,7 @@ TEST_CASE("a full queue answers RESOURCE_EXHAUSTED naming the model and the limi
   Harness h(R"(dynamic_batching { default_queue_policy { max_queue_size: 2 } })", 8, 1);
   auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
   auto fbusy = h.Submit(*busy);
-  std::this_thread::sleep_for(milliseconds(100));  // let the worker take it
+  h.WaitQueueEmpty();  // the worker took it
   auto q1 = Fp32Request(*h.m, 1, 1, 0);
   auto q2 = Fp32Request(*h.m, 1, 1, 0);
   auto q3 = Fp32Request(*h.m, 1, 1, 0);
@@ -171,7 +182,7 @@ TEST_CASE("queue policy REJECT times out waiting requests, DELAY runs them later
     Harness h(R"(dynamic_batching { default_queue_policy { default_timeout_microseconds: 50000 } })", 8, 1);
     auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
     auto fbusy = h.Submit(*busy);
-    std::this_thread::sleep_for(milliseconds(50));
+    h.WaitQueueEmpty();
     auto waiting = Fp32Request(*h.m, 1, 1, 0);
     auto fw = h.Submit(*waiting);
     CHECK(fw.get().code() == absl::StatusCode::kUnavailable);
@@ -181,7 +192,7 @@ TEST_CASE("queue policy REJECT times out waiting requests, DELAY runs them later
     Harness h(R"(dynamic_batching { default_queue_policy { default_timeout_microseconds: 50000 timeout_action: DELAY } })", 8, 1);
     auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
     auto fbusy = h.Submit(*busy);
-    std::this_thread::sleep_for(milliseconds(50));
+    h.WaitQueueEmpty();
     auto waiting = Fp32Request(*h.m, 1, 1, 7);
     auto fw = h.Submit(*waiting);
     CHECK(fw.get().ok());
