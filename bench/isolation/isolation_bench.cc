@@ -13,7 +13,8 @@
 // clients' CPU too at the server level).
 //
 //   torii-bench-isolation [--mode=backend|server|both] [--seconds=2]
-//                         [--rounds=3] [--json=FILE]
+//                         [--rounds=3] [--payloads=1024,65536]
+//                         [--concurrency=1,8] [--json=FILE]
 // Paths default to the build tree; override with --server=, --host=,
 // --runner=.
 #include <arpa/inet.h>
@@ -56,7 +57,18 @@ struct Flags {
   std::string server = TORII_SERVER_BINARY;
   std::string host = TORII_RUNNER_HOST_BINARY;
   std::string runner = TORII_IDENTITY_RUNNER;
+  std::vector<size_t> payloads = {1024, 65536};
+  std::vector<int> concurrencies = {1, 8};
 };
+
+template <typename T>
+std::vector<T> ParseList(const char* v) {
+  std::vector<T> out;
+  std::stringstream in(v);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(static_cast<T>(std::stoll(item)));
+  return out;
+}
 
 const char* kIdentityConfig = R"(
 name: "%s"
@@ -98,6 +110,21 @@ double SelfCpuUs() {
   getrusage(RUSAGE_SELF, &u);
   return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
 }
+// Minor page faults of a process so far (/proc/<pid>/stat field 10).
+double PidFaults(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(s.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 10 && rest >> field; ++i) {
+    if (i == 10) return std::stod(field);
+  }
+  return 0;
+}
+
 double PidCpuUs(pid_t pid) {
   if (pid <= 0) return 0;
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -247,9 +274,17 @@ Sample RunBackend(BackendModel& m, size_t floats, int concurrency, double second
            p.response.raw_output_contents(0).size() == floats * 4;
   };
   RunLoad(concurrency, std::min(0.3, seconds), one);  // warm-up
-  const double cpu0 = SelfCpuUs() + PidCpuUs(m.child);
+  const double self0 = SelfCpuUs(), child0 = PidCpuUs(m.child);
+  const double sf0 = PidFaults(getpid()), cf0 = PidFaults(m.child);
   Sample s = RunLoad(concurrency, seconds, one);
-  s.cpu_us = SelfCpuUs() + PidCpuUs(m.child) - cpu0;
+  const double self = SelfCpuUs() - self0, host = PidCpuUs(m.child) - child0;
+  s.cpu_us = self + host;
+  const double n = static_cast<double>(std::max<uint64_t>(1, s.requests));
+  std::fprintf(stderr,
+               "  backend %-8s %6zu B c=%d: per request: cpu us server side %.1f runner host %.1f;"
+               " page faults server side %.1f runner host %.1f\n",
+               m.child > 0 ? "isolated" : "in-proc", floats * 4, concurrency, self / n, host / n,
+               (PidFaults(getpid()) - sf0) / n, (PidFaults(m.child) - cf0) / n);
   return s;
 }
 
@@ -359,9 +394,18 @@ Sample RunServer(const Server& server, pid_t child, const std::string& model, si
            resp.raw_output_contents(0).size() == floats * 4;
   };
   RunLoad(concurrency, std::min(0.3, seconds), one);
-  const double cpu0 = SelfCpuUs() + PidCpuUs(server.pid()) + PidCpuUs(child);
+  const double client0 = SelfCpuUs(), server0 = PidCpuUs(server.pid()), child0 = PidCpuUs(child);
+  const double sf0 = PidFaults(server.pid()), cf0 = PidFaults(child);
   Sample s = RunLoad(concurrency, seconds, one);
-  s.cpu_us = SelfCpuUs() + PidCpuUs(server.pid()) + PidCpuUs(child) - cpu0;
+  const double client = SelfCpuUs() - client0, srv = PidCpuUs(server.pid()) - server0,
+               host = PidCpuUs(child) - child0;
+  s.cpu_us = client + srv + host;
+  const double n = static_cast<double>(std::max<uint64_t>(1, s.requests));
+  std::fprintf(stderr,
+               "  %-12s %6zu B c=%d: per request: cpu us client %.1f server %.1f runner host %.1f;"
+               " page faults server %.1f runner host %.1f\n",
+               model.c_str(), floats * 4, concurrency, client / n, srv / n, host / n,
+               (PidFaults(server.pid()) - sf0) / n, (PidFaults(child) - cf0) / n);
   return s;
 }
 
@@ -429,16 +473,19 @@ int main(int argc, char** argv) {
     else if (auto v = value("--server")) f.server = v;
     else if (auto v = value("--host")) f.host = v;
     else if (auto v = value("--runner")) f.runner = v;
+    else if (auto v = value("--payloads")) f.payloads = ParseList<size_t>(v);
+    else if (auto v = value("--concurrency")) f.concurrencies = ParseList<int>(v);
     else {
       std::fprintf(stderr,
                    "usage: torii-bench-isolation [--mode=backend|server|both] [--seconds=S] [--rounds=N]\n"
-                   "                             [--json=FILE] [--server=PATH] [--host=PATH] [--runner=PATH]\n");
+                   "                             [--payloads=1024,65536] [--concurrency=1,8] [--json=FILE]\n"
+                   "                             [--server=PATH] [--host=PATH] [--runner=PATH]\n");
       return 2;
     }
   }
   signal(SIGPIPE, SIG_IGN);
-  const std::vector<size_t> payloads = {1024, 65536};
-  const std::vector<int> concurrencies = {1, 8};
+  const std::vector<size_t>& payloads = f.payloads;
+  const std::vector<int>& concurrencies = f.concurrencies;
   std::vector<Point> points;
   try {
     if (f.mode == "backend" || f.mode == "both") {

@@ -87,7 +87,7 @@ class IsolatedRunnerModel : public ExecutionBackend {
 
   /// How many times a child was started again after the first (for the
   /// torii_runner_restarts_total metric).
-  uint64_t restarts() const { return restarts_.load(); }
+  uint64_t restarts() const override { return restarts_.load(); }
   /// Why the last child ended ("SIGSEGV", "exit status 3", ...); empty if
   /// none has.
   std::string last_exit_reason() const;

@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -245,7 +244,7 @@ absl::Status WriteFrame(int fd, absl::string_view frame) {
 }
 
 ReadOutcome ReadFrame(int fd, std::string* buffer, MessageType* type, absl::string_view* body,
-                      std::string* error, int spin_us) {
+                      std::string* error) {
   // One frame is outstanding per direction at a time, so whatever is there
   // belongs to this frame: read greedily (usually the whole frame in one
   // call), then the rest.
@@ -276,19 +275,7 @@ ReadOutcome ReadFrame(int fd, std::string* buffer, MessageType* type, absl::stri
       }
       break;
     }
-    ssize_t n;
-    if (have == 0 && spin_us > 0) {
-      // Poll first; block only if nothing came within the spin budget.
-      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
-      do {
-        n = recv(fd, &(*buffer)[0], buffer->size(), MSG_DONTWAIT);
-      } while (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-               std::chrono::steady_clock::now() < until);
-      spin_us = 0;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-    } else {
-      n = recv(fd, &(*buffer)[have], buffer->size() - have, 0);
-    }
+    const ssize_t n = recv(fd, &(*buffer)[have], buffer->size() - have, 0);
     if (n == 0) return ReadOutcome::kClosed;
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -118,13 +118,8 @@ enum class ReadOutcome { kFrame, kClosed, kError, kTimeout };
 /// `error` set. kTimeout: the socket has a receive timeout (SO_RCVTIMEO) and
 /// it passed before the first byte arrived (once a frame has begun, the rest
 /// is waited for).
-///
-/// `spin_us` > 0: before blocking, poll the socket without blocking for up to
-/// that many microseconds. A reply that comes quickly is then taken without
-/// the thread going to sleep and being woken again, which on virtual
-/// machines with idle vCPUs costs tens of microseconds.
 ReadOutcome ReadFrame(int fd, std::string* buffer, MessageType* type, absl::string_view* body,
-                      std::string* error, int spin_us = 0);
+                      std::string* error);
 
 /// Checks that every tensor of a decoded message lies inside a region of
 /// `region_size` bytes (and sizes do not overflow).

@@ -69,11 +69,7 @@ absl::Status InstanceServer::Serve() {
     MessageType type;
     absl::string_view body;
     std::string error;
-    static const int spin = [] {
-      const char* e = std::getenv("TORII_ISOLATION_SPIN_US");
-      return e != nullptr ? std::atoi(e) : 0;
-    }();
-    switch (ReadFrame(fd_, &in, &type, &body, &error, spin)) {
+    switch (ReadFrame(fd_, &in, &type, &body, &error)) {
       case ReadOutcome::kClosed:
         return absl::OkStatus();
       case ReadOutcome::kTimeout:  // no receive timeout is set here

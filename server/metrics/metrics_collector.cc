@@ -99,6 +99,9 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                        MetricType::Gauge, versions, [](const Version& v, ClientMetric& m) {
                          m.gauge.value = double(v.model->scheduler->stuck_instances());
                        }));
+  out.push_back(counter("torii_runner_restarts_total",
+                        "Restarts of the runner process of a model with isolation: process.",
+                        [](const Version& v) { return double(v.model->runner->restarts()); }));
   // Model state, including models that failed to load.
   MetricFamily ready;
   ready.name = "torii_model_ready";

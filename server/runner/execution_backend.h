@@ -48,6 +48,9 @@ class ExecutionBackend {
   /// False while the backend cannot serve (e.g. an isolated runner process is
   /// restarting). The model reports not ready meanwhile.
   virtual bool healthy() const { return true; }
+
+  /// How often the backend's runner process was restarted (0 in process).
+  virtual uint64_t restarts() const { return 0; }
 };
 
 }  // namespace torii
