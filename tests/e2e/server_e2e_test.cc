@@ -537,7 +537,13 @@ TEST_CASE("a hung runner: the client gets DEADLINE_EXCEEDED, the instance is rep
     reported = !model_ready();
   }
   CHECK(reported);
-  CHECK(server->Log().find("runner instance stuck") != std::string::npos);
+  // The log line comes from the server's 250 ms housekeeping tick.
+  bool logged = false;
+  for (int i = 0; i < 100 && !logged; ++i) {
+    logged = server->Log().find("runner instance stuck") != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(milliseconds(20));
+  }
+  CHECK(logged);
   const std::string metrics = HttpGet(server->metrics_port(), "/metrics");
   CHECK(metrics.find("torii_runner_instances_stuck{model=\"slow\",version=\"1\"} 1") != std::string::npos);
 
