@@ -48,10 +48,11 @@ for _ in $(seq 1 100); do
 done
 grep -q "server ready" "$work/server.log" || { cat "$work/server.log"; exit 1; }
 
-mkdir -p bench/results
+json="${SOAK_JSON:-bench/results/soak.json}"
+mkdir -p "$(dirname "$json")"
 status=0
 "$build/bin/torii-soak" --address="127.0.0.1:$port" --pid="$server_pid" --seconds="$seconds" \
-  --concurrency=64 --reload-model=add_sub --slow-model=slow --json=bench/results/soak.json || status=$?
+  --concurrency=64 --reload-model=add_sub --slow-model=slow --json="$json" || status=$?
 
 kill -0 "$server_pid" || { echo "soak: the server died"; tail -20 "$work/server.log"; exit 1; }
 kill -TERM "$server_pid"
