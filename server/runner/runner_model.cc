@@ -104,29 +104,40 @@ void RunnerModel::BuildInputs(ToriiBatch& batch) const {
   }
 }
 
-absl::Status RunnerModel::ScatterOutputs(ToriiBatch& batch, size_t r) {
+std::vector<absl::Status> RunnerModel::CheckOutputs(const ToriiBatch& batch) const {
+  std::vector<absl::Status> checked(batch.outputs.size());
+  for (size_t k = 0; k < batch.outputs.size(); ++k) {
+    const ToriiBatch::Output& out = batch.outputs[k];
+    if (!batch.requested[k]) continue;
+    const TensorSignature& ts = signature_->outputs()[k];
+    if (!out.allocated) {
+      checked[k] = absl::InternalError(absl::StrCat(
+          "model '", model_.name, "': the runner produced no output '", ts.name, "'"));
+    } else if (out.datatype == TORII_TYPE_BYTES) {
+      // Runner-written BYTES must be well formed before a client sees them.
+      int64_t elements = 1;
+      for (int64_t d : out.shape) elements *= d;
+      checked[k] = ValidateBytesBuffer(
+          out.buffer.data(), out.buffer.size(), elements,
+          absl::StrCat("model '", model_.name, "': runner output '", ts.name, "'"));
+    }
+  }
+  return checked;
+}
+
+absl::Status RunnerModel::ScatterOutputs(ToriiBatch& batch, size_t r, int64_t row_offset,
+                                         const std::vector<absl::Status>& checked) {
   const auto& reqs = *batch.requests;
   InferenceRequest& req = *reqs[r];
-  int64_t row_offset = 0;
-  for (size_t i = 0; i < r; ++i) row_offset += reqs[i]->rows;
   const bool whole = reqs.size() == 1;
 
   for (size_t k = 0; k < batch.outputs.size(); ++k) {
     if (!req.output_requested[k]) continue;
     ToriiBatch::Output& out = batch.outputs[k];
     const TensorSignature& ts = signature_->outputs()[k];
-    if (!out.allocated) {
-      return absl::InternalError(absl::StrCat("model '", model_.name, "': the runner produced no output '",
-                                              ts.name, "'"));
-    }
+    TORII_RETURN_IF_ERROR(checked[k]);
     int64_t elements = 1;
     for (int64_t d : out.shape) elements *= d;
-    if (out.datatype == TORII_TYPE_BYTES) {
-      // Runner-written BYTES must be well formed before a client sees them.
-      TORII_RETURN_IF_ERROR(ValidateBytesBuffer(
-          out.buffer.data(), out.buffer.size(), elements,
-          absl::StrCat("model '", model_.name, "': runner output '", ts.name, "'")));
-    }
     auto* tensor = req.response->add_outputs();
     tensor->set_name(ts.name);
     tensor->set_datatype(DataTypeName(out.datatype));
@@ -195,14 +206,19 @@ std::vector<absl::Status> RunnerModel::Execute(size_t instance,
   const Clock::time_point t2 = Clock::now();
 
   std::vector<absl::Status> result(requests.size());
+  // Outputs are checked once per batch, not once per request.
+  const std::vector<absl::Status> checked =
+      status.ok() ? CheckOutputs(batch) : std::vector<absl::Status>();
+  int64_t row_offset = 0;
   for (size_t r = 0; r < requests.size(); ++r) {
     if (!batch.failed[r].ok()) {
       result[r] = batch.failed[r];
     } else if (!status.ok()) {
       result[r] = status;
     } else {
-      result[r] = ScatterOutputs(batch, r);
+      result[r] = ScatterOutputs(batch, r, row_offset, checked);
     }
+    row_offset += requests[r]->rows;
   }
   if (timing != nullptr) *timing = Timing::Between(t0, t1, t2, Clock::now());
   return result;

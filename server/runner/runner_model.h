@@ -51,7 +51,12 @@ class RunnerModel : public ExecutionBackend {
       : library_(std::move(library)), signature_(signature) {}
 
   void BuildInputs(ToriiBatch& batch) const;
-  absl::Status ScatterOutputs(ToriiBatch& batch, size_t r);
+  // Per declared output: OK, or why no request may receive it (missing, or
+  // malformed BYTES). Only outputs some request asked for are checked.
+  std::vector<absl::Status> CheckOutputs(const ToriiBatch& batch) const;
+  // Writes request `r`'s rows (starting at `row_offset`) into its response.
+  absl::Status ScatterOutputs(ToriiBatch& batch, size_t r, int64_t row_offset,
+                              const std::vector<absl::Status>& checked);
 
   std::shared_ptr<RunnerLibrary> library_;
   const ModelSignature* signature_;
