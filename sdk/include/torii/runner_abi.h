@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define TORII_RUNNER_ABI_VERSION_MAJOR 1
-#define TORII_RUNNER_ABI_VERSION_MINOR 1
+#define TORII_RUNNER_ABI_VERSION_MINOR 2
 
 /* Marks the runner entry points for export (the SDK's version script keeps
  * only these symbols visible). */
@@ -134,6 +134,24 @@ typedef enum ToriiLogLevel {
 typedef struct ToriiError ToriiError; /* an error code plus message */
 typedef struct ToriiModel ToriiModel; /* one loaded model version */
 typedef struct ToriiBatch ToriiBatch; /* the requests of one execute call */
+/* Added in ABI 1.2: */
+typedef struct ToriiResponseSender ToriiResponseSender; /* answers one request */
+typedef struct ToriiResponse ToriiResponse;   /* one response being built */
+typedef struct ToriiInferRequest ToriiInferRequest; /* a call to another model */
+typedef struct ToriiInferResult ToriiInferResult;   /* one response to such a call */
+
+/* Flags of ToriiHostApi.sender_send (ABI 1.2). */
+#define TORII_RESPONSE_FINAL 1u
+
+/* Receives the responses of a model call (ABI 1.2, infer_request_send).
+ * Called once per response, in order, on a host thread (never concurrently
+ * for one call); the last call has `final` true. `result` is the response,
+ * or NULL on a final call that carries none (a decoupled model ended without
+ * a last response). OWNERSHIP: the runner owns `result` and releases it with
+ * infer_result_delete(), from any thread, at any time. The callback must not
+ * block for long: it runs on a thread that serves other requests. */
+typedef void (*ToriiInferCallback)(void* user_data, ToriiInferResult* result,
+                                   bool final);
 
 /* Who built the runner. Returned by torii_runner_info(); the strings and the
  * struct have static storage in the runner library (valid until dlclose). */
@@ -282,6 +300,130 @@ typedef struct ToriiHostApi {
    * is past its deadline: a long-running runner may stop early and return an
    * error, since nobody will read the outputs. */
   bool (*batch_is_cancelled)(const ToriiBatch* batch);
+
+  /* --- added in ABI 1.2 (check struct_size before use) ------------------- */
+
+  /* -- requests of a batch -- */
+  /* The client's request id (may be empty). OWNERSHIP: host; valid until
+   * execute returns (or, for a request answered through a sender, until the
+   * final send). */
+  const char* (*batch_request_id)(const ToriiBatch* batch,
+                                  size_t request_index);
+  /* Whether request `request_index` asked for output `name` (a request that
+   * names no outputs asks for all of them). */
+  bool (*batch_request_output_requested)(const ToriiBatch* batch,
+                                         size_t request_index,
+                                         const char* name);
+  /* The request's parameters by position, for runners that pass them all on:
+   * count, then key and value of entry `param_index`. Returns false when the
+   * index is out of range. OWNERSHIP: host; as batch_request_parameter. */
+  size_t (*batch_request_parameter_count)(const ToriiBatch* batch,
+                                          size_t request_index);
+  bool (*batch_request_parameter_at)(const ToriiBatch* batch,
+                                     size_t request_index, size_t param_index,
+                                     const char** key, ToriiParameter* out);
+
+  /* -- answering a request yourself (decoupled models) -- */
+  /* Takes over answering request `request_index`: from now on the runner,
+   * not the return of execute, answers it, with any number of responses
+   * followed by exactly one send carrying TORII_RESPONSE_FINAL. Outputs
+   * allocated with batch_output_allocate are not sent to this request.
+   * Calling it again for the same request returns the same sender. Only a
+   * model with `model_transaction_policy { decoupled: true }` may send more
+   * than one response; for other models the first send must be final.
+   * OWNERSHIP: host. The sender is valid from this call until the final
+   * send returns and may be used from any thread, during or after execute.
+   * A sender never finished is finished by the host with an INTERNAL error
+   * when the model is unloaded. */
+  ToriiResponseSender* (*batch_response_sender)(ToriiBatch* batch,
+                                                size_t request_index);
+  /* A new, empty response for the sender's request. OWNERSHIP: runner until
+   * passed to sender_send() or released with response_delete(). NULL when
+   * the sender is already finished. */
+  ToriiResponse* (*response_new)(ToriiResponseSender* sender);
+  /* Allocates an output of the response; the same checks as
+   * batch_output_allocate, with the request's own rows as the batch
+   * dimension. The buffer is valid until the response is sent or deleted. */
+  ToriiError* (*response_output_allocate)(ToriiResponse* response,
+                                          const char* name,
+                                          ToriiDataType datatype,
+                                          const int64_t* shape, size_t ndim,
+                                          size_t byte_size, void** buffer);
+  void (*response_delete)(ToriiResponse* response);
+  /* Sends `response` (may be NULL), or the error `error` (then `response`
+   * must be NULL), with `flags` (TORII_RESPONSE_FINAL ends the request).
+   * Takes ownership of both. Blocks while the client has not taken earlier
+   * responses of this request (back-pressure, bounded; see
+   * docs/runner-abi.md); returns an error when the sender is already
+   * finished or the client went away (the runner should stop and send
+   * final). Responses of one request keep the order of their sends. */
+  ToriiError* (*sender_send)(ToriiResponseSender* sender,
+                             ToriiResponse* response, ToriiError* error,
+                             uint32_t flags);
+  /* True once the request's client cancelled or went away, or its deadline
+   * passed: stop producing and send TORII_RESPONSE_FINAL. */
+  bool (*sender_is_cancelled)(const ToriiResponseSender* sender);
+
+  /* -- calling other models of this server -- */
+  /* Starts a request to `model_name` (`model_version` -1 = the highest ready
+   * version). It goes through the same validation, scheduler and statistics
+   * as a client's request, without a network hop. OWNERSHIP: runner until
+   * passed to infer_request_send() or released with
+   * infer_request_delete(). */
+  ToriiInferRequest* (*infer_request_new)(const ToriiModel* caller,
+                                          const char* model_name,
+                                          int64_t model_version);
+  /* Adds an input. The bytes are NOT copied: OWNERSHIP stays with the
+   * runner, and they must stay valid and unchanged until the final callback
+   * of the request. `name` and `shape` are copied. */
+  ToriiError* (*infer_request_add_input)(ToriiInferRequest* request,
+                                         const char* name,
+                                         ToriiDataType datatype,
+                                         const int64_t* shape, size_t ndim,
+                                         const void* data, size_t byte_size);
+  /* Asks for one output; a request that asks for none gets all. */
+  ToriiError* (*infer_request_add_output)(ToriiInferRequest* request,
+                                          const char* name);
+  void (*infer_request_set_id)(ToriiInferRequest* request, const char* id);
+  ToriiError* (*infer_request_set_parameter)(ToriiInferRequest* request,
+                                             const char* key,
+                                             const ToriiParameter* value);
+  /* A deadline for the call, in microseconds from now; 0 = none. */
+  void (*infer_request_set_timeout_us)(ToriiInferRequest* request,
+                                       uint64_t timeout_us);
+  void (*infer_request_delete)(ToriiInferRequest* request);
+  /* Sends the request; its responses reach `callback`. Takes ownership of
+   * `request` whatever the outcome. An error here (e.g. INVALID_ARGUMENT for
+   * a malformed request) means the callback is never called; errors found
+   * later (unknown model, invalid inputs, runner errors) arrive as a result
+   * whose code is not OK. */
+  ToriiError* (*infer_request_send)(ToriiInferRequest* request,
+                                    ToriiInferCallback callback,
+                                    void* user_data);
+  /* A result's status: TORII_STATUS_OK, or a code and message (OWNERSHIP:
+   * result). */
+  ToriiStatusCode (*infer_result_code)(const ToriiInferResult* result);
+  const char* (*infer_result_message)(const ToriiInferResult* result);
+  /* The result's outputs. OWNERSHIP: result (names, shapes and data valid
+   * until infer_result_delete). */
+  size_t (*infer_result_output_count)(const ToriiInferResult* result);
+  bool (*infer_result_output)(const ToriiInferResult* result, size_t index,
+                              ToriiTensor* out);
+  void (*infer_result_delete)(ToriiInferResult* result);
+
+  /* -- model -- */
+  /* During torii_runner_model_load only: replaces the model's config with a
+   * completed one (Triton's auto-complete), as JSON in the same mapping
+   * model_config_json returns. The host checks it like a config.pbtxt; on
+   * success the model_* accessors return the new config from then on. The
+   * name, runner and instance groups cannot change. */
+  ToriiError* (*model_set_config_json)(ToriiModel* model, const char* json);
+  /* Reports a fact about the code that runs the model (e.g. "python" =
+   * "3.11.2", "model.py sha256" = "..."), shown in ModelMetadata properties
+   * and logged at load. Copied. Thread-safe; may be called any time while the
+   * model is loaded. */
+  void (*model_report_property)(const ToriiModel* model, const char* key,
+                                const char* value);
 } ToriiHostApi;
 
 /* True when `host` provides the function `field` (it was compiled with an ABI
@@ -323,7 +465,8 @@ TORII_RUNNER_EXPORT void torii_runner_instance_destroy(void* instance_state);
  * failed with batch_fail_request(); returning NULL delivers the allocated
  * outputs to every request not failed individually. An output the config
  * declares but the runner did not allocate is an error for the requests that
- * asked for it. */
+ * asked for it. A request taken over with batch_response_sender (ABI 1.2) is
+ * answered only through its sender, whatever execute returns. */
 TORII_RUNNER_EXPORT ToriiError* torii_runner_instance_execute(
     void* instance_state, ToriiBatch* batch);
 
