@@ -172,6 +172,14 @@ const std::vector<FlagSpec>& Specs() {
        "Largest request accepted, in bytes (default 67108864).",
        IntFlag<int64_t>("max-request-bytes", &ServerFlags::max_request_bytes, 1024,
                         int64_t{2047} << 20)},
+      {"reuse-grpc-port", "BOOL",
+       "Let another process bind the same gRPC port at the same time (SO_REUSEPORT; default "
+       "false: a port in use stops the server).",
+       BoolFlag("reuse-grpc-port", &ServerFlags::reuse_grpc_port)},
+      {"model-load-thread-count", "N",
+       "Models loaded in parallel at startup, and repository loads/unloads run at once "
+       "(default 4).",
+       IntFlag<int>("model-load-thread-count", &ServerFlags::model_load_thread_count, 1, 256)},
   };
   return *specs;
 }

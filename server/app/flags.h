@@ -25,6 +25,8 @@ struct ServerFlags {
   int exit_timeout_secs = 30;
   int64_t max_queue_size = 10000;                // default per-model queue bound
   int64_t max_request_bytes = int64_t{64} << 20; // gRPC message and input size cap
+  bool reuse_grpc_port = false;
+  int model_load_thread_count = 4;
   bool allow_metrics = true;
   std::string metrics_address = "0.0.0.0";
   int metrics_port = 8002;

@@ -1,9 +1,8 @@
 // torii-server: flags, then RunServer().
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <prometheus/exposer.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <limits.h>
+#include <prometheus/exposer.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,8 +10,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,8 +20,10 @@
 #include "server/common/filesystem.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
-#include "server/core/model_manager.h"
 #include "server/grpc/inference_service.h"
+#include "server/manager/inference_core.h"
+#include "server/manager/model_loader.h"
+#include "server/manager/model_manager.h"
 #include "server/metrics/metrics_collector.h"
 #include "server/repository/repository_poller.h"
 
@@ -62,25 +63,101 @@ void UpdateHealth(grpc::Server* server, const InferenceService& service) {
   health->SetServingStatus("liveness", true);
 }
 
+// Waits for SIGTERM/SIGINT on a thread of its own (the signals are blocked
+// everywhere else). The first starts the drain; later ones are logged and
+// change nothing: an orchestrator that repeats SIGTERM must not cut the drain
+// short (SIGKILL is the way to stop at once).
+class StopSignal {
+ public:
+  StopSignal() {
+    thread_ = std::thread([this] {
+      sigset_t signals;
+      sigemptyset(&signals);
+      sigaddset(&signals, SIGINT);
+      sigaddset(&signals, SIGTERM);
+      int sig = 0;
+      sigwait(&signals, &sig);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        signal_ = sig;
+      }
+      cv_.notify_all();
+      for (;;) {
+        sigwait(&signals, &sig);
+        LogWarning("stop signal received again: the drain goes on until it ends or "
+                   "--exit-timeout-secs passes (send SIGKILL to stop at once)",
+                   {{"signal", std::to_string(sig)}});
+      }
+    });
+    thread_.detach();
+  }
+  /// Blocks until the first stop signal; returns it.
+  int Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return signal_ != 0; });
+    return signal_;
+  }
+  /// Waits up to `d`; true once a stop signal came.
+  bool WaitFor(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, d, [&] { return signal_ != 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int signal_ = 0;
+  std::thread thread_;
+};
+
+// The models to load at startup.
+std::vector<std::string> InitialModels(const ServerFlags& flags, const ModelRepository& repo) {
+  if (flags.model_control_mode != "explicit") return repo.List();
+  std::vector<std::string> out;
+  for (const auto& m : flags.load_models) {
+    if (m == "*") return repo.List();
+    out.push_back(m);
+  }
+  return out;
+}
+
+// One line per model after startup: what serves and what does not, and why.
+void LogModelTable(const ModelManager& manager) {
+  for (const auto& e : manager.Index()) {
+    LogInfo("model", {{"name", e.name},
+                      {"version", e.version.empty() ? "-" : e.version},
+                      {"state", ModelStateName(e.state)},
+                      {"reason", e.reason}});
+  }
+}
+
 int RunServer(const ServerFlags& flags) {
-  ModelManager::Options mo;
-  mo.repository = AbsolutePath(flags.model_repository);
-  mo.backend_directories = flags.backend_directories;
-  if (mo.backend_directories.empty()) mo.backend_directories.push_back(DefaultBackendDirectory());
-  for (auto& d : mo.backend_directories) d = AbsolutePath(d);
-  mo.default_max_queue_size = static_cast<size_t>(flags.max_queue_size);
-  struct stat_check {};
-  if (access(mo.repository.c_str(), R_OK | X_OK) != 0) {
-    LogError("cannot read the model repository", {{"path", mo.repository}});
+  ModelRepository::Options ro;
+  ro.root = AbsolutePath(flags.model_repository);
+  ro.backend_directories = flags.backend_directories;
+  if (ro.backend_directories.empty()) ro.backend_directories.push_back(DefaultBackendDirectory());
+  for (auto& d : ro.backend_directories) d = AbsolutePath(d);
+  if (access(ro.root.c_str(), R_OK | X_OK) != 0) {
+    LogError("cannot read the model repository", {{"path", ro.root}});
     return 2;
   }
-  ModelManager manager(mo);
+  ModelRepository repository(ro);
+  ModelLoader::Options lo;
+  lo.defaults.max_queue_size = static_cast<size_t>(flags.max_queue_size);
+  ModelLoader loader(lo);
+  ModelManager manager(&repository, &loader, ModelManager::Options{});
+  ValidationLimits limits;
+  limits.max_input_bytes = static_cast<size_t>(flags.max_request_bytes);
+  InferenceCore core(&manager, limits);
+  // Runners' calls to other models take the same path as clients' requests.
+  loader.set_dispatcher(&core);
 
   InferenceService::Options so;
   so.manager = &manager;
-  so.limits.max_input_bytes = static_cast<size_t>(flags.max_request_bytes);
+  so.core = &core;
   so.strict_readiness = flags.strict_readiness;
   so.explicit_model_control = flags.model_control_mode == "explicit";
+  so.repository_threads = static_cast<size_t>(flags.model_load_thread_count);
   for (const auto& r : flags.restrictions) {
     for (const auto& p : r.protocols) so.restricted[p] = {r.header, r.value};
   }
@@ -116,80 +193,46 @@ int RunServer(const ServerFlags& flags) {
     credentials = *creds;
   }
   builder.AddListeningPort(address, credentials, &bound_port);
+  // gRPC sets SO_REUSEPORT by default, so a second server on the same port
+  // would start and silently share the traffic (Triton: --reuse-grpc-port).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, flags.reuse_grpc_port ? 1 : 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(flags.max_request_bytes));
   builder.SetMaxSendMessageSize(-1);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
-    LogError("cannot listen", {{"address", address}});
+    LogError("cannot listen: the address is invalid or the port is in use "
+             "(--reuse-grpc-port=true shares a port on purpose)",
+             {{"address", address}});
     return 2;
   }
   // Serve (live, not ready) while models load: a slow model never makes the
   // server look dead.
   UpdateHealth(server.get(), service);
   LogInfo("gRPC server listening", {{"address", absl::StrCat(flags.grpc_address, ":", bound_port)},
-                                    {"repository", mo.repository},
+                                    {"repository", ro.root},
                                     {"model_control_mode", flags.model_control_mode}});
 
-  // Signals are taken synchronously by a dedicated thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stop = false;
-  int stop_signal = 0;
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stop = true;
-      stop_signal = sig;
-      cv.notify_all();
-    }
-    // A second signal means "now": leave without draining.
-    sigwait(&signals, &sig);
-    LogWarning("second stop signal: exiting without draining", {{"signal", std::to_string(sig)}});
-    std::fflush(nullptr);
-    std::_Exit(1);
-  });
-  signal_thread.detach();
-
+  StopSignal stop;
   std::map<std::string, std::string> fingerprints;
-  std::vector<std::string> initial;
-  if (flags.model_control_mode == "explicit") {
-    for (const auto& m : flags.load_models) {
-      if (m == "*") {
-        initial = manager.ScanRepository();
-        break;
-      }
-      initial.push_back(m);
-    }
-  } else {
-    initial = manager.ScanRepository();
-    DiffRepository(mo.repository, initial, fingerprints);
-  }
-  for (const auto& name : initial) {
-    manager.Load(name).IgnoreError();  // recorded and logged by the manager
-    UpdateHealth(server.get(), service);
-  }
+  const std::vector<std::string> initial = InitialModels(flags, repository);
+  if (flags.model_control_mode == "poll") DiffRepository(ro.root, initial, fingerprints);
+  manager.LoadAll(initial, static_cast<size_t>(flags.model_load_thread_count));
   service.SetStarted(true);
   UpdateHealth(server.get(), service);
+  LogModelTable(manager);
   LogInfo("server ready", {{"ready", service.IsReady() ? "true" : "false"}});
 
-  // Health follows model state (loads from RepositoryModelLoad included);
-  // poll mode rescans the repository every --repository-poll-secs.
-  {
-    auto next_poll = std::chrono::steady_clock::now() + std::chrono::seconds(flags.repository_poll_secs);
-    std::unique_lock<std::mutex> lock(mu);
-    while (!stop) {
-      cv.wait_for(lock, std::chrono::milliseconds(250));
-      if (stop) break;
-      lock.unlock();
+  // Housekeeping on a thread of its own, never on the one that waits for
+  // signals: health follows model state, poll mode rescans the repository
+  // every --repository-poll-secs (a reload that drains a stuck version can
+  // take a while; shutdown does not wait for it).
+  std::thread housekeeping([&] {
+    auto next_poll =
+        std::chrono::steady_clock::now() + std::chrono::seconds(flags.repository_poll_secs);
+    while (!stop.WaitFor(std::chrono::milliseconds(250))) {
       if (flags.model_control_mode == "poll" && std::chrono::steady_clock::now() >= next_poll) {
-        RepositoryChanges ch = DiffRepository(mo.repository, manager.ScanRepository(), fingerprints);
+        RepositoryChanges ch = DiffRepository(ro.root, repository.List(), fingerprints);
         for (const auto& n : ch.added) manager.Load(n).IgnoreError();
         for (const auto& n : ch.changed) manager.Load(n).IgnoreError();
         for (const auto& n : ch.removed) manager.Unload(n).IgnoreError();
@@ -197,13 +240,14 @@ int RunServer(const ServerFlags& flags) {
       }
       manager.ReportStuckInstances();
       UpdateHealth(server.get(), service);
-      lock.lock();
     }
-  }
+  });
+  housekeeping.detach();
 
+  const int stop_signal = stop.Wait();
   LogInfo("shutting down", {{"signal", std::to_string(stop_signal)},
                             {"exit_timeout_secs", std::to_string(flags.exit_timeout_secs)}});
-  service.SetShuttingDown();
+  core.SetShuttingDown();
   UpdateHealth(server.get(), service);
   // Drain while still answering: new requests get UNAVAILABLE (clients
   // retry elsewhere) and accepted ones finish, until the exit timeout. Then
@@ -229,6 +273,7 @@ int RunServer(const ServerFlags& flags) {
   // Skip destructors of gRPC's threads and the server: nothing is left to do.
   std::_Exit(0);
 }
+
 }  // namespace
 }  // namespace torii
 

@@ -1,341 +1,213 @@
 #include "server/core/request_validator.h"
 
-#include <cstring>
 #include <limits>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/common/status_macros.h"
 #include "server/core/datatype.h"
+#include "torii/host_checks.h"
 
 namespace torii {
 namespace {
 
-using inference::InferTensorContents;
-using inference::ModelInferRequest;
+class Checker {
+ public:
+  Checker(const ModelSpec& spec, const ValidationLimits& limits, InferenceRequest* request)
+      : spec_(spec), limits_(limits), r_(*request) {}
 
-std::string ShapeString(const google::protobuf::RepeatedField<int64_t>& s) {
-  return absl::StrCat("[", absl::StrJoin(s, ","), "]");
-}
-std::string ShapeString(const std::vector<int64_t>& s) {
-  return absl::StrCat("[", absl::StrJoin(s, ","), "]");
-}
-
-absl::Status Invalid(absl::string_view model, absl::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat("model '", model, "': ", msg));
-}
-
-// Number of typed values present, whatever field they are in; used to detect
-// contents set alongside raw_input_contents.
-int TypedValueCount(const InferTensorContents& c) {
-  return c.bool_contents_size() + c.int_contents_size() +
-         c.int64_contents_size() + c.uint_contents_size() +
-         c.uint64_contents_size() + c.fp32_contents_size() +
-         c.fp64_contents_size() + c.bytes_contents_size();
-}
-
-template <typename Dst, typename Src>
-void Narrow(const google::protobuf::RepeatedField<Src>& src, std::string& out) {
-  out.resize(src.size() * sizeof(Dst));
-  char* p = out.data();
-  for (Src v : src) {
-    const Dst d = static_cast<Dst>(v);
-    std::memcpy(p, &d, sizeof(Dst));
-    p += sizeof(Dst);
+  absl::Status Run() {
+    TORII_RETURN_IF_ERROR(OrderInputs());
+    for (size_t i = 0; i < r_.inputs.size(); ++i) TORII_RETURN_IF_ERROR(CheckInput(i));
+    r_.rows = spec_.batching_enabled() ? batch_rows_ : 1;
+    TORII_RETURN_IF_ERROR(MatchOutputs());
+    return ReadParameters();
   }
-}
 
-// Converts typed contents of `datatype` to raw bytes. Checks the field used is
-// the one the datatype travels in, the element count, and the value range of
-// narrowed integer types.
-absl::Status TypedToRaw(absl::string_view model, const std::string& name,
-                        ToriiDataType datatype, const InferTensorContents& c,
-                        int64_t elements, std::string& out) {
-  auto count_error = [&](int got, absl::string_view field) {
-    return Invalid(model, absl::StrCat("input '", name, "': shape needs ", elements,
-                                       " elements, ", field, " has ", got));
-  };
-  // Everything must sit in exactly one field: the one for this datatype.
-  absl::string_view field;
-  int count = 0;
-  switch (datatype) {
-    case TORII_TYPE_BOOL: field = "bool_contents"; count = c.bool_contents_size(); break;
-    case TORII_TYPE_INT8:
-    case TORII_TYPE_INT16:
-    case TORII_TYPE_INT32: field = "int_contents"; count = c.int_contents_size(); break;
-    case TORII_TYPE_INT64: field = "int64_contents"; count = c.int64_contents_size(); break;
-    case TORII_TYPE_UINT8:
-    case TORII_TYPE_UINT16:
-    case TORII_TYPE_UINT32: field = "uint_contents"; count = c.uint_contents_size(); break;
-    case TORII_TYPE_UINT64: field = "uint64_contents"; count = c.uint64_contents_size(); break;
-    case TORII_TYPE_FP32: field = "fp32_contents"; count = c.fp32_contents_size(); break;
-    case TORII_TYPE_FP64: field = "fp64_contents"; count = c.fp64_contents_size(); break;
-    case TORII_TYPE_BYTES: field = "bytes_contents"; count = c.bytes_contents_size(); break;
-    default:
-      return Invalid(model, absl::StrCat("input '", name, "': ", DataTypeName(datatype),
-                                         " data can only be sent in raw_input_contents"));
+ private:
+  absl::Status Invalid(absl::string_view msg) const {
+    return absl::InvalidArgumentError(absl::StrCat("model '", spec_.name, "': ", msg));
   }
-  if (TypedValueCount(c) != count) {
-    return Invalid(model, absl::StrCat("input '", name, "' is ", DataTypeName(datatype),
-                                       "; its values must be in contents.", field,
-                                       " and no other contents field"));
+
+  std::string DeclaredNames(const std::vector<TensorSpec>& tensors) const {
+    std::vector<std::string> names;
+    for (const auto& t : tensors) names.push_back(t.name);
+    return absl::StrJoin(names, ", ");
   }
-  if (count != elements) return count_error(count, absl::StrCat("contents.", field));
 
-  auto range_error = [&](int64_t v) {
-    return Invalid(model, absl::StrCat("input '", name, "': value ", v,
-                                       " does not fit in ", DataTypeName(datatype)));
-  };
-  switch (datatype) {
-    case TORII_TYPE_BOOL:
-      out.resize(count);
-      for (int i = 0; i < count; ++i) out[i] = c.bool_contents(i) ? 1 : 0;
-      break;
-    case TORII_TYPE_INT8:
-      for (int32_t v : c.int_contents()) {
-        if (v < INT8_MIN || v > INT8_MAX) return range_error(v);
+  // Every declared input exactly once; the result is in declared order.
+  absl::Status OrderInputs() {
+    const auto& decl = spec_.inputs;
+    std::vector<InferenceInput> ordered(decl.size());
+    std::vector<bool> seen(decl.size(), false);
+    for (InferenceInput& in : r_.inputs) {
+      const int idx = spec_.InputIndex(in.name);
+      if (idx < 0) {
+        return Invalid(absl::StrCat("unknown input '", in.name, "'; the model's inputs are ",
+                                    DeclaredNames(decl)));
       }
-      Narrow<int8_t>(c.int_contents(), out);
-      break;
-    case TORII_TYPE_INT16:
-      for (int32_t v : c.int_contents()) {
-        if (v < INT16_MIN || v > INT16_MAX) return range_error(v);
+      if (seen[idx]) return Invalid(absl::StrCat("input '", in.name, "' appears more than once"));
+      seen[idx] = true;
+      ordered[idx] = std::move(in);
+    }
+    for (size_t k = 0; k < decl.size(); ++k) {
+      if (!seen[k]) {
+        return Invalid(absl::StrCat("missing input '", decl[k].name, "' (",
+                                    DataTypeName(decl[k].datatype), " ",
+                                    ShapeString(spec_.WireShape(decl[k])), ")"));
       }
-      Narrow<int16_t>(c.int_contents(), out);
-      break;
-    case TORII_TYPE_INT32: Narrow<int32_t>(c.int_contents(), out); break;
-    case TORII_TYPE_INT64: Narrow<int64_t>(c.int64_contents(), out); break;
-    case TORII_TYPE_UINT8:
-      for (uint32_t v : c.uint_contents()) {
-        if (v > UINT8_MAX) return range_error(v);
-      }
-      Narrow<uint8_t>(c.uint_contents(), out);
-      break;
-    case TORII_TYPE_UINT16:
-      for (uint32_t v : c.uint_contents()) {
-        if (v > UINT16_MAX) return range_error(v);
-      }
-      Narrow<uint16_t>(c.uint_contents(), out);
-      break;
-    case TORII_TYPE_UINT32: Narrow<uint32_t>(c.uint_contents(), out); break;
-    case TORII_TYPE_UINT64: Narrow<uint64_t>(c.uint64_contents(), out); break;
-    case TORII_TYPE_FP32: Narrow<float>(c.fp32_contents(), out); break;
-    case TORII_TYPE_FP64: Narrow<double>(c.fp64_contents(), out); break;
-    case TORII_TYPE_BYTES:
-      for (const std::string& s : c.bytes_contents()) {
-        if (s.size() > std::numeric_limits<uint32_t>::max()) {
-          return Invalid(model, absl::StrCat("input '", name, "': element too large"));
-        }
-        AppendBytesElement(out, s);
-      }
-      break;
-    default:
-      break;
+    }
+    r_.inputs = std::move(ordered);
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
-}
 
-}  // namespace
-
-absl::Status ValidateBytesBuffer(const char* data, size_t size,
-                                 int64_t expected_elements, absl::string_view what) {
-  const auto* p = reinterpret_cast<const unsigned char*>(data);
-  size_t pos = 0;
-  int64_t count = 0;
-  while (pos < size) {
-    if (size - pos < 4) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": BYTES element ", count, " has a truncated 4-byte length prefix at byte ",
-          pos, " of ", size));
+  absl::Status CheckInput(size_t idx) {
+    const TensorSpec& ts = spec_.inputs[idx];
+    const InferenceInput& in = r_.inputs[idx];
+    if (in.datatype != ts.datatype) {
+      return Invalid(absl::StrCat("input '", in.name, "': expected datatype ",
+                                  DataTypeName(ts.datatype), ", got '",
+                                  DataTypeName(in.datatype), "'"));
     }
-    const uint32_t len = uint32_t(p[pos]) | (uint32_t(p[pos + 1]) << 8) |
-                         (uint32_t(p[pos + 2]) << 16) | (uint32_t(p[pos + 3]) << 24);
-    pos += 4;
-    if (len > size - pos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": BYTES element ", count, " declares ", len, " bytes but only ",
-          size - pos, " remain"));
-    }
-    pos += len;
-    ++count;
-  }
-  if (count != expected_elements) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": shape needs ",
-                                                   expected_elements,
-                                                   " BYTES elements, the data holds ",
-                                                   count));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateRequest(absl::string_view model, const ModelSignature& sig,
-                             const ModelInferRequest& wire,
-                             const ValidationLimits& limits, InferenceRequest* out) {
-  out->wire = &wire;
-  const bool raw = wire.raw_input_contents_size() > 0;
-  if (raw && wire.raw_input_contents_size() != wire.inputs_size()) {
-    return Invalid(model, absl::StrCat("raw_input_contents has ",
-                                       wire.raw_input_contents_size(),
-                                       " entries but the request has ", wire.inputs_size(),
-                                       " inputs; it needs one entry per input"));
-  }
-  const auto& decl = sig.inputs();
-  out->inputs.assign(decl.size(), InputData{});
-  std::vector<bool> seen(decl.size(), false);
-  // Reserved up front so pointers into converted strings stay valid.
-  out->converted.reserve(raw ? 0 : wire.inputs_size());
-  int64_t batch_rows = -1;
-  size_t total_bytes = 0;
-
-  for (int i = 0; i < wire.inputs_size(); ++i) {
-    const auto& in = wire.inputs(i);
-    const int idx = sig.InputIndex(in.name());
-    if (idx < 0) {
-      std::vector<std::string> names;
-      for (const auto& d : decl) names.push_back(d.name);
-      return Invalid(model, absl::StrCat("unknown input '", in.name(), "'; the model's inputs are ",
-                                         absl::StrJoin(names, ", ")));
-    }
-    if (seen[idx]) {
-      return Invalid(model, absl::StrCat("input '", in.name(), "' appears more than once"));
-    }
-    seen[idx] = true;
-    const TensorSignature& ts = decl[idx];
-
-    const ToriiDataType dt = DataTypeFromName(in.datatype());
-    if (dt != ts.datatype) {
-      return Invalid(model, absl::StrCat("input '", in.name(), "': expected datatype ",
-                                         DataTypeName(ts.datatype), ", got '",
-                                         in.datatype(), "'"));
-    }
-
-    // Shape: concrete, non-negative, matching dims (plus the batch dimension).
-    const auto& shape = in.shape();
-    for (int64_t d : shape) {
-      if (d < 0) {
-        return Invalid(model, absl::StrCat("input '", in.name(), "': shape ",
-                                           ShapeString(shape),
-                                           " has a negative dimension"));
-      }
-    }
-    const size_t batch_dims = sig.batching() ? 1 : 0;
-    std::vector<int64_t> expected = sig.batching() ? sig.WireShape(ts) : ts.dims;
-    bool match = static_cast<size_t>(shape.size()) == ts.dims.size() + batch_dims;
-    for (size_t k = 0; match && k < ts.dims.size(); ++k) {
-      const int64_t want = ts.dims[k];
-      match = want == -1 || want == shape[k + batch_dims];
-    }
-    if (!match) {
-      return Invalid(model, absl::StrCat("input '", in.name(), "': expected shape ",
-                                         ShapeString(expected), ", got ",
-                                         ShapeString(shape)));
-    }
-    if (sig.batching()) {
-      const int64_t rows = shape[0];
-      if (rows < 1 || rows > sig.max_batch_size()) {
-        return Invalid(model, absl::StrCat("input '", in.name(), "': batch size ", rows,
-                                           " is outside 1..", sig.max_batch_size(),
-                                           " (max_batch_size)"));
-      }
-      if (batch_rows >= 0 && rows != batch_rows) {
-        return Invalid(model, absl::StrCat("input '", in.name(), "': batch size ", rows,
-                                           " differs from the other inputs' ", batch_rows));
-      }
-      batch_rows = rows;
-    }
-
-    // Element count, guarding against overflow and the request size limit.
-    int64_t elements = 1;
-    const size_t esize = DataTypeSize(dt);
-    const uint64_t max_elements =
-        limits.max_input_bytes / (esize == 0 ? 4 : esize);  // BYTES: >= 4 B each
-    for (int64_t d : shape) {
-      if (d != 0 && static_cast<uint64_t>(elements) > max_elements / static_cast<uint64_t>(d)) {
-        return Invalid(model, absl::StrCat("input '", in.name(), "': shape ",
-                                           ShapeString(shape),
-                                           " exceeds the request size limit of ",
-                                           limits.max_input_bytes, " bytes"));
-      }
-      elements *= d;
-    }
-
-    InputData& data = out->inputs[idx];
-    data.shape.assign(shape.begin(), shape.end());
-    if (raw) {
-      if (TypedValueCount(in.contents()) > 0) {
-        return Invalid(model, absl::StrCat("input '", in.name(),
-                                           "' sets contents while the request uses "
-                                           "raw_input_contents; use one or the other"));
-      }
-      const std::string& bytes = wire.raw_input_contents(i);
-      data.data = bytes.data();
-      data.byte_size = bytes.size();
-    } else {
-      out->converted.emplace_back();
-      TORII_RETURN_IF_ERROR(
-          TypedToRaw(model, in.name(), dt, in.contents(), elements, out->converted.back()));
-      data.data = out->converted.back().data();
-      data.byte_size = out->converted.back().size();
+    TORII_RETURN_IF_ERROR(CheckShape(ts, in));
+    const size_t esize = DataTypeSize(in.datatype);
+    // BYTES elements take at least their 4-byte length prefix each.
+    const uint64_t max_elements = limits_.max_input_bytes / (esize == 0 ? 4 : esize);
+    const int64_t elements = CheckedElementCount(in.shape, max_elements);
+    if (elements < 0) {
+      return Invalid(absl::StrCat("input '", in.name, "': shape ", ShapeString(in.shape),
+                                  " exceeds the request size limit of ", limits_.max_input_bytes,
+                                  " bytes"));
     }
     if (esize != 0) {
       const uint64_t want = static_cast<uint64_t>(elements) * esize;
-      if (data.byte_size != want) {
-        return Invalid(model, absl::StrCat("input '", in.name(), "': shape ",
-                                           ShapeString(shape), " of ",
-                                           DataTypeName(dt), " needs ", want,
-                                           " bytes, got ", data.byte_size));
+      if (in.byte_size != want) {
+        return Invalid(absl::StrCat("input '", in.name, "': shape ", ShapeString(in.shape), " of ",
+                                    DataTypeName(in.datatype), " needs ", want, " bytes, got ",
+                                    in.byte_size));
       }
       // BOOL is one byte, 0 or 1: anything else is undefined behaviour for a
       // runner reading it as bool (found by fuzzing).
-      if (dt == TORII_TYPE_BOOL) {
-        for (size_t j = 0; j < data.byte_size; ++j) {
-          const int b = static_cast<unsigned char>(data.data[j]);
+      if (in.datatype == TORII_TYPE_BOOL) {
+        for (size_t j = 0; j < in.byte_size; ++j) {
+          const int b = static_cast<unsigned char>(in.data[j]);
           if (b > 1) {
-            return Invalid(model, absl::StrCat("input '", in.name(), "': BOOL element ", j,
-                                               " is ", b, "; BOOL values are 0 or 1"));
+            return Invalid(absl::StrCat("input '", in.name, "': BOOL element ", j, " is ", b,
+                                        "; BOOL values are 0 or 1"));
           }
         }
       }
     } else {
-      TORII_RETURN_IF_ERROR(ValidateBytesBuffer(
-          data.data, data.byte_size, elements,
-          absl::StrCat("model '", model, "': input '", in.name(), "'")));
+      TORII_RETURN_IF_ERROR(
+          ValidateBytesBuffer(in.data, in.byte_size, elements,
+                              absl::StrCat("model '", spec_.name, "': input '", in.name, "'")));
     }
-    total_bytes += data.byte_size;
-    if (total_bytes > limits.max_input_bytes) {
-      return Invalid(model, absl::StrCat("the request's inputs exceed the request size limit of ",
-                                         limits.max_input_bytes, " bytes"));
+    total_bytes_ += in.byte_size;
+    if (total_bytes_ > limits_.max_input_bytes) {
+      return Invalid(absl::StrCat("the request's inputs exceed the request size limit of ",
+                                  limits_.max_input_bytes, " bytes"));
     }
+    return absl::OkStatus();
   }
-  for (size_t k = 0; k < decl.size(); ++k) {
-    if (!seen[k]) {
-      return Invalid(model, absl::StrCat("missing input '", decl[k].name, "' (",
-                                         DataTypeName(decl[k].datatype), " ",
-                                         ShapeString(sig.WireShape(decl[k])), ")"));
-    }
-  }
-  out->rows = sig.batching() ? batch_rows : 1;
 
-  out->output_requested.assign(sig.outputs().size(), wire.outputs_size() == 0);
-  for (const auto& o : wire.outputs()) {
-    const int idx = sig.OutputIndex(o.name());
-    if (idx < 0) {
-      std::vector<std::string> names;
-      for (const auto& d : sig.outputs()) names.push_back(d.name);
-      return Invalid(model, absl::StrCat("unknown requested output '", o.name(),
-                                         "'; the model's outputs are ",
-                                         absl::StrJoin(names, ", ")));
+  // Concrete, non-negative, matching the declared dims (plus the batch
+  // dimension, the same for every input, within max_batch_size).
+  absl::Status CheckShape(const TensorSpec& ts, const InferenceInput& in) {
+    for (int64_t d : in.shape) {
+      if (d < 0) {
+        return Invalid(absl::StrCat("input '", in.name, "': shape ", ShapeString(in.shape),
+                                    " has a negative dimension"));
+      }
     }
-    if (out->output_requested[idx]) {
-      return Invalid(model, absl::StrCat("output '", o.name(), "' is requested more than once"));
+    const bool batching = spec_.batching_enabled();
+    const size_t batch_dims = batching ? 1 : 0;
+    bool match = in.shape.size() == ts.dims.size() + batch_dims;
+    for (size_t k = 0; match && k < ts.dims.size(); ++k) {
+      match = ts.dims[k] == -1 || ts.dims[k] == in.shape[k + batch_dims];
     }
-    if (o.parameters().count("classification") != 0) {
-      return Invalid(model, absl::StrCat("output '", o.name(),
-                                         "': the 'classification' parameter is not supported"));
+    if (!match) {
+      return Invalid(absl::StrCat("input '", in.name, "': expected shape ",
+                                  ShapeString(spec_.WireShape(ts)), ", got ",
+                                  ShapeString(in.shape)));
     }
-    out->output_requested[idx] = true;
+    if (!batching) return absl::OkStatus();
+    const int64_t rows = in.shape[0];
+    if (rows < 1 || rows > spec_.max_batch_size) {
+      return Invalid(absl::StrCat("input '", in.name, "': batch size ", rows, " is outside 1..",
+                                  spec_.max_batch_size, " (max_batch_size)"));
+    }
+    if (batch_rows_ >= 0 && rows != batch_rows_) {
+      return Invalid(absl::StrCat("input '", in.name, "': batch size ", rows,
+                                  " differs from the other inputs' ", batch_rows_));
+    }
+    batch_rows_ = rows;
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+
+  absl::Status MatchOutputs() {
+    r_.output_requested.assign(spec_.outputs.size(), r_.requested_outputs.empty() ? 1 : 0);
+    for (const RequestedOutput& o : r_.requested_outputs) {
+      const int idx = spec_.OutputIndex(o.name);
+      if (idx < 0) {
+        return Invalid(absl::StrCat("unknown requested output '", o.name,
+                                    "'; the model's outputs are ", DeclaredNames(spec_.outputs)));
+      }
+      if (r_.output_requested[idx]) {
+        return Invalid(absl::StrCat("output '", o.name, "' is requested more than once"));
+      }
+      if (o.parameters.Find("classification") != nullptr) {
+        return Invalid(absl::StrCat("output '", o.name,
+                                    "': the 'classification' parameter is not supported"));
+      }
+      r_.output_requested[idx] = 1;
+    }
+    return absl::OkStatus();
+  }
+
+  // Request parameters the server itself acts on (the rest go to the runner).
+  absl::Status ReadParameters() {
+    if (const Parameter* p = r_.parameters.Find("timeout")) {
+      int64_t us = 0;
+      if (!p->AsInteger(&us) || us < 0) {
+        return Invalid("the 'timeout' parameter must be a whole number of microseconds >= 0");
+      }
+      r_.queue_timeout = std::chrono::microseconds(us);
+    }
+    return absl::OkStatus();
+  }
+
+  const ModelSpec& spec_;
+  const ValidationLimits& limits_;
+  InferenceRequest& r_;
+  int64_t batch_rows_ = -1;
+  size_t total_bytes_ = 0;
+};
+
+}  // namespace
+
+int64_t CheckedElementCount(const Shape& shape, uint64_t max_elements) {
+  uint64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    if (d != 0 && elements > max_elements / static_cast<uint64_t>(d)) return -1;
+    elements *= static_cast<uint64_t>(d);
+  }
+  return elements > max_elements ? -1 : static_cast<int64_t>(elements);
+}
+
+absl::Status ValidateBytesBuffer(const char* data, size_t size, int64_t expected_elements,
+                                 absl::string_view what) {
+  std::string error =
+      host_checks::CheckBytesBuffer(data, size, expected_elements, std::string(what));
+  if (error.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(error);
+}
+
+absl::Status ValidateRequest(const ModelSpec& spec, const ValidationLimits& limits,
+                             InferenceRequest* request) {
+  return Checker(spec, limits, request).Run();
 }
 
 }  // namespace torii

@@ -3,10 +3,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc/status_util.h"
-#include "torii/runner.h"
+#include "server/grpc/wire_request.h"
+#include "server/core/datatype.h"
 
 namespace torii {
 namespace {
@@ -23,23 +25,92 @@ ServerUnaryReactor* Reply(CallbackServerContext* ctx, const absl::Status& s) {
   return r;
 }
 
-// The client's deadline on the steady clock the scheduler uses.
-InferenceRequest::Clock::time_point SteadyDeadline(const CallbackServerContext* ctx) {
-  const auto deadline = ctx->deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return InferenceRequest::Clock::time_point::max();
-  }
-  const auto left = deadline - std::chrono::system_clock::now();
-  return InferenceRequest::Clock::now() +
-         std::chrono::duration_cast<InferenceRequest::Clock::duration>(left);
-}
-
-void FillTensorMetadata(const ModelSignature& sig, const TensorSignature& t,
+void FillTensorMetadata(const ModelSpec& spec, const TensorSpec& t,
                         inference::ModelMetadataResponse::TensorMetadata* out) {
   out->set_name(t.name);
   out->set_datatype(DataTypeName(t.datatype));
-  for (int64_t d : sig.WireShape(t)) out->add_shape(d);
+  for (int64_t d : spec.WireShape(t)) out->add_shape(d);
 }
+
+void PutDuration(const ModelStatistics::Duration& d, inference::StatisticDuration* out) {
+  out->set_count(d.count);
+  out->set_ns(d.ns);
+}
+
+// Triton's ModelStatistics message from a snapshot (name/version by the caller).
+void FillStatistics(const ModelStatistics::Snapshot& snap, inference::ModelStatistics* out) {
+  out->set_last_inference(snap.last_inference_ms);
+  out->set_inference_count(snap.inference_count);
+  out->set_execution_count(snap.execution_count);
+  auto* s = out->mutable_inference_stats();
+  PutDuration(snap.success, s->mutable_success());
+  PutDuration(snap.fail, s->mutable_fail());
+  PutDuration(snap.queue, s->mutable_queue());
+  PutDuration(snap.compute_input, s->mutable_compute_input());
+  PutDuration(snap.compute_infer, s->mutable_compute_infer());
+  PutDuration(snap.compute_output, s->mutable_compute_output());
+  s->mutable_cache_hit();
+  s->mutable_cache_miss();
+  for (const auto& [size, b] : snap.batches) {
+    auto* bs = out->add_batch_stats();
+    bs->set_batch_size(size);
+    PutDuration(b.input, bs->mutable_compute_input());
+    PutDuration(b.infer, bs->mutable_compute_infer());
+    PutDuration(b.output, bs->mutable_compute_output());
+  }
+}
+
+// Builds the core request for a wire request whose storage (`wire`,
+// `converted`) the caller keeps alive until the final response.
+std::unique_ptr<InferenceRequest> NewRequest(const CallbackServerContext* ctx,
+                                             std::shared_ptr<ResponseSink> sink) {
+  auto r = std::make_unique<InferenceRequest>();
+  r->deadline = SteadyDeadline(ctx);
+  r->is_cancelled = [ctx] { return ctx->IsCancelled(); };
+  r->sink = std::move(sink);
+  return r;
+}
+
+// A unary inference call, counted in flight until gRPC reports the response
+// sent (OnDone), so shutdown never exits with an answer still unsent.
+class InferReactor : public ServerUnaryReactor {
+ public:
+  explicit InferReactor(std::atomic<int64_t>* in_flight) : in_flight_(in_flight) { ++*in_flight_; }
+  void OnDone() override {
+    --*in_flight_;
+    delete this;
+  }
+
+ private:
+  std::atomic<int64_t>* in_flight_;
+};
+
+// Where a unary call's one response goes: swapped into the message gRPC
+// sends (no copy of the outputs), then the reactor finishes.
+class UnarySink : public ResponseSink {
+ public:
+  UnarySink(ServerUnaryReactor* reactor, inference::ModelInferResponse* wire)
+      : reactor_(reactor), wire_(wire) {}
+  std::unique_ptr<InferenceResponse> NewResponse() override {
+    return std::make_unique<WireResponse>();
+  }
+  void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
+    if (!final) return;  // a unary caller takes one response; decoupled models are refused
+    if (response != nullptr && response->status.ok()) {
+      wire_->Swap(&static_cast<WireResponse&>(*response).Finish());
+    }
+    // Nothing may touch the reactor after Finish: gRPC may delete it.
+    ServerUnaryReactor* reactor = reactor_;
+    reactor_ = nullptr;
+    reactor->Finish(response == nullptr ? grpc::Status::OK : ToGrpcStatus(response->status));
+  }
+  std::vector<std::string>* converted() { return &converted_; }
+
+ private:
+  ServerUnaryReactor* reactor_;
+  inference::ModelInferResponse* wire_;
+  std::vector<std::string> converted_;  // typed contents turned into raw bytes
+};
 
 // Bidirectional stream: every request is answered on the stream (errors in
 // error_message); a bad request never ends the stream. Requests run
@@ -55,12 +126,16 @@ class StreamReactor
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      std::lock_guard<std::mutex> lock(mu_);
-      reads_done_ = true;
-      MaybeFinishLocked();
+      bool finish;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        reads_done_ = true;
+        finish = ShouldFinishLocked();
+      }
+      if (finish) Finish(grpc::Status::OK);
       return;
     }
-    auto call = std::make_shared<Call>();
+    auto call = std::make_shared<Call>(this);
     call->request = std::move(incoming_);
     incoming_.Clear();
     {
@@ -69,68 +144,94 @@ class StreamReactor
     }
     ++*in_flight_;
     StartRead(&incoming_);
-    service_->Infer(ctx_, &call->request, call->response.mutable_infer_response(),
-                    [this, call](const absl::Status& s) {
-                      if (!s.ok()) {
-                        call->response.clear_infer_response();
-                        call->response.set_error_message(std::string(s.message()));
-                        // Keep the id so a client can match the error to its request.
-                        call->response.mutable_infer_response()->set_id(call->request.id());
-                        call->response.mutable_infer_response()->set_model_name(
-                            call->request.model_name());
-                      }
-                      std::lock_guard<std::mutex> lock(mu_);
-                      --pending_;
-                      writes_.push_back(call);
-                      if (!writing_) WriteNextLocked();
-                    });
+    auto r = NewRequest(ctx_, call);
+    absl::Status s = RequestFromWire(call->request, r.get(), &call->converted);
+    if (!s.ok()) {
+      r->RespondError(s);
+      return;
+    }
+    service_->core().Infer(std::move(r));
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writes_.pop_front();
-    --*in_flight_;
-    writing_ = false;
-    if (!ok) write_failed_ = true;
-    if (!writes_.empty() && !write_failed_) {
-      WriteNextLocked();
-    } else {
-      if (write_failed_) {
-        *in_flight_ -= static_cast<int64_t>(writes_.size());
-        writes_.clear();
-      }
-      MaybeFinishLocked();
+    bool finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writes_.pop_front();
+      --*in_flight_;
+      writing_ = false;
+      if (!ok) write_failed_ = true;
+      finish = WriteNextLocked();
     }
+    // Finish outside the lock: gRPC may call OnDone (which deletes this) on
+    // another thread as soon as Finish is called.
+    if (finish) Finish(grpc::Status::OK);
   }
 
   void OnDone() override {
-    // Finish() is only called once no request is pending, so no callback can
+    // Finish() is only called once no request is pending, so no sink can
     // touch `this` any more.
     delete this;
   }
 
  private:
-  struct Call {
+  // One request of the stream and the sink of its response.
+  struct Call : ResponseSink, std::enable_shared_from_this<Call> {
+    explicit Call(StreamReactor* stream) : stream(stream) {}
+    std::unique_ptr<InferenceResponse> NewResponse() override {
+      return std::make_unique<WireResponse>();
+    }
+    void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
+      if (!final) return;
+      if (response != nullptr && response->status.ok()) {
+        reply.mutable_infer_response()->Swap(&static_cast<WireResponse&>(*response).Finish());
+      } else {
+        reply.set_error_message(response == nullptr ? "" : std::string(response->status.message()));
+        // Keep the id so a client can match the error to its request.
+        reply.mutable_infer_response()->set_id(request.id());
+        reply.mutable_infer_response()->set_model_name(request.model_name());
+      }
+      // Kept alive by the write queue until written (the request that
+      // holds it goes away when this returns).
+      stream->Enqueue(shared_from_this());
+    }
+
+    StreamReactor* stream;
     inference::ModelInferRequest request;
-    inference::ModelStreamInferResponse response;
+    std::vector<std::string> converted;
+    inference::ModelStreamInferResponse reply;
   };
 
-  void WriteNextLocked() {
+  void Enqueue(std::shared_ptr<Call> call) {
+    bool finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --pending_;
+      writes_.push_back(std::move(call));
+      finish = writing_ ? false : WriteNextLocked();
+    }
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  // Starts the next write, or drops what is left after a failed write.
+  // Returns true when the stream should finish now.
+  bool WriteNextLocked() {
     if (write_failed_) {
       *in_flight_ -= static_cast<int64_t>(writes_.size());
       writes_.clear();
-      MaybeFinishLocked();
-      return;
     }
+    if (writes_.empty()) return ShouldFinishLocked();
     writing_ = true;
-    StartWrite(&writes_.front()->response);
+    StartWrite(&writes_.front()->reply);
+    return false;
   }
 
-  void MaybeFinishLocked() {
+  bool ShouldFinishLocked() {
     if (reads_done_ && pending_ == 0 && !writing_ && writes_.empty() && !finished_) {
       finished_ = true;
-      Finish(grpc::Status::OK);
+      return true;
     }
+    return false;
   }
 
   InferenceService* service_;
@@ -138,6 +239,7 @@ class StreamReactor
   std::atomic<int64_t>* in_flight_;
   inference::ModelInferRequest incoming_;
   std::mutex mu_;
+  // Calls answered and waiting to be written (the front one is being written).
   std::deque<std::shared_ptr<Call>> writes_;
   int pending_ = 0;
   bool writing_ = false;
@@ -156,6 +258,21 @@ class RefusedStream
 
 }  // namespace
 
+InferenceRequest::Clock::time_point SteadyDeadline(const CallbackServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return InferenceRequest::Clock::time_point::max();
+  }
+  const auto left = deadline - std::chrono::system_clock::now();
+  return InferenceRequest::Clock::now() +
+         std::chrono::duration_cast<InferenceRequest::Clock::duration>(left);
+}
+
+InferenceService::InferenceService(Options options)
+    : options_(std::move(options)),
+      repository_pool_(std::make_unique<TaskPool>(options_.repository_threads,
+                                                   /*max_queued=*/64)) {}
+
 absl::Status InferenceService::CheckRestricted(const CallbackServerContext* ctx,
                                               const char* protocol) const {
   auto it = options_.restricted.find(protocol);
@@ -172,7 +289,7 @@ absl::Status InferenceService::CheckRestricted(const CallbackServerContext* ctx,
 }
 
 bool InferenceService::IsReady() const {
-  if (!started_ || shutting_down_) return false;
+  if (!started_ || options_.core->shutting_down()) return false;
   return !options_.strict_readiness || options_.manager->AllReady();
 }
 
@@ -198,17 +315,10 @@ ServerUnaryReactor* InferenceService::ModelReady(CallbackServerContext* ctx,
                                                  inference::ModelReadyResponse* resp) {
   if (absl::Status st = CheckRestricted(ctx, "health"); !st.ok()) return Reply(ctx, st);
   auto mv = options_.manager->Get(req->name(), req->version());
-  if (mv.ok()) {
-    // Loaded, and its runner can execute (an isolated runner may be restarting).
-    resp->set_ready((*mv)->CanServe());
-    return Reply(ctx, absl::OkStatus());
-  }
-  // A known model that is not ready is "not ready", not an error.
-  if (absl::IsUnavailable(mv.status())) {
-    resp->set_ready(false);
-    return Reply(ctx, absl::OkStatus());
-  }
-  return Reply(ctx, mv.status());
+  // Loaded, and its runner can execute (an isolated runner may be
+  // restarting). An unknown model or version is "not ready", as in Triton.
+  resp->set_ready(mv.ok() && (*mv)->CanServe());
+  return Reply(ctx, absl::OkStatus());
 }
 
 ServerUnaryReactor* InferenceService::ServerMetadata(CallbackServerContext* ctx,
@@ -231,87 +341,21 @@ ServerUnaryReactor* InferenceService::ModelMetadata(CallbackServerContext* ctx,
   auto mv = options_.manager->Get(req->name(), req->version());
   if (!mv.ok()) return Reply(ctx, mv.status());
   const ModelVersion& m = **mv;
+  const ModelSpec& spec = *m.spec;
   resp->set_name(m.name);
   for (const auto& v : options_.manager->ReadyVersions(m.name)) resp->add_versions(v->version_string);
-  const RunnerProvenance& p = m.library->provenance();
-  resp->set_platform(m.config.platform().empty() ? p.runner : m.config.platform());
-  for (const auto& t : m.signature->inputs()) FillTensorMetadata(*m.signature, t, resp->add_inputs());
-  for (const auto& t : m.signature->outputs()) FillTensorMetadata(*m.signature, t, resp->add_outputs());
+  const RunnerProvenance& p = m.provenance;
+  resp->set_platform(spec.platform.empty() ? p.runner : spec.platform);
+  for (const auto& t : spec.inputs) FillTensorMetadata(spec, t, resp->add_inputs());
+  for (const auto& t : spec.outputs) FillTensorMetadata(spec, t, resp->add_outputs());
   auto& props = *resp->mutable_properties();
   props["runner"] = p.runner;
   props["runner_version"] = p.runner_version;
   props["runner_build"] = p.runner_build;
   props["runner_abi"] = p.runner_abi;
+  for (const auto& [k, v] : p.properties) props[k] = v;
   return Reply(ctx, absl::OkStatus());
 }
-
-void InferenceService::Infer(CallbackServerContext* ctx, const inference::ModelInferRequest* req,
-                             inference::ModelInferResponse* resp,
-                             std::function<void(const absl::Status&)> done) {
-  if (shutting_down_) {
-    done(absl::UnavailableError("the server is shutting down; retry on another replica"));
-    return;
-  }
-  // A version may start draining between lookup and enqueue during a reload;
-  // look it up again then, so a reload never fails a request.
-  for (int attempt = 0;; ++attempt) {
-    auto mv = options_.manager->Get(req->model_name(), req->model_version());
-    if (!mv.ok()) {
-      done(mv.status());
-      return;
-    }
-    std::shared_ptr<ModelVersion> model = *std::move(mv);
-    auto ir = std::make_unique<InferenceRequest>();
-    ir->arrival = InferenceRequest::Clock::now();
-    absl::Status s = ValidateRequest(model->name, *model->signature, *req, options_.limits, ir.get());
-    // Failures before the queue count as failed requests of the model too.
-    auto fail = [&](const absl::Status& st) {
-      const uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                    InferenceRequest::Clock::now() - ir->arrival)
-                                                    .count());
-      model->stats.RecordRequest(false, 0, ns, 0);
-      done(st);
-    };
-    if (!s.ok()) {
-      fail(s);
-      return;
-    }
-    resp->Clear();
-    resp->set_model_name(model->name);
-    resp->set_model_version(model->version_string);
-    resp->set_id(req->id());
-    ir->response = resp;
-    ir->deadline = SteadyDeadline(ctx);
-    ir->is_cancelled = [ctx] { return ctx->IsCancelled(); };
-    // The handle rides with the request: the version stays alive until done.
-    ir->done = [done, model](const absl::Status& st) { done(st); };
-    s = model->scheduler->Enqueue(ir);
-    if (s.ok()) return;
-    if (absl::IsUnavailable(s) && model->scheduler->stopping() && attempt < 3 && !shutting_down_) {
-      continue;
-    }
-    fail(s);
-    return;
-  }
-}
-
-namespace {
-
-// A unary inference call, counted in flight until gRPC reports the response
-// sent (OnDone), so shutdown never exits with an answer still unsent.
-class InferReactor : public ServerUnaryReactor {
- public:
-  explicit InferReactor(std::atomic<int64_t>* in_flight) : in_flight_(in_flight) { ++*in_flight_; }
-  void OnDone() override {
-    --*in_flight_;
-    delete this;
-  }
-
- private:
-  std::atomic<int64_t>* in_flight_;
-};
-
-}  // namespace
 
 ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
                                                  const inference::ModelInferRequest* req,
@@ -321,7 +365,16 @@ ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
     reactor->Finish(ToGrpcStatus(st));
     return reactor;
   }
-  Infer(ctx, req, resp, [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
+  auto sink = std::make_shared<UnarySink>(reactor, resp);
+  std::vector<std::string>* converted = sink->converted();
+  auto r = NewRequest(ctx, std::move(sink));
+  r->single_response = true;
+  absl::Status s = RequestFromWire(*req, r.get(), converted);
+  if (!s.ok()) {
+    r->RespondError(s);
+    return reactor;
+  }
+  options_.core->Infer(std::move(r));
   return reactor;
 }
 
@@ -349,29 +402,20 @@ ServerUnaryReactor* InferenceService::ModelStatistics(CallbackServerContext* ctx
   if (absl::Status st = CheckRestricted(ctx, "statistics"); !st.ok()) return Reply(ctx, st);
   std::vector<std::shared_ptr<ModelVersion>> versions;
   if (req->name().empty()) {
-    for (const auto& e : options_.manager->Index()) {
-      if (e.state != "READY") continue;
-      auto mv = options_.manager->Get(e.name, e.version);
-      if (mv.ok()) versions.push_back(*mv);
-    }
+    versions = options_.manager->AllReadyVersions();
+  } else if (req->version().empty()) {
+    versions = options_.manager->ReadyVersions(req->name());
+    if (versions.empty()) return Reply(ctx, options_.manager->Get(req->name(), "").status());
   } else {
-    if (req->version().empty()) {
-      versions = options_.manager->ReadyVersions(req->name());
-      if (versions.empty()) {
-        auto mv = options_.manager->Get(req->name(), "");
-        return Reply(ctx, mv.status());
-      }
-    } else {
-      auto mv = options_.manager->Get(req->name(), req->version());
-      if (!mv.ok()) return Reply(ctx, mv.status());
-      versions.push_back(*mv);
-    }
+    auto mv = options_.manager->Get(req->name(), req->version());
+    if (!mv.ok()) return Reply(ctx, mv.status());
+    versions.push_back(*mv);
   }
   for (const auto& mv : versions) {
     auto* s = resp->add_model_stats();
     s->set_name(mv->name);
     s->set_version(mv->version_string);
-    mv->stats.Fill(s);
+    FillStatistics(mv->stats.Read(), s);
   }
   return Reply(ctx, absl::OkStatus());
 }
@@ -383,31 +427,32 @@ ServerUnaryReactor* InferenceService::RepositoryIndex(CallbackServerContext* ctx
   std::set<std::string> known;
   for (const auto& e : options_.manager->Index()) {
     known.insert(e.name);
-    if (req->ready() && e.state != "READY") continue;
+    if (req->ready() && e.state != ModelState::kReady) continue;
     auto* m = resp->add_models();
     m->set_name(e.name);
     m->set_version(e.version);
-    m->set_state(e.state);
+    m->set_state(ModelStateName(e.state));
     m->set_reason(e.reason);
   }
   if (!req->ready()) {
     // Models on disk the server has not loaded (explicit mode) are listed too.
-    for (const auto& name : options_.manager->ScanRepository()) {
+    for (const auto& name : options_.manager->repository().List()) {
       if (known.count(name) != 0) continue;
       auto* m = resp->add_models();
       m->set_name(name);
-      m->set_state("UNAVAILABLE");
+      m->set_state(ModelStateName(ModelState::kUnavailable));
       m->set_reason("not loaded");
     }
   }
   return Reply(ctx, absl::OkStatus());
 }
 
-// Load and unload share their checks; the work runs off the gRPC callback
-// thread because loading can take seconds.
+// Load and unload share their checks; the work runs on the repository pool,
+// off gRPC's threads, because loading can take seconds.
 ServerUnaryReactor* InferenceService::RepositoryAction(
-    CallbackServerContext* ctx, const std::string& model_name, bool has_parameters,
-    std::function<absl::Status(const std::string&)> action) {
+    CallbackServerContext* ctx, const std::string& model_name,
+    const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters,
+    bool load, std::function<absl::Status(const std::string&)> action) {
   if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
   if (!options_.explicit_model_control) {
     return Reply(ctx, absl::UnavailableError(
@@ -419,29 +464,34 @@ ServerUnaryReactor* InferenceService::RepositoryAction(
                           "model name '", model_name,
                           "' must be a plain directory name in the repository")));
   }
-  if (has_parameters) {
-    return Reply(ctx, absl::InvalidArgumentError(
-                          "repository load/unload parameters (config or file overrides) are not "
-                          "supported"));
+  for (const auto& [key, value] : parameters) {
+    // Triton's clients always send unload_dependents with an unload.
+    if (!load && key == "unload_dependents") continue;
+    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
+                          "repository ", load ? "load" : "unload", " parameter '", key,
+                          "' is not supported")));
   }
   ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  std::thread([reactor, model_name, action = std::move(action)] {
-    reactor->Finish(ToGrpcStatus(action(model_name)));
-  }).detach();
+  if (!repository_pool_->Submit([reactor, model_name, action = std::move(action)] {
+        reactor->Finish(ToGrpcStatus(action(model_name)));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many repository loads and unloads are waiting; retry later")));
+  }
   return reactor;
 }
 
 ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
     inference::RepositoryModelLoadResponse*) {
-  return RepositoryAction(ctx, req->model_name(), !req->parameters().empty(),
+  return RepositoryAction(ctx, req->model_name(), req->parameters(), /*load=*/true,
                           [this](const std::string& name) { return options_.manager->Load(name); });
 }
 
 ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
     inference::RepositoryModelUnloadResponse*) {
-  return RepositoryAction(ctx, req->model_name(), !req->parameters().empty(),
+  return RepositoryAction(ctx, req->model_name(), req->parameters(), /*load=*/false,
                           [this](const std::string& name) { return options_.manager->Unload(name); });
 }
 

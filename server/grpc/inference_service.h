@@ -7,11 +7,13 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "inference.grpc.pb.h"
-#include "server/core/model_manager.h"
-#include "server/core/request_validator.h"
+#include "server/common/task_pool.h"
+#include "server/manager/inference_core.h"
+#include "server/manager/model_manager.h"
 
 namespace torii {
 
@@ -19,11 +21,13 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  public:
   struct Options {
     ModelManager* manager = nullptr;
-    ValidationLimits limits;
+    InferenceCore* core = nullptr;
     /// Readiness requires every model ready (--strict-readiness).
     bool strict_readiness = true;
     /// RepositoryModelLoad/Unload allowed (--model-control-mode=explicit).
     bool explicit_model_control = false;
+    /// Threads that run RepositoryModelLoad/Unload (--model-load-thread-count).
+    size_t repository_threads = 2;
     /// Protocol group ("model-repository", "inference", ...) -> the header
     /// (lower case) and value a request must carry (--grpc-restricted-protocol).
     struct Restriction {
@@ -33,11 +37,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
     std::map<std::string, Restriction> restricted;
   };
 
-  explicit InferenceService(Options options) : options_(std::move(options)) {}
+  explicit InferenceService(Options options);
 
-  /// Marks the end of startup loading / the start of shutdown.
+  /// Marks the end of startup loading.
   void SetStarted(bool started) { started_ = started; }
-  void SetShuttingDown() { shutting_down_ = true; }
   bool IsReady() const;
   /// Inference requests received whose answer is not yet sent.
   int64_t InFlight() const { return in_flight_.load(); }
@@ -73,25 +76,24 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
                                                   const inference::RepositoryModelUnloadRequest*,
                                                   inference::RepositoryModelUnloadResponse*) override;
 
-  /// Validates and queues one request; `done` receives the final status
-  /// (exactly once, possibly before this returns). Shared by unary and
-  /// streaming inference.
-  void Infer(grpc::CallbackServerContext* ctx, const inference::ModelInferRequest* request,
-             inference::ModelInferResponse* response, std::function<void(const absl::Status&)> done);
-
- private:
-  grpc::ServerUnaryReactor* RepositoryAction(grpc::CallbackServerContext* ctx,
-                                             const std::string& model_name, bool has_parameters,
-                                             std::function<absl::Status(const std::string&)> action);
-
   /// PERMISSION_DENIED unless `ctx` carries the header `protocol` requires.
   absl::Status CheckRestricted(const grpc::CallbackServerContext* ctx, const char* protocol) const;
+  InferenceCore& core() const { return *options_.core; }
+
+ private:
+  grpc::ServerUnaryReactor* RepositoryAction(
+      grpc::CallbackServerContext* ctx, const std::string& model_name,
+      const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters,
+      bool load, std::function<absl::Status(const std::string&)> action);
 
   Options options_;
   std::atomic<bool> started_{false};
-  std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> in_flight_{0};
+  std::unique_ptr<TaskPool> repository_pool_;
 };
+
+/// The client's deadline on the steady clock the scheduler uses.
+InferenceRequest::Clock::time_point SteadyDeadline(const grpc::CallbackServerContext* ctx);
 
 }  // namespace torii
 

@@ -1,17 +1,23 @@
-// Process isolation for runners (`parameters { key: "isolation" value {
-// string_value: "process" } }`): the model version's instances run in a child
-// process, torii-runner-host, so a runner that segfaults, aborts, exits or is
-// killed for memory costs only the requests it was running.
+// Process isolation for runners: a model version's instances run in child
+// processes (torii-runner-host), so a runner that segfaults, aborts, exits,
+// hangs or is killed for memory costs only the requests it was running.
 //
-// One child per model version, holding every instance (each on its own
-// thread there), loaded with the same RunnerLibrary + RunnerModel code as
-// in-process. Per instance: a Unix socketpair for control frames
-// (protocol.h) and a memfd region for tensors (shared_memory.h).
+// Two layouts (ModelSpec::isolation.mode):
+//   process               one child holds every instance (a thread each);
+//   process_per_instance  one child per instance (the Python runner: its own
+//                         interpreter, GIL and memory per instance).
+// Per instance: a Unix socketpair for control frames (protocol.h) and a
+// sealed memfd region for tensors (shared_memory.h).
 //
-// A supervisor thread (one per model version) starts the child, waits for it
-// to end, records why, and starts it again with exponential backoff. While
-// the child is down, healthy() is false (ModelReady says not ready) and
-// Execute() answers UNAVAILABLE at once. See docs/reliability.md.
+// Nothing of the runner's code runs in the server: the child opens the
+// library, checks its ABI and reports its provenance.
+//
+// A supervisor thread per child starts it, waits for it to end, records why,
+// kills what is left of its process group (helpers the runner started), and
+// starts it again with exponential backoff. While a child is down its
+// instances are not ready (the scheduler hands work to the others); while no
+// child is up, healthy() is false (ModelReady says not ready) and Execute()
+// answers UNAVAILABLE at once. See docs/reliability.md.
 #ifndef TORII_SERVER_ISOLATION_ISOLATED_RUNNER_MODEL_H_
 #define TORII_SERVER_ISOLATION_ISOLATED_RUNNER_MODEL_H_
 
@@ -20,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,121 +34,109 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model_config.pb.h"
+#include "server/core/execution_backend.h"
+#include "server/core/model_spec.h"
 #include "server/isolation/protocol.h"
 #include "server/isolation/shared_memory.h"
-#include "server/runner/execution_backend.h"
-#include "server/runner/runner_model.h"
 
 namespace torii {
 
 class IsolatedRunnerModel : public ExecutionBackend {
  public:
   using Duration = std::chrono::milliseconds;
+  /// Turns a config the runner completed (serialized inference::ModelConfig)
+  /// into the spec to serve with; provided by the loader.
+  using CompletedConfigHandler =
+      std::function<absl::StatusOr<std::shared_ptr<const ModelSpec>>(const std::string&)>;
 
   struct Options {
-    /// What RunnerModel::Create gets in the child (config and signature must
-    /// outlive this object).
-    RunnerModel::Options model;
-    /// The runner library the child opens.
+    std::string name;
+    int64_t version = 0;
+    std::string directory;
+    std::string version_directory;
+    std::shared_ptr<const ModelSpec> spec;  // isolation, timeouts, instances
+    std::string config;                     // serialized inference::ModelConfig
+    /// The runner library the children open, and what its manifest says.
     std::string library_path;
+    std::string runner;
+    std::string default_model_filename;
+    /// The runner may complete the config at load (its manifest allows it);
+    /// `on_completed_config` then receives what it made of it.
+    bool allow_config_completion = false;
+    CompletedConfigHandler on_completed_config;
     /// torii-runner-host; empty = $TORII_RUNNER_HOST, else the file
     /// torii-runner-host beside the running executable.
     std::string host_path;
-    /// A batch running longer than this gets DEADLINE_EXCEEDED and the child
-    /// is killed and restarted (parameter execution_timeout_ms; the default
-    /// is the scheduler's stuck threshold, 30 s; 0 = never kill).
-    Duration execution_timeout{30000};
-    /// RLIMIT_AS of the child in MiB; 0 = inherited (parameter memory_limit_mb).
-    uint64_t memory_limit_mb = 0;
-    /// Restart backoff: first delay, doubling up to the maximum; back to the
-    /// first after the child has been up for `backoff_reset`.
-    Duration backoff_initial{100};   // parameter restart_backoff_ms
-    Duration backoff_max{10000};     // parameter restart_backoff_max_ms
+    /// Restart backoff goes back to its first value after a child has been up
+    /// this long.
     Duration backoff_reset{60000};
-    /// How long the child gets to unload and exit at shutdown before SIGKILL.
+    /// How long a child gets to unload and exit at shutdown before SIGKILL.
     Duration stop_timeout{5000};
   };
 
-  /// Options from the model config's parameters (execution_timeout_ms,
-  /// memory_limit_mb, restart_backoff_ms, restart_backoff_max_ms). A bad
-  /// value is INVALID_ARGUMENT naming the parameter.
-  static absl::StatusOr<Options> OptionsFromConfig(const inference::ModelConfig& config,
-                                                   const RunnerModel::Options& model,
-                                                   const std::string& library_path);
-
-  /// Starts the child and loads the model in it. A load failure in the child
-  /// (runner error, missing library, crash while loading) is returned here,
-  /// naming the model; nothing is restarted.
+  /// Starts the children and loads the model in them. A load failure in a
+  /// child (runner error, ABI mismatch, missing library, crash while loading)
+  /// is returned here, naming the model; nothing is restarted.
   static absl::StatusOr<std::unique_ptr<IsolatedRunnerModel>> Create(Options options);
 
-  /// Closes the channels (the child unloads the model and exits), SIGKILL
+  /// Closes the channels (the children unload the model and exit), SIGKILL
   /// after stop_timeout. No Execute() may be running.
   ~IsolatedRunnerModel() override;
 
   size_t instance_count() const override { return instance_count_; }
-  std::vector<absl::Status> Execute(size_t instance, const std::vector<InferenceRequest*>& requests,
-                                    Timing* timing) override;
-  /// False while the child is down or restarting.
-  bool healthy() const override { return healthy_.load(); }
-
+  void Execute(size_t instance, RequestBatch& requests, Timing* timing) override;
+  /// False while no child is up.
+  bool healthy() const override;
+  bool InstanceReady(size_t instance) const override;
   /// How many times a child was started again after the first (for the
   /// torii_runner_restarts_total metric).
-  uint64_t restarts() const override { return restarts_.load(); }
+  uint64_t restarts() const override;
+  RunnerProvenance provenance() const override;
+
+  /// The spec the children run with (the runner may have completed it).
+  std::shared_ptr<const ModelSpec> spec() const { return options_.spec; }
   /// Why the last child ended ("SIGSEGV", "exit status 3", ...); empty if
   /// none has.
   std::string last_exit_reason() const;
-  /// The current child's pid; 0 while there is none.
-  pid_t pid() const;
+  /// The pid of the child running `instance`; 0 while there is none.
+  pid_t pid(size_t instance = 0) const;
+  /// Kills every child now (an unload that cannot wait for a stuck batch);
+  /// the requests they were running fail with UNAVAILABLE naming `reason`.
+  void Abort(const std::string& reason) override;
 
  private:
-  struct Channel {
-    int fd = -1;
-    isolation::SharedRegion region;
-    uint64_t next_batch_id = 1;
-    std::string out, in;  // frame buffers, reused
-    isolation::BatchMessage batch;
-    isolation::BatchReply reply;
-  };
-  // One child process and its channels. Shared with the workers using it, so
-  // a restart never closes a descriptor under them.
-  struct Generation {
-    pid_t pid = 0;
-    int control_fd = -1;
-    std::vector<Channel> channels;
-    // Guarded by mu_.
-    bool dead = false;
-    std::string exit_reason;
-    std::string kill_reason;  // set when the server killed it
-    ~Generation();
-  };
+  struct Channel;
+  struct Generation;
+  struct Slot;
 
   explicit IsolatedRunnerModel(Options options);
 
-  void Supervise();
-  absl::StatusOr<std::shared_ptr<Generation>> Spawn();
-  // Sends SIGKILL to `g` unless it already died (mu_ held).
-  void KillLocked(Generation& g, const std::string& reason);
+  void Supervise(Slot& slot);
+  absl::StatusOr<std::shared_ptr<Generation>> Spawn(Slot& slot);
+  absl::StatusOr<isolation::LoadReply> AwaitLoad(Slot& slot, Generation& g);
+  // Sends SIGKILL to `g` unless it already died (slot.mu held).
+  void KillLocked(Slot& slot, Generation& g, const std::string& reason);
   // The status for requests whose child died under them; waits (bounded) for
   // the supervisor to learn why.
-  absl::Status DeathStatus(const std::shared_ptr<Generation>& g);
-  std::vector<absl::Status> FailAll(size_t n, const absl::Status& s) const;
+  absl::Status DeathStatus(Slot& slot, const std::shared_ptr<Generation>& g);
+  // Writes one batch into the channel's region and frame.
+  absl::Status SendBatch(Channel& ch, const RequestBatch& requests);
+  // Waits for the batch's reply, passing on cancellations and enforcing the
+  // execution timeout.
+  absl::Status AwaitReply(Slot& slot, const std::shared_ptr<Generation>& g, Channel& ch,
+                          const RequestBatch& requests, size_t instance);
+  // Checks the child's outputs against the spec and answers each request.
+  void Answer(Channel& ch, RequestBatch& requests);
 
-  const Options options_;
+  Options options_;
   const std::string model_name_;
   const size_t instance_count_;
   std::string host_path_;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::shared_ptr<Generation> generation_;  // the serving child, or null
-  bool stopping_ = false;
-  bool first_load_done_ = false;
-  absl::Status first_load_status_;
-  std::string last_exit_reason_;
-  std::atomic<bool> healthy_{false};
-  std::atomic<uint64_t> restarts_{0};
-  std::thread supervisor_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::pair<Slot*, size_t>> instances_;  // instance -> (slot, channel)
+  std::atomic<bool> spec_settled_{false};  // set by Create() once slot 0 has loaded
+  mutable std::mutex provenance_mu_;
+  RunnerProvenance provenance_;
 };
 
 }  // namespace torii

@@ -41,6 +41,25 @@ class Writer {
     out_->resize(at + shape.size() * sizeof(int64_t));
     if (!shape.empty()) std::memcpy(&(*out_)[at], shape.data(), shape.size() * sizeof(int64_t));
   }
+  void PutParameters(const Parameters& params) {
+    Put<uint32_t>(static_cast<uint32_t>(params.size()));
+    for (const auto& [key, p] : params) {
+      PutString(key);
+      Put<uint8_t>(static_cast<uint8_t>(p.value.index()));
+      if (p.is_bool()) Put<uint8_t>(p.as_bool() ? 1 : 0);
+      if (p.is_int64()) Put<int64_t>(p.as_int64());
+      if (p.is_uint64()) Put<uint64_t>(p.as_uint64());
+      if (p.is_double()) Put<double>(p.as_double());
+      if (p.is_string()) PutString(p.as_string());
+    }
+  }
+  void PutPairs(const std::vector<std::pair<std::string, std::string>>& pairs) {
+    Put<uint32_t>(static_cast<uint32_t>(pairs.size()));
+    for (const auto& [k, v] : pairs) {
+      PutString(k);
+      PutString(v);
+    }
+  }
   void PutTensor(const TensorRef& t) {
     PutShape(t.shape);
     Put<uint64_t>(t.offset);
@@ -85,6 +104,60 @@ class Reader {
     left_ -= n * sizeof(int64_t);
     return true;
   }
+  bool GetParameters(Parameters* params) {
+    uint32_t n;
+    if (!GetCount(&n, kMaxCount)) return false;
+    params->clear();
+    for (uint32_t i = 0; i < n; ++i) {
+      std::string key;
+      uint8_t type;
+      if (!GetString(&key) || !Get(&type)) return false;
+      switch (type) {
+        case 0: {
+          uint8_t b;
+          if (!Get(&b)) return false;
+          params->Set(std::move(key), b != 0);
+          break;
+        }
+        case 1: {
+          int64_t v;
+          if (!Get(&v)) return false;
+          params->Set(std::move(key), v);
+          break;
+        }
+        case 2: {
+          uint64_t v;
+          if (!Get(&v)) return false;
+          params->Set(std::move(key), v);
+          break;
+        }
+        case 3: {
+          double v;
+          if (!Get(&v)) return false;
+          params->Set(std::move(key), v);
+          break;
+        }
+        case 4: {
+          std::string v;
+          if (!GetString(&v)) return false;
+          params->Set(std::move(key), std::move(v));
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    return true;
+  }
+  bool GetPairs(std::vector<std::pair<std::string, std::string>>* pairs) {
+    uint32_t n;
+    if (!GetCount(&n, kMaxCount)) return false;
+    pairs->resize(n);
+    for (auto& [k, v] : *pairs) {
+      if (!GetString(&k) || !GetString(&v)) return false;
+    }
+    return true;
+  }
   bool GetTensor(TensorRef* t) { return GetShape(&t->shape) && Get(&t->offset) && Get(&t->size); }
   bool done() const { return left_ == 0; }
 
@@ -110,8 +183,13 @@ void Encode(const LoadMessage& m, std::string* out) {
   w.PutString(m.directory);
   w.PutString(m.version_directory);
   w.PutString(m.library_path);
+  w.PutString(m.runner);
+  w.PutString(m.default_model_filename);
   w.PutString(m.config);
+  w.Put<uint32_t>(m.first_instance);
   w.Put<uint32_t>(m.instance_count);
+  w.Put<uint8_t>(m.allow_config_completion);
+  w.Put<uint64_t>(m.max_input_bytes);
   w.Finish();
 }
 
@@ -120,6 +198,12 @@ void Encode(const LoadReply& m, std::string* out) {
   w.Put<int32_t>(m.code);
   w.PutString(m.message);
   w.Put<int64_t>(m.pid);
+  w.PutString(m.runner);
+  w.PutString(m.runner_version);
+  w.PutString(m.runner_build);
+  w.PutString(m.runner_abi);
+  w.PutPairs(m.properties);
+  w.PutString(m.completed_config);
   w.Finish();
 }
 
@@ -133,11 +217,12 @@ void Encode(const BatchMessage& m, std::string* out) {
   for (const auto& r : m.requests) {
     w.Put<int64_t>(r.rows);
     w.Put<int64_t>(r.deadline_ns);
+    w.PutString(r.id);
     w.Put<uint32_t>(static_cast<uint32_t>(r.inputs.size()));
     for (const auto& t : r.inputs) w.PutTensor(t);
     w.PutString(absl::string_view(reinterpret_cast<const char*>(r.requested.data()),
                                   r.requested.size()));
-    w.PutString(r.parameters);
+    w.PutParameters(r.parameters);
   }
   w.Finish();
 }
@@ -164,7 +249,9 @@ absl::Status Decode(absl::string_view body, LoadMessage* m) {
   Reader r(body);
   if (!r.GetString(&m->name) || !r.Get(&m->version) || !r.GetString(&m->directory) ||
       !r.GetString(&m->version_directory) || !r.GetString(&m->library_path) ||
-      !r.GetString(&m->config) || !r.Get(&m->instance_count) || !r.done()) {
+      !r.GetString(&m->runner) || !r.GetString(&m->default_model_filename) ||
+      !r.GetString(&m->config) || !r.Get(&m->first_instance) || !r.Get(&m->instance_count) ||
+      !r.Get(&m->allow_config_completion) || !r.Get(&m->max_input_bytes) || !r.done()) {
     return Malformed("load");
   }
   return absl::OkStatus();
@@ -172,7 +259,10 @@ absl::Status Decode(absl::string_view body, LoadMessage* m) {
 
 absl::Status Decode(absl::string_view body, LoadReply* m) {
   Reader r(body);
-  if (!r.Get(&m->code) || !r.GetString(&m->message) || !r.Get(&m->pid) || !r.done()) {
+  if (!r.Get(&m->code) || !r.GetString(&m->message) || !r.Get(&m->pid) ||
+      !r.GetString(&m->runner) || !r.GetString(&m->runner_version) ||
+      !r.GetString(&m->runner_build) || !r.GetString(&m->runner_abi) ||
+      !r.GetPairs(&m->properties) || !r.GetString(&m->completed_config) || !r.done()) {
     return Malformed("load reply");
   }
   return absl::OkStatus();
@@ -189,14 +279,15 @@ absl::Status Decode(absl::string_view body, BatchMessage* m) {
   for (auto& q : m->requests) {
     uint32_t inputs;
     std::string requested;
-    if (!r.Get(&q.rows) || !r.Get(&q.deadline_ns) || !r.GetCount(&inputs, kMaxCount)) {
+    if (!r.Get(&q.rows) || !r.Get(&q.deadline_ns) || !r.GetString(&q.id) ||
+        !r.GetCount(&inputs, kMaxCount)) {
       return Malformed("batch request");
     }
     q.inputs.resize(inputs);
     for (auto& t : q.inputs) {
       if (!r.GetTensor(&t)) return Malformed("batch input");
     }
-    if (!r.GetString(&requested) || !r.GetString(&q.parameters)) {
+    if (!r.GetString(&requested) || !r.GetParameters(&q.parameters)) {
       return Malformed("batch outputs or parameters");
     }
     q.requested.assign(requested.begin(), requested.end());

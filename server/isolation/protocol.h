@@ -1,9 +1,9 @@
 // The control protocol between the server and a runner host process
-// (torii-runner-host), for models with `isolation: "process"`.
+// (torii-runner-host), for isolated models.
 //
 // Transport: one Unix stream socketpair for control (load, then EOF = exit)
 // and one per instance (batches). Every message is a frame:
-//   u32 magic "TRH1" | u32 type | u32 body size | body
+//   u32 magic "TRH2" | u32 type | u32 body size | body
 // Bodies are little-endian fixed-size fields plus length-prefixed strings
 // (this is one host talking to itself, so no portability layer). Tensor bytes
 // never travel in a frame: they sit in the instance's shared region
@@ -16,15 +16,17 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "server/core/parameters.h"
 
 namespace torii {
 namespace isolation {
 
-constexpr uint32_t kFrameMagic = 0x31485254;  // "TRH1"
+constexpr uint32_t kFrameMagic = 0x32485254;  // "TRH2"
 constexpr size_t kFrameHeaderSize = 12;
 /// Frames larger than this are refused (a corrupted peer, not a real batch).
 constexpr uint32_t kMaxFrameBody = 64u << 20;
@@ -36,22 +38,35 @@ enum class MessageType : uint32_t {
   kBatchReply = 4,  // host -> server
 };
 
-/// What the host needs to load the model with RunnerModel.
+/// What the host needs to load the model.
 struct LoadMessage {
   std::string name;
   int64_t version = 0;
   std::string directory;
   std::string version_directory;
   std::string library_path;
-  std::string config;  // serialized inference::ModelConfig
+  std::string runner;                  // the runner's name (from its manifest)
+  std::string default_model_filename;  // the runner's default (from its manifest)
+  std::string config;                  // serialized inference::ModelConfig
+  uint32_t first_instance = 0;         // instance indices this host runs
   uint32_t instance_count = 1;
+  uint8_t allow_config_completion = 0;  // the runner may complete the config
+  uint64_t max_input_bytes = 0;         // request size limit (for its own calls)
 };
 
 /// The load's outcome: code 0 = loaded, else an absl::StatusCode and message.
+/// The ABI check and the provenance come from here: the server never opens
+/// an isolated runner's library itself.
 struct LoadReply {
   int32_t code = 0;
   std::string message;
   int64_t pid = 0;
+  std::string runner;
+  std::string runner_version;
+  std::string runner_build;
+  std::string runner_abi;
+  std::vector<std::pair<std::string, std::string>> properties;
+  std::string completed_config;  // serialized ModelConfig when the runner completed it
 };
 
 /// A tensor in the shared region.
@@ -65,10 +80,10 @@ struct BatchMessage {
   struct Request {
     int64_t rows = 1;
     int64_t deadline_ns = INT64_MAX;  // steady clock (CLOCK_MONOTONIC); max = none
+    std::string id;
     std::vector<TensorRef> inputs;    // in declared input order
     std::vector<uint8_t> requested;   // per declared output: 1 = asked for
-    std::string parameters;           // serialized ModelInferRequest holding only
-                                      // parameters; empty when there are none
+    Parameters parameters;
   };
   uint64_t batch_id = 0;
   uint64_t region_size = 0;     // the region is at least this big now

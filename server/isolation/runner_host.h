@@ -1,9 +1,11 @@
 // The runner host process (torii-runner-host): the child side of process
-// isolation. It loads one model version with the same code the server uses
-// in-process (RunnerLibrary + RunnerModel), then serves each instance on its
-// own thread: it reads a batch frame, builds InferenceRequests whose inputs
-// point into the instance's shared region, runs RunnerModel::Execute, copies
-// every output into the shared region and answers with one reply frame.
+// isolation. It loads one model version (or, for process-per-instance models,
+// one instance of it) with the same code the server uses in process
+// (RunnerLibrary + RunnerModel), then serves each instance on its own thread:
+// it reads a batch frame, builds InferenceRequests whose inputs view the
+// instance's shared region, runs RunnerModel::Execute with responses whose
+// output buffers are allocated in that same region (the runner writes its
+// outputs straight into shared memory), and answers with one reply frame.
 //
 // Started only by IsolatedRunnerModel (isolated_runner_model.h), which passes
 // inherited file descriptors on the command line:
@@ -11,16 +13,15 @@
 #ifndef TORII_SERVER_ISOLATION_RUNNER_HOST_H_
 #define TORII_SERVER_ISOLATION_RUNNER_HOST_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "inference.pb.h"
-#include "server/core/inference_request.h"
-#include "server/core/model_signature.h"
+#include "server/core/execution_backend.h"
+#include "server/core/model_spec.h"
 #include "server/isolation/protocol.h"
 #include "server/isolation/shared_memory.h"
-#include "server/runner/runner_model.h"
 
 namespace torii {
 namespace isolation {
@@ -28,9 +29,9 @@ namespace isolation {
 /// Serves one instance's channel: batch frames in, reply frames out.
 class InstanceServer {
  public:
-  InstanceServer(ExecutionBackend* model, const ModelSignature* signature, size_t instance, int fd,
-                 SharedRegion region)
-      : model_(model), signature_(signature), instance_(instance), fd_(fd),
+  InstanceServer(ExecutionBackend* model, std::shared_ptr<const ModelSpec> spec, size_t instance,
+                 int fd, SharedRegion region)
+      : model_(model), spec_(std::move(spec)), instance_(instance), fd_(fd),
         region_(std::move(region)) {}
 
   /// Serves until the server closes the socket (OK) or sends something
@@ -41,20 +42,16 @@ class InstanceServer {
   /// tests.
   absl::Status HandleBatch(absl::string_view body, std::string* reply_frame);
 
+  SharedRegion& region() { return region_; }
+
  private:
   ExecutionBackend* model_;
-  const ModelSignature* signature_;
+  std::shared_ptr<const ModelSpec> spec_;
   size_t instance_;
   int fd_;
   SharedRegion region_;
-  // Reused across batches.
-  BatchMessage batch_;
+  BatchMessage batch_;  // reused across batches
   BatchReply reply_;
-  std::vector<InferenceRequest> requests_;
-  std::vector<inference::ModelInferResponse> responses_;
-  std::vector<inference::ModelInferRequest> wires_;
-  inference::ModelInferRequest empty_wire_;
-  std::vector<InferenceRequest*> pointers_;
 };
 
 /// main() of torii-runner-host.

@@ -1,6 +1,7 @@
 #include "server/isolation/shared_memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,10 @@ namespace isolation {
 namespace {
 
 constexpr size_t kMinRegion = size_t{1} << 20;
+// Address space is reserved per region (max_size_), so that growing it never
+// moves the mapping: pointers into it (inputs a runner still views, outputs
+// being written) stay valid. Reserving costs no memory, but it does count
+// against RLIMIT_AS, so a memory-limited child reserves less.
 
 absl::Status Errno(absl::string_view what) {
   const int e = errno;
@@ -27,21 +32,38 @@ size_t RoundUp(size_t n) {
   return r;
 }
 
+// The file size, which only ever grows (sealed against shrinking).
+absl::StatusOr<size_t> FileSize(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Errno("fstat of the shared region");
+  return static_cast<size_t>(st.st_size);
+}
+
 }  // namespace
 
-absl::StatusOr<SharedRegion> SharedRegion::Create(const std::string& name, size_t size) {
+absl::StatusOr<SharedRegion> SharedRegion::Create(const std::string& name, size_t size,
+                                                  size_t max_size) {
   SharedRegion r;
-  r.fd_ = memfd_create(name.c_str(), MFD_CLOEXEC);
+  r.max_size_ = max_size;
+  r.fd_ = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (r.fd_ < 0) return Errno("memfd_create");
+  if (size > max_size) {
+    return absl::ResourceExhaustedError(absl::StrCat("a shared region is at most ", max_size,
+                                                     " bytes; ", size, " were asked for"));
+  }
   if (ftruncate(r.fd_, static_cast<off_t>(RoundUp(size))) != 0) return Errno("ftruncate");
+  // Neither side may shrink the file: a peer that did would make the other
+  // one's next access to the lost pages a SIGBUS.
+  if (fcntl(r.fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) return Errno("sealing");
   absl::Status s = r.MapFileSize();
   if (!s.ok()) return s;
   return r;
 }
 
-absl::StatusOr<SharedRegion> SharedRegion::Adopt(int fd) {
+absl::StatusOr<SharedRegion> SharedRegion::Adopt(int fd, size_t max_size) {
   SharedRegion r;
   r.fd_ = fd;
+  r.max_size_ = max_size;
   absl::Status s = r.MapFileSize();
   if (!s.ok()) return s;
   return r;
@@ -53,6 +75,7 @@ SharedRegion& SharedRegion::operator=(SharedRegion&& other) noexcept {
     fd_ = other.fd_;
     data_ = other.data_;
     size_ = other.size_;
+    max_size_ = other.max_size_;
     other.fd_ = -1;
     other.data_ = nullptr;
     other.size_ = 0;
@@ -61,7 +84,7 @@ SharedRegion& SharedRegion::operator=(SharedRegion&& other) noexcept {
 }
 
 SharedRegion::~SharedRegion() {
-  if (data_ != nullptr) munmap(data_, size_);
+  if (data_ != nullptr) munmap(data_, max_size_);
   if (fd_ >= 0) close(fd_);
   data_ = nullptr;
   fd_ = -1;
@@ -69,29 +92,37 @@ SharedRegion::~SharedRegion() {
 }
 
 absl::Status SharedRegion::MapFileSize() {
-  struct stat st;
-  if (fstat(fd_, &st) != 0) return Errno("fstat of the shared region");
-  const size_t file_size = static_cast<size_t>(st.st_size);
-  if (file_size == size_ && data_ != nullptr) return absl::OkStatus();
-  if (file_size == 0) return absl::InternalError("the shared region is empty");
-  void* p;
-  if (data_ == nullptr) {
-    p = mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  } else {
-    p = mremap(data_, size_, file_size, MREMAP_MAYMOVE);
+  auto file_size = FileSize(fd_);
+  if (!file_size.ok()) return file_size.status();
+  if (*file_size == 0) return absl::InternalError("the shared region is empty");
+  if (*file_size > max_size_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the shared region grew to ", *file_size, " bytes, past the ", max_size_,
+        " this process can map (memory_limit_mb leaves that much for tensors)"));
   }
+  if (data_ == nullptr) {
+    void* p = mmap(nullptr, max_size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) return Errno("reserving address space for the shared region");
+    data_ = static_cast<char*>(p);
+  }
+  if (*file_size <= size_) return absl::OkStatus();
+  // Map the file over the reservation, in place: what was mapped stays put.
+  void* p = mmap(data_, *file_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, 0);
   if (p == MAP_FAILED) return Errno("mapping the shared region");
-  data_ = static_cast<char*>(p);
-  size_ = file_size;
+  size_ = *file_size;
   return absl::OkStatus();
 }
 
 absl::Status SharedRegion::Reserve(size_t size) {
   if (size <= size_) return absl::OkStatus();
-  struct stat st;
-  if (fstat(fd_, &st) != 0) return Errno("fstat of the shared region");
-  if (static_cast<size_t>(st.st_size) < size &&
-      ftruncate(fd_, static_cast<off_t>(RoundUp(size))) != 0) {
+  if (size > max_size_) {
+    return absl::ResourceExhaustedError(absl::StrCat("a shared region is at most ", max_size_,
+                                                     " bytes here; ", size, " were asked for"));
+  }
+  auto file_size = FileSize(fd_);
+  if (!file_size.ok()) return file_size.status();
+  if (*file_size < size && ftruncate(fd_, static_cast<off_t>(RoundUp(size))) != 0) {
     return Errno(absl::StrCat("growing the shared region to ", RoundUp(size), " bytes"));
   }
   return MapFileSize();

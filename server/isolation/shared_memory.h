@@ -3,9 +3,13 @@
 // messages go over a socket (server/isolation/protocol.h).
 //
 // Both sides hold the same file: either side may grow it (ftruncate) and the
-// other remaps to the size named in the next message. It never shrinks. Only
-// one side touches a region at a time (request, then reply), so there is no
-// locking; the few bytes written concurrently (cancel flags) use atomics.
+// other maps the size named in the next message. It never shrinks: the file
+// is sealed against it (F_SEAL_SHRINK), so a misbehaving peer cannot make the
+// other side's next access a SIGBUS. Each side maps the file into an address
+// range reserved up front, so growing never moves the mapping and pointers
+// into it stay valid. Only one side touches a region at a time (request, then
+// reply), so there is no locking; the few bytes written concurrently (cancel
+// flags) use atomics.
 #ifndef TORII_SERVER_ISOLATION_SHARED_MEMORY_H_
 #define TORII_SERVER_ISOLATION_SHARED_MEMORY_H_
 
@@ -20,10 +24,15 @@ namespace isolation {
 
 class SharedRegion {
  public:
-  /// Creates a memfd (close-on-exec) of `size` bytes and maps it.
-  static absl::StatusOr<SharedRegion> Create(const std::string& name, size_t size);
+  /// The address space reserved per region when nothing limits it.
+  static constexpr size_t kDefaultMaxSize = size_t{16} << 30;
+
+  /// Creates a sealed memfd (close-on-exec) of `size` bytes and maps it. The
+  /// region may grow up to `max_size` bytes (the address range reserved).
+  static absl::StatusOr<SharedRegion> Create(const std::string& name, size_t size,
+                                             size_t max_size = kDefaultMaxSize);
   /// Maps an existing memfd (taking ownership of `fd`) at its current size.
-  static absl::StatusOr<SharedRegion> Adopt(int fd);
+  static absl::StatusOr<SharedRegion> Adopt(int fd, size_t max_size = kDefaultMaxSize);
 
   SharedRegion() = default;
   SharedRegion(SharedRegion&& other) noexcept { *this = std::move(other); }
@@ -45,6 +54,7 @@ class SharedRegion {
  private:
   absl::Status MapFileSize();
   int fd_ = -1;
+  size_t max_size_ = kDefaultMaxSize;
   char* data_ = nullptr;
   size_t size_ = 0;
 };

@@ -39,11 +39,7 @@ MetricFamily Family(const char* name, const char* help, MetricType type,
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   std::vector<Version> versions;
-  std::set<std::string> names;
-  for (const auto& e : manager_->Index()) names.insert(e.name);
-  for (const auto& name : names) {
-    for (auto& mv : manager_->ReadyVersions(name)) versions.push_back({mv, mv->stats.Read()});
-  }
+  for (auto& mv : manager_->AllReadyVersions()) versions.push_back({mv, mv->stats.Read()});
   auto counter = [&](const char* name, const char* help, std::function<double(const Version&)> value) {
     return Family(name, help, MetricType::Counter, versions,
                   [&](const Version& v, ClientMetric& m) { m.counter.value = value(v); });
@@ -101,7 +97,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
                        }));
   out.push_back(counter("torii_runner_restarts_total",
                         "Restarts of the runner process of a model with isolation: process.",
-                        [](const Version& v) { return double(v.model->runner->restarts()); }));
+                        [](const Version& v) { return double(v.model->backend->restarts()); }));
   // Model state, including models that failed to load.
   MetricFamily ready;
   ready.name = "torii_model_ready";
@@ -110,7 +106,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   for (const auto& e : manager_->Index()) {
     ClientMetric m;
     m.label = {{"model", e.name}, {"version", e.version}};
-    m.gauge.value = e.state == "READY" ? 1 : 0;
+    m.gauge.value = e.state == ModelState::kReady ? 1 : 0;
     ready.metric.push_back(std::move(m));
   }
   out.push_back(std::move(ready));

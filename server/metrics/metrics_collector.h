@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "server/core/model_manager.h"
+#include "server/manager/model_manager.h"
 
 namespace torii {
 

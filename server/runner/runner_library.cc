@@ -1,12 +1,20 @@
 #include "server/runner/runner_library.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include <cstddef>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace torii {
 namespace {
@@ -83,13 +91,85 @@ RunnerLibrary::~RunnerLibrary() {
   if (handle_ != nullptr) dlclose(handle_);
 }
 
-absl::StatusOr<std::shared_ptr<RunnerLibrary>> RunnerLibraryCache::Get(const std::string& path) {
+namespace {
+
+std::string Identity(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return path;
+  return absl::StrCat(path, "|", st.st_dev, ":", st.st_ino, ":", st.st_size, ":",
+                      st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec);
+}
+
+// Copies `path` to a new file with a name no other load used.
+absl::StatusOr<std::string> PrivateCopy(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  const std::string base = path.substr(path.rfind('/') + 1);
+  const std::string copy =
+      absl::StrCat(dir, "/torii-", getpid(), "-", counter.fetch_add(1), "-", base);
+  const int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read runner library ", path, ": ", std::strerror(errno)));
+  }
+  const int out = open(copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+  if (out < 0) {
+    close(in);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot copy runner library to ", copy, ": ", std::strerror(errno)));
+  }
+  char buf[1 << 16];
+  bool ok = true;
+  for (;;) {
+    const ssize_t n = read(in, buf, sizeof(buf));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ok = false;
+      break;
+    }
+    for (ssize_t done = 0; ok && done < n;) {
+      const ssize_t w = write(out, buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      ok = w > 0;
+      done += w;
+    }
+    if (!ok) break;
+  }
+  close(in);
+  if (close(out) != 0) ok = false;
+  if (!ok) {
+    unlink(copy.c_str());
+    return absl::FailedPreconditionError(absl::StrCat("cannot copy runner library ", path));
+  }
+  return copy;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<RunnerLibrary>> RunnerLibraryCache::Get(const std::string& path,
+                                                                       bool private_copy) {
   char resolved[PATH_MAX];
-  const std::string key = realpath(path.c_str(), resolved) != nullptr ? resolved : path;
+  const std::string real = realpath(path.c_str(), resolved) != nullptr ? resolved : path;
+  const std::string key = private_copy ? Identity(real) : real;
   std::lock_guard<std::mutex> lock(mu_);
   if (auto lib = libraries_[key].lock()) return lib;
-  auto lib = RunnerLibrary::Open(key);
-  if (lib.ok()) libraries_[key] = *lib;
+  if (!private_copy) {
+    auto lib = RunnerLibrary::Open(real);
+    if (lib.ok()) libraries_[key] = *lib;
+    return lib;
+  }
+  auto copy = PrivateCopy(real);
+  if (!copy.ok()) return copy.status();
+  auto lib = RunnerLibrary::Open(*copy);
+  // The mapping keeps the code; the name is no longer needed.
+  unlink(copy->c_str());
+  if (!lib.ok()) {
+    return absl::Status(lib.status().code(),
+                        absl::StrReplaceAll(lib.status().message(), {{*copy, real}}));
+  }
+  libraries_[key] = *lib;
   return lib;
 }
 

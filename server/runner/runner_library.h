@@ -10,18 +10,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/core/execution_backend.h"
 #include "torii/runner_abi.h"
 
 namespace torii {
-
-/// Who built a runner (from torii_runner_info), as the server reports it in
-/// ModelMetadata properties and logs.
-struct RunnerProvenance {
-  std::string runner;          // name
-  std::string runner_version;
-  std::string runner_build;    // "sdk 0.1.0; gcc 12.2.0; rev abc123"
-  std::string runner_abi;      // "1.0"
-};
 
 class RunnerLibrary {
  public:
@@ -59,10 +51,17 @@ class RunnerLibrary {
 /// Thread-safe.
 class RunnerLibraryCache {
  public:
-  absl::StatusOr<std::shared_ptr<RunnerLibrary>> Get(const std::string& path);
+  /// The library at `path`. With `private_copy` (libraries shipped in a
+  /// model folder), the file is copied to a private temporary name before
+  /// dlopen and the copy unlinked at once: a library replaced in place loads
+  /// as new code (dlopen would return the old handle for the same path), and
+  /// rewriting the file under a running model cannot crash it.
+  absl::StatusOr<std::shared_ptr<RunnerLibrary>> Get(const std::string& path,
+                                                     bool private_copy = false);
 
  private:
   std::mutex mu_;
+  // realpath + file identity -> library
   std::map<std::string, std::weak_ptr<RunnerLibrary>> libraries_;
 };
 

@@ -1,6 +1,9 @@
-// One model version loaded into a runner: the runner's model state and its
-// instances. Turns a group of validated requests into one ToriiBatch, calls
-// the runner, and writes each request's outputs into its response.
+// One model version loaded into a runner library in this process: the
+// runner's model state and its instances (the in-process ExecutionBackend).
+// Turns a batch of validated requests into one ToriiBatch (a single request's
+// inputs are viewed in place and its outputs written straight into its
+// response), calls the runner, and answers each request. The same class runs
+// isolated models inside torii-runner-host children.
 #ifndef TORII_SERVER_RUNNER_RUNNER_MODEL_H_
 #define TORII_SERVER_RUNNER_RUNNER_MODEL_H_
 
@@ -9,10 +12,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model_config.pb.h"
-#include "server/core/inference_request.h"
-#include "server/core/model_signature.h"
-#include "server/runner/execution_backend.h"
+#include "server/core/execution_backend.h"
+#include "server/core/inference_dispatcher.h"
+#include "server/core/model_spec.h"
 #include "server/runner/host_api.h"
 #include "server/runner/runner_library.h"
 
@@ -25,8 +27,15 @@ class RunnerModel : public ExecutionBackend {
     int64_t version = 0;
     std::string directory;          // <repo>/<model>
     std::string version_directory;  // <repo>/<model>/<version>
-    const inference::ModelConfig* config = nullptr;  // must outlive the model
-    const ModelSignature* signature = nullptr;       // must outlive the model
+    std::shared_ptr<const ModelSpec> spec;
+    /// Where the runner's calls to other models go (may be null: then such
+    /// calls fail with UNAVAILABLE).
+    InferenceDispatcher* dispatcher = nullptr;
+    /// Lets the runner complete the config during model_load (may be empty).
+    ConfigCompleter complete_config;
+    /// Instances to create, numbered from `first_instance` (a child of a
+    /// process-per-instance model creates one, with its own index).
+    uint32_t first_instance = 0;
     uint32_t instance_count = 1;
   };
 
@@ -35,31 +44,33 @@ class RunnerModel : public ExecutionBackend {
   static absl::StatusOr<std::unique_ptr<RunnerModel>> Create(
       std::shared_ptr<RunnerLibrary> library, Options options);
 
-  /// Destroys the instances and unloads the model. No Execute() may be running.
+  /// Destroys the instances, finishes requests the runner still holds (with
+  /// an error) and unloads the model. No Execute() may be running.
   ~RunnerModel() override;
 
   size_t instance_count() const override { return instances_.size(); }
   const RunnerLibrary& library() const { return *library_; }
+  /// The spec the model runs with (the runner may have completed it).
+  std::shared_ptr<const ModelSpec> spec() const { return model_.spec; }
 
-  /// See ExecutionBackend::Execute. `timing` may be null.
-  std::vector<absl::Status> Execute(size_t instance,
-                                    const std::vector<InferenceRequest*>& requests,
-                                    Timing* timing = nullptr) override;
+  void Execute(size_t instance, RequestBatch& requests, Timing* timing) override;
+  RunnerProvenance provenance() const override;
 
  private:
-  RunnerModel(std::shared_ptr<RunnerLibrary> library, const ModelSignature* signature)
-      : library_(std::move(library)), signature_(signature) {}
+  explicit RunnerModel(std::shared_ptr<RunnerLibrary> library) : library_(std::move(library)) {}
 
   void BuildInputs(ToriiBatch& batch) const;
   // Per declared output: OK, or why no request may receive it (missing, or
   // malformed BYTES). Only outputs some request asked for are checked.
   std::vector<absl::Status> CheckOutputs(const ToriiBatch& batch) const;
-  // Writes request `r`'s rows (starting at `row_offset`) into its response.
+  // Answers every request the runner did not take over.
+  void AnswerRequests(ToriiBatch& batch, const std::vector<int64_t>& row_offsets,
+                      const absl::Status& status);
+  // Request `r`'s rows of the batch outputs (starting at `row_offset`).
   absl::Status ScatterOutputs(ToriiBatch& batch, size_t r, int64_t row_offset,
-                              const std::vector<absl::Status>& checked);
+                              InferenceResponse& response) const;
 
   std::shared_ptr<RunnerLibrary> library_;
-  const ModelSignature* signature_;
   ToriiModel model_;
   void* model_state_ = nullptr;
   bool loaded_ = false;  // model_load succeeded: model_unload is owed

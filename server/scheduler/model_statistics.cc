@@ -4,14 +4,6 @@
 #include <chrono>
 
 namespace torii {
-namespace {
-
-void Put(const ModelStatistics::Duration& d, inference::StatisticDuration* out) {
-  out->set_count(d.count);
-  out->set_ns(d.ns);
-}
-
-}  // namespace
 
 void ModelStatistics::RecordRequest(bool success, uint64_t rows, uint64_t total_ns,
                                     uint64_t queue_ns) {
@@ -60,29 +52,6 @@ void ModelStatistics::RecordExecution(uint64_t batch_size, uint64_t input_ns, ui
   b.input.Add(input_ns);
   b.infer.Add(infer_ns);
   b.output.Add(output_ns);
-}
-
-void ModelStatistics::Fill(inference::ModelStatistics* out) const {
-  const Snapshot snap = Read();
-  out->set_last_inference(snap.last_inference_ms);
-  out->set_inference_count(snap.inference_count);
-  out->set_execution_count(snap.execution_count);
-  auto* s = out->mutable_inference_stats();
-  Put(snap.success, s->mutable_success());
-  Put(snap.fail, s->mutable_fail());
-  Put(snap.queue, s->mutable_queue());
-  Put(snap.compute_input, s->mutable_compute_input());
-  Put(snap.compute_infer, s->mutable_compute_infer());
-  Put(snap.compute_output, s->mutable_compute_output());
-  s->mutable_cache_hit();
-  s->mutable_cache_miss();
-  for (const auto& [size, b] : snap.batches) {
-    auto* bs = out->add_batch_stats();
-    bs->set_batch_size(size);
-    Put(b.input, bs->mutable_compute_input());
-    Put(b.infer, bs->mutable_compute_infer());
-    Put(b.output, bs->mutable_compute_output());
-  }
 }
 
 }  // namespace torii

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <vector>
 
-#include "inference.pb.h"
 
 namespace torii {
 
@@ -25,8 +24,6 @@ class ModelStatistics {
   /// One runner call over `batch_size` rows.
   void RecordExecution(uint64_t batch_size, uint64_t input_ns, uint64_t infer_ns,
                        uint64_t output_ns);
-  /// Fills Triton's ModelStatistics message (name/version left to the caller).
-  void Fill(inference::ModelStatistics* out) const;
 
   /// Upper bounds (seconds) of the request latency histogram buckets.
   static const std::vector<double>& LatencyBuckets();

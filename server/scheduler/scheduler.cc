@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace torii {
@@ -14,29 +13,13 @@ uint64_t Ns(std::chrono::steady_clock::duration d) {
 
 }  // namespace
 
-Scheduler::Options Scheduler::OptionsFromConfig(const inference::ModelConfig& config,
-                                                size_t default_max_queue_size) {
+Scheduler::Options Scheduler::FromSpec(const ModelSpec& spec) {
   Options o;
-  o.model_name = config.name();
-  o.max_batch_size = config.max_batch_size();
-  o.max_queue_size = default_max_queue_size;
-  if (config.has_dynamic_batching() && config.max_batch_size() > 0) {
-    const auto& db = config.dynamic_batching();
-    o.dynamic_batching = true;
-    o.preferred_batch_sizes.insert(db.preferred_batch_size().begin(),
-                                   db.preferred_batch_size().end());
-    o.max_queue_delay = std::chrono::microseconds(db.max_queue_delay_microseconds());
-    const auto& qp = db.default_queue_policy();
-    if (qp.max_queue_size() > 0) o.max_queue_size = qp.max_queue_size();
-    o.default_timeout = std::chrono::microseconds(qp.default_timeout_microseconds());
-    o.allow_timeout_override = qp.allow_timeout_override();
-    o.delay_on_timeout = qp.timeout_action() == inference::ModelQueuePolicy::DELAY;
-  }
-  auto it = config.parameters().find("execution_timeout_ms");
-  int64_t ms = 0;
-  if (it != config.parameters().end() && absl::SimpleAtoi(it->second.string_value(), &ms) && ms > 0) {
-    o.stuck_after = std::chrono::milliseconds(ms);
-  }
+  o.model_name = spec.name;
+  o.max_batch_size = spec.max_batch_size;
+  o.batching = spec.batching;
+  o.queue_policy = spec.queue_policy;
+  o.stuck_after = spec.execution_timeout;
   return o;
 }
 
@@ -60,27 +43,38 @@ bool Scheduler::stopping() const {
 absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
   Entry e;
   // Queue policy timeout: the config's default, or a shorter one the request
-  // asks for in its "timeout" parameter (microseconds) when allowed.
-  auto timeout = options_.default_timeout;
-  if (options_.allow_timeout_override && request->wire != nullptr) {
-    auto it = request->wire->parameters().find("timeout");
-    if (it != request->wire->parameters().end() && it->second.has_int64_param() &&
-        it->second.int64_param() > 0) {
-      const std::chrono::microseconds asked(it->second.int64_param());
-      if (timeout.count() == 0 || asked < timeout) timeout = asked;
-    }
+  // asks for in its "timeout" parameter when allowed.
+  const QueuePolicy& policy = options_.queue_policy;
+  auto timeout = policy.default_timeout;
+  if (policy.allow_timeout_override && request->queue_timeout.count() > 0 &&
+      (timeout.count() == 0 || request->queue_timeout < timeout)) {
+    timeout = request->queue_timeout;
   }
   if (timeout.count() > 0) e.timeout = request->arrival + timeout;
+  // Statistics are recorded when the request is finally answered, wherever
+  // that happens (here, in a backend, or later from a decoupled runner).
+  InferenceRequest* r = request.get();
+  ModelStatistics* stats = stats_;
+  r->on_final = [stats, r](bool success) {
+    const Clock::time_point now = Clock::now();
+    const Clock::time_point start =
+        r->execution_start == Clock::time_point{} ? now : r->execution_start;
+    stats->RecordRequest(success, static_cast<uint64_t>(r->rows), Ns(now - r->arrival),
+                         Ns(start - r->arrival));
+  };
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
+      r->on_final = nullptr;
       return absl::UnavailableError(
           absl::StrCat("model '", options_.model_name, "' is shutting down"));
     }
-    if (options_.max_queue_size > 0 && queue_.size() + delayed_.size() >= options_.max_queue_size) {
+    const size_t max_queue = policy.max_queue_size;
+    if (max_queue > 0 && queue_.size() + delayed_.size() >= max_queue) {
+      r->on_final = nullptr;
       return absl::ResourceExhaustedError(absl::StrCat(
-          "model '", options_.model_name, "': the queue is full (max_queue_size ",
-          options_.max_queue_size, "); retry later"));
+          "model '", options_.model_name, "': the queue is full (max_queue_size ", max_queue,
+          "); retry later"));
     }
     e.request = std::move(request);
     queue_.push_back(std::move(e));
@@ -89,21 +83,46 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
   return absl::OkStatus();
 }
 
-void Scheduler::Shutdown() {
+void Scheduler::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && workers_.empty()) return;
     stopping_ = true;
   }
   cv_.notify_all();
+}
+
+bool Scheduler::Drain(Clock::time_point deadline) {
+  Stop();
+  std::unique_lock<std::mutex> lock(mu_);
+  auto done = [&] { return exited_ == workers_.size(); };
+  if (deadline == Clock::time_point::max()) {
+    exited_cv_.wait(lock, done);
+  } else if (!exited_cv_.wait_until(lock, deadline, done)) {
+    return false;
+  }
+  lock.unlock();
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
-  workers_.clear();
+  return true;
 }
+
+void Scheduler::FailQueued(const absl::Status& status) {
+  std::deque<Entry> queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued.swap(queue_);
+    for (auto& e : delayed_) queued.push_back(std::move(e));
+    delayed_.clear();
+  }
+  for (auto& e : queued) e.request->RespondError(status);
+}
+
+void Scheduler::Shutdown() { Drain(Clock::time_point::max()); }
 
 size_t Scheduler::stuck_instances() const {
   const int64_t now = Clock::now().time_since_epoch().count();
+  if (options_.stuck_after.count() == 0) return 0;
   const int64_t limit = std::chrono::duration_cast<Clock::duration>(options_.stuck_after).count();
   size_t stuck = 0;
   for (size_t i = 0; i < instances_; ++i) {
@@ -135,7 +154,7 @@ std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>&
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !delayed_.empty(); });
     const Clock::time_point now = Clock::now();
     // Queue-policy DELAY: timed-out requests wait behind the rest.
-    if (options_.delay_on_timeout) {
+    if (options_.queue_policy.delay_on_timeout) {
       for (auto it = queue_.begin(); it != queue_.end();) {
         if (it->timeout <= now) {
           delayed_.push_back(std::move(*it));
@@ -148,7 +167,7 @@ std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>&
     std::deque<Entry>& q = !queue_.empty() ? queue_ : delayed_;
     if (q.empty()) return batch;  // stopping and drained
 
-    if (!options_.dynamic_batching) {
+    if (!options_.batching.dynamic) {
       batch.push_back(std::move(q.front()));
       q.pop_front();
       return batch;
@@ -167,19 +186,19 @@ std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>&
     const bool full = rows >= options_.max_batch_size;
     // Triton's rule: run now if a preferred size can be formed; take the
     // largest preferred size the gathered requests add up to exactly.
-    if (!full && !options_.preferred_batch_sizes.empty()) {
+    if (!full && !options_.batching.preferred_batch_sizes.empty()) {
       int64_t prefix = 0;
       size_t cut = 0;
       for (size_t k = 0; k < picked.size(); ++k) {
         prefix += q[picked[k]].request->rows;
-        if (options_.preferred_batch_sizes.count(prefix) != 0) cut = k + 1;
+        if (options_.batching.preferred_batch_sizes.count(prefix) != 0) cut = k + 1;
       }
       if (cut > 0) picked.resize(cut);
     }
     int64_t picked_rows = 0;
     for (size_t k : picked) picked_rows += q[k].request->rows;
-    const bool preferred = options_.preferred_batch_sizes.count(picked_rows) != 0;
-    const Clock::time_point ready_at = head.arrival + options_.max_queue_delay;
+    const bool preferred = options_.batching.preferred_batch_sizes.count(picked_rows) != 0;
+    const Clock::time_point ready_at = head.arrival + options_.batching.max_queue_delay;
     if (full || preferred || now >= ready_at || stopping_) {
       // Take picked entries (indices ascending) out of the queue.
       for (size_t k = picked.size(); k-- > 0;) {
@@ -194,69 +213,67 @@ std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>&
   }
 }
 
-std::vector<Scheduler::Entry> Scheduler::DropExpired(std::vector<Entry> batch) {
+RequestBatch Scheduler::DropExpired(std::vector<Entry> batch) {
   const Clock::time_point now = Clock::now();
-  std::vector<Entry> keep;
+  RequestBatch keep;
   keep.reserve(batch.size());
   for (Entry& e : batch) {
     InferenceRequest& r = *e.request;
-    if (r.is_cancelled && r.is_cancelled()) {
-      Finish(r, absl::CancelledError(absl::StrCat("model '", options_.model_name,
-                                                  "': the request was cancelled while queued")),
-             now);
+    r.execution_start = now;
+    if (r.Cancelled()) {
+      r.RespondError(absl::CancelledError(absl::StrCat(
+          "model '", options_.model_name, "': the request was cancelled while queued")));
     } else if (r.deadline <= now) {
-      Finish(r, absl::DeadlineExceededError(absl::StrCat(
-                    "model '", options_.model_name,
-                    "': the client deadline passed while the request was queued")),
-             now);
-    } else if (!options_.delay_on_timeout && e.timeout <= now) {
-      Finish(r, absl::UnavailableError(absl::StrCat(
-                    "model '", options_.model_name,
-                    "': request timeout expired in the queue (queue policy REJECT)")),
-             now);
+      r.RespondError(absl::DeadlineExceededError(absl::StrCat(
+          "model '", options_.model_name,
+          "': the client deadline passed while the request was queued")));
+    } else if (!options_.queue_policy.delay_on_timeout && e.timeout <= now) {
+      r.RespondError(absl::UnavailableError(absl::StrCat(
+          "model '", options_.model_name,
+          "': request timeout expired in the queue (queue policy REJECT)")));
     } else {
-      keep.push_back(std::move(e));
+      keep.push_back(std::move(e.request));
     }
   }
   return keep;
 }
 
-void Scheduler::Finish(InferenceRequest& r, const absl::Status& status,
-                       Clock::time_point start_exec) {
-  const Clock::time_point now = Clock::now();
-  stats_->RecordRequest(status.ok(), static_cast<uint64_t>(r.rows), Ns(now - r.arrival),
-                        Ns(start_exec - r.arrival));
-  r.done(status);
-}
-
 void Scheduler::WorkerLoop(size_t instance) {
-  std::vector<InferenceRequest*> requests;
   for (;;) {
-    std::vector<Entry> batch;
+    std::vector<Entry> entries;
     bool more = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      batch = NextBatch(lock);
-      if (batch.empty()) return;
+      // An instance whose own runner process is down leaves the work to the
+      // others while any of them can take it.
+      while (!model_->InstanceReady(instance) && !stopping_) {
+        bool other_ready = false;
+        for (size_t i = 0; i < instances_ && !other_ready; ++i) {
+          other_ready = i != instance && model_->InstanceReady(i);
+        }
+        if (!other_ready) break;
+        cv_.wait_for(lock, std::chrono::milliseconds(20));
+      }
+      entries = NextBatch(lock);
+      if (entries.empty()) {
+        ++exited_;
+        exited_cv_.notify_all();
+        return;
+      }
       more = !queue_.empty() || !delayed_.empty();
     }
     if (more) cv_.notify_one();  // let an idle peer instance start on the rest
-    batch = DropExpired(std::move(batch));
+    RequestBatch batch = DropExpired(std::move(entries));
     if (batch.empty()) continue;
-    requests.clear();
     int64_t rows = 0;
-    for (auto& e : batch) {
-      requests.push_back(e.request.get());
-      rows += e.request->rows;
-    }
+    for (const auto& r : batch) rows += r->rows;
     const Clock::time_point start = Clock::now();
     busy_since_ns_[instance] = start.time_since_epoch().count();
     ExecutionBackend::Timing timing;
-    std::vector<absl::Status> statuses = model_->Execute(instance, requests, &timing);
+    model_->Execute(instance, batch, &timing);
     busy_since_ns_[instance] = 0;
     stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
                             timing.output_ns);
-    for (size_t i = 0; i < batch.size(); ++i) Finish(*batch[i].request, statuses[i], start);
   }
 }
 

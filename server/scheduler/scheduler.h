@@ -9,6 +9,7 @@
 #define TORII_SERVER_SCHEDULER_SCHEDULER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -19,52 +20,52 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "model_config.pb.h"
+#include "server/core/execution_backend.h"
 #include "server/core/inference_request.h"
-#include "server/runner/execution_backend.h"
+#include "server/core/model_spec.h"
 #include "server/scheduler/model_statistics.h"
 
 namespace torii {
 
 class Scheduler {
  public:
+  using Clock = InferenceRequest::Clock;
+
   struct Options {
     std::string model_name;
     int32_t max_batch_size = 0;
-    bool dynamic_batching = false;
-    std::set<int64_t> preferred_batch_sizes;
-    std::chrono::microseconds max_queue_delay{0};
-    /// Requests waiting at most; beyond it Enqueue() answers
-    /// RESOURCE_EXHAUSTED. 0 = unlimited.
-    size_t max_queue_size = 0;
-    /// Queue policy (Triton's default_queue_policy).
-    std::chrono::microseconds default_timeout{0};  // 0 = none
-    bool allow_timeout_override = false;
-    bool delay_on_timeout = false;  // timeout_action DELAY (else REJECT)
+    BatchingSpec batching;
+    QueuePolicy queue_policy;
     /// An instance executing one batch longer than this is reported stuck
-    /// (model parameter execution_timeout_ms; default 30 s).
+    /// (execution_timeout_ms); 0 = never.
     std::chrono::milliseconds stuck_after{30000};
   };
 
-  /// Reads dynamic_batching / max_batch_size from the config;
-  /// `default_max_queue_size` applies when the config sets none.
-  static Options OptionsFromConfig(const inference::ModelConfig& config,
-                                   size_t default_max_queue_size);
+  static Options FromSpec(const ModelSpec& spec);
 
-  /// Starts one worker per instance of `model` (which must outlive this).
+  /// Starts one worker per instance of `model` (which, like `stats`, must
+  /// outlive this).
   Scheduler(Options options, ExecutionBackend* model, ModelStatistics* stats);
   /// Shuts down (draining the queue) if Shutdown() was not called.
   ~Scheduler();
 
   /// Queues a validated request (taking it from `request`). On error (queue
   /// full: RESOURCE_EXHAUSTED; shutting down: UNAVAILABLE) the request stays
-  /// with the caller, `done` is not called, and the caller answers or retries.
+  /// with the caller, unanswered, and the caller answers or retries.
   absl::Status Enqueue(std::unique_ptr<InferenceRequest>& request);
 
   /// True once Shutdown() began: a caller may retry on a newer version.
   bool stopping() const;
 
-  /// Stops accepting, executes everything already queued, joins the workers.
+  /// Stops accepting: Enqueue() answers UNAVAILABLE from now on.
+  void Stop();
+  /// Stops accepting, lets the workers execute what is queued, and joins
+  /// them; false when they are not done by `deadline` (a stuck runner): the
+  /// workers are then left running and this object must stay alive.
+  bool Drain(Clock::time_point deadline);
+  /// Answers every request still queued with `status`.
+  void FailQueued(const absl::Status& status);
+  /// Drain() without a deadline.
   void Shutdown();
 
   /// Requests queued and not yet handed to an instance.
@@ -76,7 +77,6 @@ class Scheduler {
   size_t stuck_instances() const;
 
  private:
-  using Clock = InferenceRequest::Clock;
   struct Entry {
     std::unique_ptr<InferenceRequest> request;
     Clock::time_point timeout = Clock::time_point::max();  // queue policy
@@ -88,9 +88,8 @@ class Scheduler {
   std::vector<Entry> NextBatch(std::unique_lock<std::mutex>& lock);
   // Answers requests that must not run: cancelled, past deadline, rejected on
   // queue timeout. Returns the ones to execute.
-  std::vector<Entry> DropExpired(std::vector<Entry> batch);
+  RequestBatch DropExpired(std::vector<Entry> batch);
   static bool Compatible(const InferenceRequest& a, const InferenceRequest& b);
-  void Finish(InferenceRequest& r, const absl::Status& status, Clock::time_point start_exec);
 
   const Options options_;
   ExecutionBackend* const model_;
@@ -102,6 +101,8 @@ class Scheduler {
   std::deque<Entry> delayed_;  // timed out under timeout_action DELAY
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  size_t exited_ = 0;  // workers that left their loop
+  std::condition_variable exited_cv_;
   // Per instance: steady-clock ns when its current batch started, 0 if idle.
   std::unique_ptr<std::atomic<int64_t>[]> busy_since_ns_;
   size_t instances_ = 0;

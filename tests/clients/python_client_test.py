@@ -345,15 +345,16 @@ class HealthAndMetadataTest(ServerTestCase):
                 self.assertTrue(r.ready)
 
     def test_model_ready_unknown_model(self):
-        self.assert_rpc_error(self.stub.ModelReady,
-                              pb.ModelReadyRequest(name="no_such_model"),
-                              grpc.StatusCode.NOT_FOUND, ["no_such_model"])
+        # As Triton: an unknown model is not ready, not an error.
+        r = self.stub.ModelReady(pb.ModelReadyRequest(name="no_such_model"),
+                                 timeout=RPC_TIMEOUT_S)
+        self.assertFalse(r.ready)
 
     def test_model_ready_unknown_version(self):
-        self.assert_rpc_error(
-            self.stub.ModelReady,
+        r = self.stub.ModelReady(
             pb.ModelReadyRequest(name="identity", version="999"),
-            grpc.StatusCode.NOT_FOUND, ["999"])
+            timeout=RPC_TIMEOUT_S)
+        self.assertFalse(r.ready)
 
     def check_metadata(self, model, inputs, outputs):
         md = self.stub.ModelMetadata(pb.ModelMetadataRequest(name=model),

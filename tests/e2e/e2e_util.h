@@ -12,21 +12,26 @@
 #include <vector>
 
 #include "inference.grpc.pb.h"
+#include "tests/util/temp_dir.h"
 
 namespace torii {
 namespace testing {
 
-/// A copy of examples/model_repository in a fresh temp dir, removed at exit.
+/// A copy of examples/model_repository in a fresh directory under $TMPDIR,
+/// removed with the object.
 class TempRepository {
  public:
-  TempRepository() {
-    char tmpl[] = "/tmp/torii-repo-XXXXXX";
-    dir_ = mkdtemp(tmpl);
+  TempRepository() : dir_(MakeTempDir("torii-repo-")) {
     std::filesystem::copy(TORII_EXAMPLE_REPOSITORY, dir_, std::filesystem::copy_options::recursive);
     // The TorchScript example needs a runner this build may not have.
     std::filesystem::remove_all(dir_ + "/mlp");
   }
-  ~TempRepository() { std::filesystem::remove_all(dir_); }
+  ~TempRepository() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  TempRepository(const TempRepository&) = delete;
+  TempRepository& operator=(const TempRepository&) = delete;
   const std::string& path() const { return dir_; }
   void Write(const std::string& rel, const std::string& text) const {
     std::filesystem::create_directories(std::filesystem::path(dir_ + "/" + rel).parent_path());

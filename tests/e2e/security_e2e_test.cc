@@ -26,8 +26,7 @@ std::string Read(const std::string& path) {
 struct Certificates {
   std::string dir;
   Certificates() {
-    char tmpl[] = "/tmp/torii-certs-XXXXXX";
-    dir = mkdtemp(tmpl);
+    dir = MakeTempDir("torii-certs-");
     const std::string script =
         "cd " + dir + " && " +
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "

@@ -24,8 +24,9 @@ using std::chrono::milliseconds;
 
 // The example repository without models whose runner this build may lack.
 const TempRepository& ExampleRepository() {
-  static const TempRepository* repo = new TempRepository();
-  return *repo;
+  // A function-local object: removed when the test process exits.
+  static const TempRepository repo;
+  return repo;
 }
 
 std::unique_ptr<ServerProcess> StartExampleServer(const std::vector<std::string>& extra = {}) {
@@ -472,7 +473,8 @@ TEST_CASE("Prometheus metrics per model and version pass promtool") {
   CHECK(text.find("torii_inference_pending_requests{model=\"add_sub\",version=\"1\"} 0") != std::string::npos);
   CHECK(text.find("torii_model_ready{model=\"identity\",version=\"1\"} 1") != std::string::npos);
 
-  char path[] = "/tmp/torii-metrics-XXXXXX";
+  std::string path_text = TempRoot() + "/torii-metrics-XXXXXX";
+  char* path = path_text.data();
   const int fd = mkstemp(path);
   REQUIRE(fd >= 0);
   REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));

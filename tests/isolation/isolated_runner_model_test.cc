@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "server/isolation/isolated_runner_model.h"
+#include "server/core/datatype.h"
+#include "server/repository/model_spec_builder.h"
 #include "tests/util/runner_fixture.h"
 
 namespace torii {
@@ -33,8 +35,8 @@ std::string Param(const std::string& key, const std::string& value) {
   return "parameters { key: \"" + key + "\" value { string_value: \"" + value + "\" } }\n";
 }
 
-/// An isolated model: config and signature (in LoadedModel, without an
-/// in-process model) plus the backend.
+/// An isolated model: its spec (in LoadedModel, without an in-process model)
+/// plus the backend.
 struct Isolated {
   LoadedModel m;
   std::unique_ptr<IsolatedRunnerModel> backend;
@@ -42,24 +44,30 @@ struct Isolated {
 
 absl::StatusOr<std::unique_ptr<Isolated>> StartIsolated(const std::string& library,
                                                         const std::string& config_text,
-                                                        uint32_t instances = 1) {
+                                                        uint32_t instances = 1,
+                                                        const std::string& host = TORII_RUNNER_HOST_BINARY) {
   auto iso = std::make_unique<Isolated>();
-  if (!google::protobuf::TextFormat::ParseFromString(config_text, &iso->m.config)) {
+  inference::ModelConfig config;
+  if (!google::protobuf::TextFormat::ParseFromString(config_text, &config)) {
     return absl::InvalidArgumentError("bad test config");
   }
-  iso->m.signature = std::make_unique<ModelSignature>(iso->m.config);
-  RunnerModel::Options ro;
-  ro.name = iso->m.config.name();
-  ro.version = 1;
-  ro.directory = "/nonexistent";
-  ro.version_directory = "/nonexistent/1";
-  ro.config = &iso->m.config;
-  ro.signature = iso->m.signature.get();
-  ro.instance_count = instances;
-  auto options = IsolatedRunnerModel::OptionsFromConfig(iso->m.config, ro, library);
-  if (!options.ok()) return options.status();
-  options->host_path = TORII_RUNNER_HOST_BINARY;
-  auto backend = IsolatedRunnerModel::Create(std::move(*options));
+  if (instances > 1) config.add_instance_group()->set_count(static_cast<int>(instances));
+  RunnerManifest runner;
+  runner.runner = config.backend();
+  auto spec = BuildModelSpec(config, runner, SpecDefaults{});
+  if (!spec.ok()) return spec.status();
+  iso->m.spec = std::make_shared<const ModelSpec>(std::move(*spec));
+  IsolatedRunnerModel::Options o;
+  o.name = config.name();
+  o.version = 1;
+  o.directory = "/nonexistent";
+  o.version_directory = "/nonexistent/1";
+  o.spec = iso->m.spec;
+  config.SerializeToString(&o.config);
+  o.library_path = library;
+  o.runner = config.backend();
+  o.host_path = host;
+  auto backend = IsolatedRunnerModel::Create(std::move(o));
   if (!backend.ok()) return backend.status();
   iso->backend = std::move(*backend);
   return iso;
@@ -67,14 +75,22 @@ absl::StatusOr<std::unique_ptr<Isolated>> StartIsolated(const std::string& libra
 
 std::vector<absl::Status> Run(ExecutionBackend& b, size_t instance,
                               const std::vector<std::unique_ptr<TestRequest>>& reqs) {
-  std::vector<InferenceRequest*> ptrs;
-  for (auto& r : reqs) ptrs.push_back(&r->request);
-  return b.Execute(instance, ptrs, nullptr);
+  std::vector<TestRequest*> ptrs;
+  for (auto& r : reqs) ptrs.push_back(r.get());
+  RunBatch(b, ptrs, instance);
+  std::vector<absl::Status> out;
+  for (auto& r : reqs) out.push_back(r->status());
+  return out;
 }
 
 absl::Status RunOne(ExecutionBackend& b, TestRequest& r, size_t instance = 0) {
-  std::vector<InferenceRequest*> ptrs = {&r.request};
-  return b.Execute(instance, ptrs, nullptr)[0];
+  RunBatch(b, {&r}, instance);
+  return r.status();
+}
+
+std::string Bytes(const InferenceResponse& r, const std::string& name) {
+  const OutputTensor& o = Output(r, name);
+  return std::string(o.data, o.byte_size);
 }
 
 bool WaitHealthy(const IsolatedRunnerModel& b, std::chrono::seconds limit = std::chrono::seconds(15)) {
@@ -87,9 +103,13 @@ bool WaitHealthy(const IsolatedRunnerModel& b, std::chrono::seconds limit = std:
 }
 
 bool ProcessGone(pid_t pid) {
-  // The backend reaps its children: a pid that is gone fails kill(pid, 0).
-  for (int i = 0; i < 200; ++i) {
+  // Gone: no such process, or a zombie nobody has reaped yet (an orphan
+  // waits for whatever reaps orphans here).
+  for (int i = 0; i < 300; ++i) {
     if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string pid_field, comm, state;
+    if (stat >> pid_field >> comm >> state && state == "Z") return true;
     std::this_thread::sleep_for(milliseconds(10));
   }
   return false;
@@ -126,15 +146,15 @@ TEST_CASE("isolated results equal in-process results, alone and batched") {
       auto c = Fp32Request((*iso)->m, 1, cols, 1.5f);
       REQUIRE(RunOne(*(*in)->model, *a, instance).ok());
       REQUIRE(RunOne(b, *c, instance).ok());
-      REQUIRE(c->response.outputs_size() == 2);
-      CHECK(c->response.outputs(0).name() == "OUTPUT0");
-      CHECK(c->response.outputs(0).datatype() == "FP32");
-      CHECK(c->response.outputs(0).shape(0) == 1);
-      CHECK(c->response.outputs(0).shape(1) == cols);
-      CHECK(c->response.raw_output_contents(0) == a->response.raw_output_contents(0));
+      REQUIRE(c->response().outputs().size() == 2);
+      const OutputTensor& o = Output(c->response(), "OUTPUT0");
+      CHECK(o.datatype == TORII_TYPE_FP32);
+      CHECK(o.shape[0] == 1);
+      CHECK(o.shape[1] == cols);
+      CHECK(Bytes(c->response(), "OUTPUT0") == Bytes(a->response(), "OUTPUT0"));
       // PID: the runner ran in the child, not here.
-      CHECK(OutputInts(c->response, 1)[0] == b.pid());
-      CHECK(OutputInts(a->response, 1)[0] == getpid());
+      CHECK(OutputValues<int64_t>(c->response(), "PID")[0] == b.pid());
+      CHECK(OutputValues<int64_t>(a->response(), "PID")[0] == getpid());
     }
   }
 
@@ -150,8 +170,9 @@ TEST_CASE("isolated results equal in-process results, alone and batched") {
     INFO("request " << r);
     REQUIRE(sa[r].ok());
     REQUIRE(sc[r].ok());
-    CHECK(rc[r]->response.outputs(0).shape(0) == ra[r]->response.outputs(0).shape(0));
-    CHECK(rc[r]->response.raw_output_contents(0) == ra[r]->response.raw_output_contents(0));
+    CHECK(Output(rc[r]->response(), "OUTPUT0").shape[0] ==
+          Output(ra[r]->response(), "OUTPUT0").shape[0]);
+    CHECK(Bytes(rc[r]->response(), "OUTPUT0") == Bytes(ra[r]->response(), "OUTPUT0"));
   }
 }
 
@@ -162,8 +183,9 @@ TEST_CASE("tensors larger than the region grow it on both sides") {
   // after the input, so the host grows it again.
   for (int64_t cols : {786432, 1000, 2000000}) {
     auto r = Fp32Request((*iso)->m, 1, cols, 0.25f);
+    const std::string input = r->storage[0];
     REQUIRE(RunOne(*(*iso)->backend, *r).ok());
-    CHECK(r->response.raw_output_contents(0) == r->wire.raw_input_contents(0));
+    CHECK(Bytes(r->response(), "OUTPUT0") == input);
   }
 }
 
@@ -171,12 +193,12 @@ TEST_CASE("only the requested outputs come back") {
   auto iso = StartIsolated(TORII_FAULT_RUNNER, FaultConfig());
   REQUIRE(iso.ok());
   auto r = Fp32Request((*iso)->m, 2, 3, 1.0f);
-  r->request.output_requested = {false, true};  // PID only
+  r->request->output_requested = {0, 1};  // PID only
   REQUIRE(RunOne(*(*iso)->backend, *r).ok());
-  REQUIRE(r->response.outputs_size() == 1);
-  CHECK(r->response.outputs(0).name() == "PID");
-  CHECK(r->response.outputs(0).datatype() == "INT64");
-  CHECK(OutputInts(r->response, 0) == std::vector<int64_t>(2, (*iso)->backend->pid()));
+  REQUIRE(r->response().outputs().size() == 1);
+  CHECK(r->response().outputs()[0].name == "PID");
+  CHECK(r->response().outputs()[0].datatype == TORII_TYPE_INT64);
+  CHECK(OutputValues<int64_t>(r->response(), "PID") == std::vector<int64_t>(2, (*iso)->backend->pid()));
 }
 
 TEST_CASE("runner errors and exceptions become statuses, with no restart") {
@@ -250,8 +272,41 @@ TEST_CASE("a crash fails the batch in flight with UNAVAILABLE and the child come
     CHECK(ProcessGone(old_pid));
     auto after = Fp32Request((*iso)->m, 1, 2, 7.0f);
     REQUIRE(RunOne(b, *after).ok());
-    CHECK(OutputFloats(after->response, 0) == std::vector<float>{7, 8});
+    CHECK(OutputValues<float>(after->response(), "OUTPUT0") == std::vector<float>{7, 8});
   }
+}
+
+TEST_CASE("a runner that starts a helper process cannot hide its crash") {
+  // execution_timeout_ms 0: nothing but the child's death can end the wait.
+  auto iso = StartIsolated(TORII_FAULT_RUNNER,
+                           FaultConfig(Param("execution_timeout_ms", "0") + Param("restart_backoff_ms", "50")));
+  REQUIRE(iso.ok());
+  IsolatedRunnerModel& b = *(*iso)->backend;
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string pid_file = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/torii-helper-" +
+                               std::to_string(getpid()) + ".pid";
+  for (const char* how : {"fork", "exec"}) {
+    INFO(how);
+    std::remove(pid_file.c_str());
+    auto r = Fp32Request((*iso)->m, 1, 2, 1.0f,
+                         {{"fault", "helper_segv"}, {"helper", how}, {"pid_file", pid_file}});
+    const auto t0 = std::chrono::steady_clock::now();
+    const absl::Status s = RunOne(b, *r);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+    CHECK(s.code() == absl::StatusCode::kUnavailable);
+#if !defined(__SANITIZE_ADDRESS__)
+    CHECK(Contains(s, "SIGSEGV"));
+#endif
+    pid_t helper = 0;
+    std::ifstream(pid_file) >> helper;
+    REQUIRE(helper > 0);
+    // The helper was in the child's process group: it goes with the child.
+    CHECK(ProcessGone(helper));
+    REQUIRE(WaitHealthy(b));
+    auto ok = Fp32Request((*iso)->m, 1, 2, 3.0f);
+    CHECK(RunOne(b, *ok).ok());
+  }
+  std::remove(pid_file.c_str());
 }
 
 TEST_CASE("a crash fails the other instances' batches of the same child too") {
@@ -319,18 +374,57 @@ TEST_CASE("load failures in the child come back to the load, with no restart loo
   }
 }
 
+std::string LiarConfig(const std::string& lie, const std::string& type = "TYPE_FP32") {
+  return "name: \"" + lie + "\" backend: \"liar\" max_batch_size: 8\n" +
+         "input [ { name: \"INPUT0\" data_type: " + type + " dims: [ -1 ] } ]\n" +
+         "output [ { name: \"OUTPUT0\" data_type: " + type + " dims: [ -1 ] } ]\n" +
+         Param("isolation", "process");
+}
+
+TEST_CASE("the server checks everything an isolated child hands back") {
+  SECTION("an output shape the config does not allow is INTERNAL") {
+    auto iso = StartIsolated("/unused", LiarConfig("lie_shape"), 1, TORII_LYING_HOST);
+    REQUIRE(iso.ok());
+    auto r = Fp32Request((*iso)->m, 2, 4, 1.0f);
+    const absl::Status s = RunOne(*(*iso)->backend, *r);
+    CHECK(s.code() == absl::StatusCode::kInternal);
+    CHECK(Contains(s, "expected shape [2,-1]"));
+  }
+  SECTION("an output outside the shared region is a protocol error; the child is killed") {
+    auto iso = StartIsolated("/unused", LiarConfig("lie_bounds"), 1, TORII_LYING_HOST);
+    REQUIRE(iso.ok());
+    auto r = Fp32Request((*iso)->m, 1, 4, 1.0f);
+    const absl::Status s = RunOne(*(*iso)->backend, *r);
+    CHECK(s.code() == absl::StatusCode::kUnavailable);
+    CHECK(Contains(s, "broke the protocol"));
+  }
+  SECTION("malformed BYTES from a child are the server's fault: INTERNAL") {
+    auto iso = StartIsolated("/unused", LiarConfig("lie_bytes", "TYPE_STRING"), 1, TORII_LYING_HOST);
+    REQUIRE(iso.ok());
+    auto t = std::make_unique<TestRequest>();
+    t->request->model_name = "lie_bytes";
+    t->request->sink = t->sink;
+    std::string bytes;
+    AppendBytesElement(bytes, "x");
+    t->AddInput("INPUT0", TORII_TYPE_BYTES, {1, 1}, bytes);
+    REQUIRE(ValidateRequest(*(*iso)->m.spec, {}, t->request.get()).ok());
+    const absl::Status s = RunOne(*(*iso)->backend, *t);
+    CHECK(s.code() == absl::StatusCode::kInternal);
+    CHECK(Contains(s, "BYTES element 0 declares 1000000 bytes"));
+  }
+  SECTION("a child cannot shrink the shared region under the server") {
+    auto iso = StartIsolated("/unused", LiarConfig("lie_shrink"), 1, TORII_LYING_HOST);
+    REQUIRE(iso.ok());
+    auto r = Fp32Request((*iso)->m, 1, 4, 1.0f);
+    // Without the seal the shrink succeeds and this read is a SIGBUS.
+    const absl::Status s = RunOne(*(*iso)->backend, *r);
+    CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(Contains(s, "shrinking the region was refused"));
+  }
+}
+
 TEST_CASE("a missing torii-runner-host is a clear load error") {
-  inference::ModelConfig config;
-  REQUIRE(google::protobuf::TextFormat::ParseFromString(FaultConfig(), &config));
-  ModelSignature sig(config);
-  RunnerModel::Options ro;
-  ro.name = "faulty";
-  ro.config = &config;
-  ro.signature = &sig;
-  auto options = IsolatedRunnerModel::OptionsFromConfig(config, ro, TORII_FAULT_RUNNER);
-  REQUIRE(options.ok());
-  options->host_path = "/nonexistent/torii-runner-host";
-  auto b = IsolatedRunnerModel::Create(std::move(*options));
+  auto b = StartIsolated(TORII_FAULT_RUNNER, FaultConfig(), 1, "/nonexistent/torii-runner-host");
   REQUIRE_FALSE(b.ok());
   CHECK(b.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(Contains(b.status(), "TORII_RUNNER_HOST"));

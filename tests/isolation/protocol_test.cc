@@ -25,7 +25,12 @@ BatchMessage SampleBatch() {
   r1.deadline_ns = 123456789;
   r1.inputs = {TensorRef{{2, 3}, 64, 24}};
   r1.requested = {1, 0};
-  r1.parameters = std::string("\x0a\x03" "abc", 5);
+  r1.id = "req-1";
+  r1.parameters.Set("mode", std::string("fast"));
+  r1.parameters.Set("n", int64_t{-3});
+  r1.parameters.Set("u", uint64_t{7});
+  r1.parameters.Set("f", 0.5);
+  r1.parameters.Set("b", true);
   BatchMessage::Request r2;
   r2.rows = 1;
   r2.inputs = {TensorRef{{1, 3}, 128, 12}};
@@ -65,7 +70,14 @@ TEST_CASE("batch and reply frames round-trip") {
   CHECK(b.requests[0].inputs[0].offset == 64);
   CHECK(b.requests[0].inputs[0].size == 24);
   CHECK(b.requests[0].requested == std::vector<uint8_t>{1, 0});
-  CHECK(b.requests[0].parameters == std::string("\x0a\x03" "abc", 5));
+  CHECK(b.requests[0].id == "req-1");
+  const Parameters& p = b.requests[0].parameters;
+  REQUIRE(p.size() == 5);
+  CHECK(p.Find("mode")->as_string() == "fast");
+  CHECK(p.Find("n")->as_int64() == -3);
+  CHECK(p.Find("u")->as_uint64() == 7);
+  CHECK(p.Find("f")->as_double() == 0.5);
+  CHECK(p.Find("b")->as_bool());
   CHECK(b.requests[1].deadline_ns == INT64_MAX);
   CHECK(b.requests[1].parameters.empty());
 

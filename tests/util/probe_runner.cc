@@ -82,6 +82,18 @@ class ProbeInstance : public torii::Instance {
       auto o = batch.AllocateOutput<int64_t>(name, {rows, 1});
       for (auto& v : o) v = value;
     }
+    // BYTES_OUT (BYTES [1]), when declared and asked for: one element per
+    // row, or with mode "bad_bytes" a length prefix that runs past the end.
+    if (batch.output_requested("BYTES_OUT")) {
+      const size_t n = static_cast<size_t>(rows);
+      void* p = batch.AllocateOutput("BYTES_OUT", TORII_TYPE_BYTES, {rows, 1}, n * 5);
+      auto* bytes = static_cast<unsigned char*>(p);
+      for (size_t r = 0; r < n; ++r) {
+        const uint32_t len = mode == "bad_bytes" ? 1000 : 1;
+        std::memcpy(bytes + r * 5, &len, 4);
+        bytes[r * 5 + 4] = 'x';
+      }
+    }
     if (mode == "fail_odd") {
       int64_t row = 0;
       for (size_t r = 0; r < batch.request_count(); ++r) {

@@ -1,47 +1,63 @@
 // Loads a runner library with a config written in the test, through the same
-// server code the server uses (RunnerLibrary, RunnerModel), and builds
-// validated requests for it.
+// server code the server uses (BuildModelSpec, RunnerLibrary, RunnerModel),
+// and builds validated requests for it whose responses a test can read.
 #ifndef TORII_TESTS_UTIL_RUNNER_FIXTURE_H_
 #define TORII_TESTS_UTIL_RUNNER_FIXTURE_H_
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "google/protobuf/text_format.h"
 #include "server/core/request_validator.h"
+#include "server/repository/model_spec_builder.h"
 #include "server/runner/runner_model.h"
 
 namespace torii {
 namespace testing {
 
-struct LoadedModel {
+/// Parses a config written in a test and builds its spec.
+inline std::shared_ptr<const ModelSpec> SpecFromText(const std::string& config_text) {
   inference::ModelConfig config;
-  std::unique_ptr<ModelSignature> signature;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(config_text, &config));
+  RunnerManifest runner;
+  runner.runner = config.backend();
+  auto spec = BuildModelSpec(config, runner, SpecDefaults{});
+  INFO(spec.status().message());
+  REQUIRE(spec.ok());
+  return std::make_shared<const ModelSpec>(std::move(*spec));
+}
+
+struct LoadedModel {
+  std::shared_ptr<const ModelSpec> spec;
   std::shared_ptr<RunnerLibrary> library;
   std::unique_ptr<RunnerModel> model;
 };
 
 /// Parses `config_text` and loads it into the runner at `library_path`.
 inline absl::StatusOr<std::unique_ptr<LoadedModel>> LoadRunnerModel(
-    const std::string& library_path, const std::string& config_text, uint32_t instances = 1) {
+    const std::string& library_path, const std::string& config_text, uint32_t instances = 1,
+    InferenceDispatcher* dispatcher = nullptr) {
   auto m = std::make_unique<LoadedModel>();
-  if (!google::protobuf::TextFormat::ParseFromString(config_text, &m->config)) {
-    return absl::InvalidArgumentError("bad test config");
-  }
-  m->signature = std::make_unique<ModelSignature>(m->config);
+  m->spec = SpecFromText(config_text);
   auto lib = RunnerLibrary::Open(library_path);
   if (!lib.ok()) return lib.status();
   m->library = *lib;
   RunnerModel::Options o;
-  o.name = m->config.name();
+  o.name = m->spec->name;
   o.version = 1;
   o.directory = "/nonexistent";
   o.version_directory = "/nonexistent/1";
-  o.config = &m->config;
-  o.signature = m->signature.get();
+  o.spec = m->spec;
+  o.dispatcher = dispatcher;
   o.instance_count = instances;
   auto rm = RunnerModel::Create(m->library, o);
   if (!rm.ok()) return rm.status();
@@ -49,52 +65,133 @@ inline absl::StatusOr<std::unique_ptr<LoadedModel>> LoadRunnerModel(
   return m;
 }
 
-/// A wire request plus its validated form and response, kept together.
-struct TestRequest {
-  inference::ModelInferRequest wire;
-  inference::ModelInferResponse response;
-  InferenceRequest request;
+/// Keeps every response a request gets, in order.
+class CollectingSink : public ResponseSink {
+ public:
+  void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (response != nullptr) responses_.push_back(std::move(response));
+      if (final) ++finals_;
+    }
+    cv_.notify_all();
+  }
+  /// Waits up to `d` for the final response; true once it came.
+  bool WaitFinal(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, d, [&] { return finals_ > 0; });
+  }
+  int finals() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finals_;
+  }
+  size_t count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return responses_.size();
+  }
+  /// The last response (the only one for a model that is not decoupled).
+  const InferenceResponse& last() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    REQUIRE(!responses_.empty());
+    return *responses_.back();
+  }
+  const InferenceResponse& at(size_t i) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    REQUIRE(i < responses_.size());
+    return *responses_[i];
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<InferenceResponse>> responses_;
+  int finals_ = 0;
 };
 
-/// FP32 INPUT0 of shape [rows, cols] filled with `first`, first+1, ...
-inline std::unique_ptr<TestRequest> Fp32Request(const LoadedModel& m, int64_t rows, int64_t cols,
-                                                float first,
-                                                std::vector<std::pair<std::string, std::string>> params = {}) {
+/// A request with the storage its inputs view and the sink its answer goes
+/// to. `request` is handed to the code under test (and then null); the
+/// answer stays readable through `sink`.
+struct TestRequest {
+  std::deque<std::string> storage;  // push_back keeps earlier strings in place
+  std::shared_ptr<CollectingSink> sink = std::make_shared<CollectingSink>();
+  std::unique_ptr<InferenceRequest> request = std::make_unique<InferenceRequest>();
+
+  /// The final status: OK, or the error response's status.
+  absl::Status status() const { return sink->last().status; }
+  const InferenceResponse& response() const { return sink->last(); }
+
+  /// Adds an input viewing `bytes` (kept here).
+  void AddInput(const std::string& name, ToriiDataType dt, Shape shape, std::string bytes) {
+    storage.push_back(std::move(bytes));
+    InferenceInput in;
+    in.name = name;
+    in.datatype = dt;
+    in.shape = std::move(shape);
+    in.data = storage.back().data();
+    in.byte_size = storage.back().size();
+    request->inputs.push_back(std::move(in));
+  }
+};
+
+inline std::string FloatBytes(const std::vector<float>& v) {
+  std::string raw(v.size() * 4, '\0');
+  if (!v.empty()) std::memcpy(&raw[0], v.data(), raw.size());
+  return raw;
+}
+
+/// FP32 INPUT0 of shape [rows, cols] filled with `first`, first+1, ...,
+/// validated against `spec`.
+inline std::unique_ptr<TestRequest> Fp32Request(
+    const ModelSpec& spec, int64_t rows, int64_t cols, float first,
+    std::vector<std::pair<std::string, std::string>> params = {}) {
   auto t = std::make_unique<TestRequest>();
-  t->wire.set_model_name(m.config.name());
-  auto* in = t->wire.add_inputs();
-  in->set_name("INPUT0");
-  in->set_datatype("FP32");
-  in->add_shape(rows);
-  in->add_shape(cols);
-  std::string raw(static_cast<size_t>(rows * cols) * 4, '\0');
-  for (int64_t i = 0; i < rows * cols; ++i) {
-    const float v = first + static_cast<float>(i);
-    std::memcpy(&raw[static_cast<size_t>(i) * 4], &v, 4);
-  }
-  t->wire.add_raw_input_contents(raw);
+  t->request->model_name = spec.name;
+  t->request->served_version = "1";
+  t->request->sink = t->sink;
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  for (size_t i = 0; i < values.size(); ++i) values[i] = first + static_cast<float>(i);
+  t->AddInput("INPUT0", TORII_TYPE_FP32, {rows, cols}, FloatBytes(values));
   for (const auto& [k, v] : params) {
-    auto& p = (*t->wire.mutable_parameters())[k];
     int64_t n;
-    if (absl::SimpleAtoi(v, &n)) p.set_int64_param(n); else p.set_string_param(v);
+    if (absl::SimpleAtoi(v, &n)) {
+      t->request->parameters.Set(k, n);
+    } else {
+      t->request->parameters.Set(k, v);
+    }
   }
-  REQUIRE(ValidateRequest(m.config.name(), *m.signature, t->wire, {}, &t->request).ok());
-  t->request.response = &t->response;
-  t->request.arrival = InferenceRequest::Clock::now();
+  absl::Status s = ValidateRequest(spec, ValidationLimits{}, t->request.get());
+  INFO(s.message());
+  REQUIRE(s.ok());
   return t;
 }
-
-inline std::vector<float> OutputFloats(const inference::ModelInferResponse& r, int index) {
-  const std::string& raw = r.raw_output_contents(index);
-  std::vector<float> v(raw.size() / 4);
-  std::memcpy(v.data(), raw.data(), raw.size());
-  return v;
+inline std::unique_ptr<TestRequest> Fp32Request(
+    const LoadedModel& m, int64_t rows, int64_t cols, float first,
+    std::vector<std::pair<std::string, std::string>> params = {}) {
+  return Fp32Request(*m.spec, rows, cols, first, std::move(params));
 }
 
-inline std::vector<int64_t> OutputInts(const inference::ModelInferResponse& r, int index) {
-  const std::string& raw = r.raw_output_contents(index);
-  std::vector<int64_t> v(raw.size() / 8);
-  std::memcpy(v.data(), raw.data(), raw.size());
+/// Runs `requests` as one batch on instance `instance` (their requests are
+/// handed over; the answers stay in their sinks).
+inline void RunBatch(ExecutionBackend& model, std::vector<TestRequest*> requests,
+                     size_t instance = 0) {
+  RequestBatch batch;
+  for (TestRequest* t : requests) batch.push_back(std::move(t->request));
+  model.Execute(instance, batch, nullptr);
+}
+
+inline const OutputTensor& Output(const InferenceResponse& r, const std::string& name) {
+  for (const auto& o : r.outputs()) {
+    if (o.name == name) return o;
+  }
+  FAIL("response has no output '" << name << "'");
+  return r.outputs().front();
+}
+
+template <typename T>
+std::vector<T> OutputValues(const InferenceResponse& r, const std::string& name) {
+  const OutputTensor& o = Output(r, name);
+  std::vector<T> v(o.byte_size / sizeof(T));
+  if (!v.empty()) std::memcpy(v.data(), o.data, v.size() * sizeof(T));
   return v;
 }
 

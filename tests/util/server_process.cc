@@ -1,5 +1,7 @@
 #include "tests/util/server_process.h"
 
+#include "tests/util/temp_dir.h"
+
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
@@ -17,7 +19,11 @@
 namespace torii {
 namespace testing {
 
-std::string ServerBinary() { return TORII_SERVER_BINARY; }
+std::string ServerBinary() {
+  // Override to run the same tests against another build or an install.
+  const char* other = std::getenv("TORII_TEST_SERVER_BINARY");
+  return other != nullptr && *other != '\0' ? other : TORII_SERVER_BINARY;
+}
 
 int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -43,8 +49,8 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
   p->credentials_ = options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
   p->log_file_ = options.log_file;
   if (p->log_file_.empty()) {
-    char tmpl[] = "/tmp/torii-server-log-XXXXXX";
-    const int fd = mkstemp(tmpl);
+    std::string tmpl = TempRoot() + "/torii-server-log-XXXXXX";
+    const int fd = mkstemp(tmpl.data());
     if (fd >= 0) close(fd);
     p->log_file_ = tmpl;
     p->owns_log_ = true;

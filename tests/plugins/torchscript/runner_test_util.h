@@ -40,12 +40,13 @@ inline FakeHost& Host() {
   return *host;
 }
 
-/// A directory under /tmp removed with everything in it.
+/// A directory under $TMPDIR (else /tmp) removed with everything in it.
 class TempDir {
  public:
   TempDir() {
-    char tmpl[] = "/tmp/torii-torchscript-XXXXXX";
-    const char* p = mkdtemp(tmpl);
+    const char* t = std::getenv("TMPDIR");
+    std::string tmpl = std::string(t != nullptr && *t != '\0' ? t : "/tmp") + "/torii-torchscript-XXXXXX";
+    const char* p = mkdtemp(tmpl.data());
     REQUIRE(p != nullptr);
     path_ = p;
   }

@@ -15,11 +15,12 @@
 
 #include "abi_1_0_fields.h"
 #include "absl/strings/str_cat.h"
-#include "server/core/model_signature.h"
 #include "server/core/request_validator.h"
 #include "server/repository/model_config_parser.h"
+#include "server/repository/model_spec_builder.h"
 #include "server/runner/runner_library.h"
 #include "server/runner/runner_model.h"
+#include "tests/util/runner_fixture.h"
 #include "torii/runner_abi.h"
 
 extern "C" {
@@ -40,7 +41,7 @@ namespace {
 const std::string kServerAbi =
     absl::StrCat(TORII_RUNNER_ABI_VERSION_MAJOR, ".", TORII_RUNNER_ABI_VERSION_MINOR);
 
-inference::ModelConfig Config(const std::string& factor) {
+std::shared_ptr<const ModelSpec> Spec(const std::string& factor) {
   std::string text = R"(
     name: "scale"
     backend: "abi_1_0_scale"
@@ -53,38 +54,53 @@ inference::ModelConfig Config(const std::string& factor) {
   auto parsed = ParseModelConfig(text, "config.pbtxt", "scale");
   INFO(parsed.status().ToString());
   REQUIRE(parsed.ok());
-  return parsed->config;
+  RunnerManifest runner;
+  runner.runner = "abi_1_0_scale";
+  auto spec = BuildModelSpec(parsed->config, runner, SpecDefaults{});
+  REQUIRE(spec.ok());
+  return std::make_shared<const ModelSpec>(std::move(*spec));
 }
 
 // One validated request of `rows` x `values.size() / rows` floats.
 struct Request {
-  inference::ModelInferRequest wire;
-  inference::ModelInferResponse response;
-  InferenceRequest request;
+  std::string bytes;
+  std::shared_ptr<testing::CollectingSink> sink = std::make_shared<testing::CollectingSink>();
+  std::unique_ptr<InferenceRequest> request = std::make_unique<InferenceRequest>();
 
-  Request(const ModelSignature& sig, int64_t rows, const std::vector<float>& values) {
-    auto* in = wire.add_inputs();
-    in->set_name("INPUT0");
-    in->set_datatype("FP32");
-    in->add_shape(rows);
-    in->add_shape(static_cast<int64_t>(values.size()) / rows);
-    wire.add_raw_input_contents(
-        std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
-    const absl::Status s = ValidateRequest("scale", sig, wire, ValidationLimits{}, &request);
+  Request(const ModelSpec& spec, int64_t rows, const std::vector<float>& values) {
+    bytes.assign(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+    InferenceInput in;
+    in.name = "INPUT0";
+    in.datatype = TORII_TYPE_FP32;
+    in.shape = {rows, static_cast<int64_t>(values.size()) / rows};
+    in.data = bytes.data();
+    in.byte_size = bytes.size();
+    request->inputs.push_back(std::move(in));
+    request->sink = sink;
+    const absl::Status s = ValidateRequest(spec, ValidationLimits{}, request.get());
     INFO(s.ToString());
     REQUIRE(s.ok());
-    request.response = &response;
   }
 
+  const OutputTensor& Tensor() const {
+    REQUIRE(sink->finals() == 1);
+    REQUIRE(sink->last().status.ok());
+    REQUIRE(sink->last().outputs().size() == 1);
+    return sink->last().outputs()[0];
+  }
   std::vector<float> Output() const {
-    REQUIRE(response.outputs_size() == 1);
-    REQUIRE(response.raw_output_contents_size() == 1);
-    const std::string& raw = response.raw_output_contents(0);
-    std::vector<float> v(raw.size() / sizeof(float));
-    std::memcpy(v.data(), raw.data(), raw.size());
+    const OutputTensor& t = Tensor();
+    std::vector<float> v(t.byte_size / sizeof(float));
+    std::memcpy(v.data(), t.data, t.byte_size);
     return v;
   }
 };
+
+void Run(RunnerModel& model, size_t instance, std::vector<Request*> requests) {
+  RequestBatch batch;
+  for (Request* r : requests) batch.push_back(std::move(r->request));
+  model.Execute(instance, batch, nullptr);
+}
 
 TEST_CASE("a runner built against ABI 1.0 loads and runs in the current server", "[compat]") {
   auto lib = RunnerLibrary::Open(TORII_COMPAT_ABI_1_0);
@@ -96,15 +112,13 @@ TEST_CASE("a runner built against ABI 1.0 loads and runs in the current server",
   CHECK(p.runner_abi == "1.0");
   CHECK(p.runner_build == "sdk 0.1.0; cc (c99); rev frozen-abi-1.0");
 
-  const inference::ModelConfig config = Config("3");
-  const ModelSignature sig(config);
+  const auto spec = Spec("3");
   RunnerModel::Options o;
   o.name = "scale";
   o.version = 1;
   o.directory = "/nonexistent/scale";
   o.version_directory = "/nonexistent/scale/1";
-  o.config = &config;
-  o.signature = &sig;
+  o.spec = spec;
   o.instance_count = 2;
   auto model = RunnerModel::Create(*lib, o);
   INFO(model.status().ToString());
@@ -112,36 +126,28 @@ TEST_CASE("a runner built against ABI 1.0 loads and runs in the current server",
   REQUIRE((*model)->instance_count() == 2);
 
   SECTION("one request") {
-    Request r(sig, 1, {1, -2, 0.5f});
-    const auto st = (*model)->Execute(1, {&r.request});
-    REQUIRE(st.size() == 1);
-    REQUIRE(st[0].ok());
+    Request r(*spec, 1, {1, -2, 0.5f});
+    Run(**model, 1, {&r});
     CHECK(r.Output() == std::vector<float>{3, -6, 1.5f});
-    CHECK(r.response.outputs(0).shape(0) == 1);
-    CHECK(r.response.outputs(0).shape(1) == 3);
+    CHECK(r.Tensor().shape[0] == 1);
+    CHECK(r.Tensor().shape[1] == 3);
   }
   SECTION("requests merged into one batch are split back") {
-    Request a(sig, 1, {1, 2}), b(sig, 2, {3, 4, 5, 6});
-    const auto st = (*model)->Execute(0, {&a.request, &b.request});
-    REQUIRE(st.size() == 2);
-    REQUIRE(st[0].ok());
-    REQUIRE(st[1].ok());
+    Request a(*spec, 1, {1, 2}), b(*spec, 2, {3, 4, 5, 6});
+    Run(**model, 0, {&a, &b});
     CHECK(a.Output() == std::vector<float>{3, 6});
     CHECK(b.Output() == std::vector<float>{9, 12, 15, 18});
-    CHECK(b.response.outputs(0).shape(0) == 2);
+    CHECK(b.Tensor().shape[0] == 2);
   }
 }
 
 TEST_CASE("a 1.0 runner's error crosses the ABI with its code and message", "[compat]") {
   auto lib = RunnerLibrary::Open(TORII_COMPAT_ABI_1_0);
   REQUIRE(lib.ok());
-  const inference::ModelConfig config = Config("three");
-  const ModelSignature sig(config);
   RunnerModel::Options o;
   o.name = "scale";
   o.version = 1;
-  o.config = &config;
-  o.signature = &sig;
+  o.spec = Spec("three");
   auto model = RunnerModel::Create(*lib, o);
   REQUIRE_FALSE(model.ok());
   CHECK(model.status().code() == absl::StatusCode::kInvalidArgument);

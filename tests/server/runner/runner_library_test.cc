@@ -2,6 +2,11 @@
 #include "server/runner/runner_library.h"
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 namespace torii {
 namespace {
@@ -63,6 +68,39 @@ TEST_CASE("the cache opens a library once") {
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   CHECK(a->get() == b->get());
+}
+
+
+TEST_CASE("a library replaced in place is loaded as new code with a private copy") {
+  // A model folder's runner library: copy identity there, load it, then
+  // overwrite the same path with add_sub. dlopen by path would hand back the
+  // old identity handle; the private copy loads the new file.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/torii-lib-XXXXXX";
+  REQUIRE(mkdtemp(dir.data()) != nullptr);
+  const std::string path = dir + "/libtorii_custom.so";
+  auto copy = [&](const std::string& from) {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+    out.close();
+    REQUIRE(std::rename((path + ".tmp").c_str(), path.c_str()) == 0);
+  };
+  RunnerLibraryCache cache;
+  copy(std::string(TORII_RUNNER_DIR) + "/libtorii_identity.so");
+  auto first = cache.Get(path, /*private_copy=*/true);
+  REQUIRE(first.ok());
+  CHECK((*first)->provenance().runner == "identity");
+  copy(std::string(TORII_RUNNER_DIR) + "/libtorii_add_sub.so");
+  auto second = cache.Get(path, /*private_copy=*/true);
+  REQUIRE(second.ok());
+  CHECK((*second)->provenance().runner == "add_sub");
+  // The same file again shares the loaded handle.
+  auto third = cache.Get(path, /*private_copy=*/true);
+  REQUIRE(third.ok());
+  CHECK(third->get() == second->get());
+  std::remove(path.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 #include "server/scheduler/scheduler.h"
 
 #include <catch2/catch.hpp>
-#include <future>
 #include <thread>
 
 #include "tests/util/runner_fixture.h"
@@ -12,24 +11,34 @@ namespace {
 
 using testing::Fp32Request;
 using testing::LoadRunnerModel;
-using testing::OutputFloats;
-using testing::OutputInts;
+using testing::OutputValues;
 using testing::ProbeConfig;
 using std::chrono::milliseconds;
 
 std::string ProbePath() { return std::string(TORII_FIXTURE_DIR) + "/libtorii_probe.so"; }
+
+// A submitted request: get() waits (bounded) for its final answer.
+struct Pending {
+  testing::TestRequest* t;
+  absl::Status enqueued;
+  absl::Status get() {
+    if (!enqueued.ok()) return enqueued;
+    REQUIRE(t->sink->WaitFinal(std::chrono::seconds(20)));
+    return t->status();
+  }
+  bool ready_within(std::chrono::seconds d) { return !enqueued.ok() || t->sink->WaitFinal(d); }
+};
 
 struct Harness {
   std::unique_ptr<testing::LoadedModel> m;
   ModelStatistics stats;
   std::unique_ptr<Scheduler> scheduler;
 
-  Harness(const std::string& extra, int max_batch, uint32_t instances, size_t default_queue = 0) {
+  Harness(const std::string& extra, int max_batch, uint32_t instances) {
     auto loaded = LoadRunnerModel(ProbePath(), ProbeConfig("probe", max_batch, extra), instances);
     REQUIRE(loaded.ok());
     m = std::move(*loaded);
-    scheduler = std::make_unique<Scheduler>(Scheduler::OptionsFromConfig(m->config, default_queue),
-                                            m->model.get(), &stats);
+    scheduler = std::make_unique<Scheduler>(Scheduler::FromSpec(*m->spec), m->model.get(), &stats);
   }
   ~Harness() { scheduler->Shutdown(); }
 
@@ -41,30 +50,26 @@ struct Harness {
     REQUIRE(scheduler->pending() == 0);
   }
 
-  // Enqueues and returns a future for the final status.
-  std::future<absl::Status> Submit(testing::TestRequest& t) {
-    auto p = std::make_shared<std::promise<absl::Status>>();
-    auto f = p->get_future();
-    t.request.done = [p](const absl::Status& s) { p->set_value(s); };
-    auto req = std::make_unique<InferenceRequest>(std::move(t.request));
+  // Enqueues; the answer arrives in the request's sink.
+  Pending Submit(testing::TestRequest& t) {
+    std::unique_ptr<InferenceRequest> req = std::move(t.request);
     absl::Status s = scheduler->Enqueue(req);
-    if (!s.ok()) p->set_value(s);
-    return f;
+    return {&t, s};
   }
 };
 
 TEST_CASE("dynamic batching merges concurrent requests and each client gets its own rows") {
   Harness h(R"(dynamic_batching { max_queue_delay_microseconds: 200000 })", 8, 1);
   std::vector<std::unique_ptr<testing::TestRequest>> reqs;
-  std::vector<std::future<absl::Status>> done;
+  std::vector<Pending> done;
   for (int i = 0; i < 8; ++i) reqs.push_back(Fp32Request(*h.m, 1, 3, float(100 * i)));
   for (auto& r : reqs) done.push_back(h.Submit(*r));
   for (auto& d : done) REQUIRE(d.get().ok());
   for (int i = 0; i < 8; ++i) {
-    CHECK(OutputFloats(reqs[i]->response, 0) ==
+    CHECK(OutputValues<float>(reqs[i]->response(), "OUTPUT0") ==
           std::vector<float>{float(100 * i), float(100 * i + 1), float(100 * i + 2)});
     // 8 rows reach max_batch_size: executed as one batch without waiting.
-    CHECK(OutputInts(reqs[i]->response, 1) == std::vector<int64_t>{8});
+    CHECK(OutputValues<int64_t>(reqs[i]->response(), "BATCH") == std::vector<int64_t>{8});
   }
 }
 
@@ -76,8 +81,8 @@ TEST_CASE("requests with different inner shapes are not merged") {
   auto fb = h.Submit(*b);
   REQUIRE(fa.get().ok());
   REQUIRE(fb.get().ok());
-  CHECK(OutputInts(a->response, 1) == std::vector<int64_t>{1});
-  CHECK(OutputInts(b->response, 1) == std::vector<int64_t>{1});
+  CHECK(OutputValues<int64_t>(a->response(), "BATCH") == std::vector<int64_t>{1});
+  CHECK(OutputValues<int64_t>(b->response(), "BATCH") == std::vector<int64_t>{1});
 }
 
 TEST_CASE("a preferred batch size is executed without waiting for the delay") {
@@ -87,19 +92,19 @@ TEST_CASE("a preferred batch size is executed without waiting for the delay") {
   auto b = Fp32Request(*h.m, 1, 1, 1);
   auto fa = h.Submit(*a);
   auto fb = h.Submit(*b);
-  REQUIRE(fa.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  REQUIRE(fa.ready_within(std::chrono::seconds(5)));
   REQUIRE(fa.get().ok());
   REQUIRE(fb.get().ok());
-  CHECK(OutputInts(a->response, 1) == std::vector<int64_t>{2});
+  CHECK(OutputValues<int64_t>(a->response(), "BATCH") == std::vector<int64_t>{2});
 }
 
 TEST_CASE("the max queue delay releases a partial batch") {
   Harness h(R"(dynamic_batching { max_queue_delay_microseconds: 20000 })", 8, 1);
   auto a = Fp32Request(*h.m, 3, 1, 0);
   auto fa = h.Submit(*a);
-  REQUIRE(fa.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  REQUIRE(fa.ready_within(std::chrono::seconds(5)));
   REQUIRE(fa.get().ok());
-  CHECK(OutputInts(a->response, 1) == std::vector<int64_t>{3, 3, 3});
+  CHECK(OutputValues<int64_t>(a->response(), "BATCH") == std::vector<int64_t>{3, 3, 3});
 }
 
 TEST_CASE("two instances run batches at the same time") {
@@ -112,9 +117,9 @@ TEST_CASE("two instances run batches at the same time") {
   auto fb = h.Submit(*b);
   REQUIRE(fa.get().ok());
   REQUIRE(fb.get().ok());
-  CHECK(OutputInts(a->response, 3) == std::vector<int64_t>{2});  // CONCURRENT
-  CHECK(OutputInts(b->response, 3) == std::vector<int64_t>{2});
-  CHECK(OutputInts(a->response, 2) != OutputInts(b->response, 2));  // INSTANCE differs
+  CHECK(OutputValues<int64_t>(a->response(), "CONCURRENT") == std::vector<int64_t>{2});  // CONCURRENT
+  CHECK(OutputValues<int64_t>(b->response(), "CONCURRENT") == std::vector<int64_t>{2});
+  CHECK(OutputValues<int64_t>(a->response(), "INSTANCE") != OutputValues<int64_t>(b->response(), "INSTANCE"));  // INSTANCE differs
 }
 
 TEST_CASE("one instance never runs two batches at once") {
@@ -125,8 +130,8 @@ TEST_CASE("one instance never runs two batches at once") {
   auto fb = h.Submit(*b);
   REQUIRE(fa.get().ok());
   REQUIRE(fb.get().ok());
-  CHECK(OutputInts(a->response, 3) == std::vector<int64_t>{1});
-  CHECK(OutputInts(b->response, 3) == std::vector<int64_t>{1});
+  CHECK(OutputValues<int64_t>(a->response(), "CONCURRENT") == std::vector<int64_t>{1});
+  CHECK(OutputValues<int64_t>(b->response(), "CONCURRENT") == std::vector<int64_t>{1});
 }
 
 TEST_CASE("a full queue answers RESOURCE_EXHAUSTED naming the model and the limit") {
@@ -154,14 +159,12 @@ TEST_CASE("a request whose deadline passes while queued is answered and never ex
   auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
   auto fbusy = h.Submit(*busy);
   auto late = Fp32Request(*h.m, 1, 1, 0, {{"mode", "throw"}});
-  late->request.deadline = InferenceRequest::Clock::now() + milliseconds(50);
+  late->request->deadline = InferenceRequest::Clock::now() + milliseconds(50);
   auto flate = h.Submit(*late);
   const absl::Status s = flate.get();
   CHECK(s.code() == absl::StatusCode::kDeadlineExceeded);  // not INTERNAL: never ran
   CHECK(fbusy.get().ok());
-  inference::ModelStatistics stats;
-  h.stats.Fill(&stats);
-  CHECK(stats.execution_count() == 1);
+  CHECK(h.stats.Read().execution_count == 1);
 }
 
 TEST_CASE("a request cancelled while queued is answered CANCELLED and never executed") {
@@ -170,7 +173,7 @@ TEST_CASE("a request cancelled while queued is answered CANCELLED and never exec
   auto fbusy = h.Submit(*busy);
   auto gone = Fp32Request(*h.m, 1, 1, 0, {{"mode", "throw"}});
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
-  gone->request.is_cancelled = [cancelled] { return cancelled->load(); };
+  gone->request->is_cancelled = [cancelled] { return cancelled->load(); };
   auto fgone = h.Submit(*gone);
   cancelled->store(true);
   CHECK(fgone.get().code() == absl::StatusCode::kCancelled);
@@ -196,7 +199,7 @@ TEST_CASE("queue policy REJECT times out waiting requests, DELAY runs them later
     auto waiting = Fp32Request(*h.m, 1, 1, 7);
     auto fw = h.Submit(*waiting);
     CHECK(fw.get().ok());
-    CHECK(OutputFloats(waiting->response, 0) == std::vector<float>{7});
+    CHECK(OutputValues<float>(waiting->response(), "OUTPUT0") == std::vector<float>{7});
     CHECK(fbusy.get().ok());
   }
 }
@@ -217,18 +220,17 @@ TEST_CASE("shutdown drains queued requests and later ones get UNAVAILABLE") {
 TEST_CASE("statistics count requests, executions and batch sizes") {
   Harness h(R"(dynamic_batching { max_queue_delay_microseconds: 100000 preferred_batch_size: [ 4 ] })", 8, 1);
   std::vector<std::unique_ptr<testing::TestRequest>> reqs;
-  std::vector<std::future<absl::Status>> done;
+  std::vector<Pending> done;
   for (int i = 0; i < 4; ++i) reqs.push_back(Fp32Request(*h.m, 1, 1, 0));
   for (auto& r : reqs) done.push_back(h.Submit(*r));
   for (auto& d : done) REQUIRE(d.get().ok());
-  inference::ModelStatistics s;
-  h.stats.Fill(&s);
-  CHECK(s.inference_count() == 4);
-  CHECK(s.execution_count() == 1);
-  CHECK(s.inference_stats().success().count() == 4);
-  REQUIRE(s.batch_stats_size() == 1);
-  CHECK(s.batch_stats(0).batch_size() == 4);
-  CHECK(s.last_inference() > 0);
+  const ModelStatistics::Snapshot s = h.stats.Read();
+  CHECK(s.inference_count == 4);
+  CHECK(s.execution_count == 1);
+  CHECK(s.success.count == 4);
+  REQUIRE(s.batches.size() == 1);
+  CHECK(s.batches.begin()->first == 4);
+  CHECK(s.last_inference_ms > 0);
 }
 
 }  // namespace

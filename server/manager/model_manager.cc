@@ -1,0 +1,285 @@
+#include "server/manager/model_manager.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/common/filesystem.h"
+#include "server/common/logging.h"
+
+namespace torii {
+namespace {
+
+std::string Ms(std::chrono::steady_clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+const char* ModelStateName(ModelState state) {
+  switch (state) {
+    case ModelState::kUnavailable: return "UNAVAILABLE";
+    case ModelState::kLoading: return "LOADING";
+    case ModelState::kReady: return "READY";
+    case ModelState::kUnloading: return "UNLOADING";
+  }
+  return "UNAVAILABLE";
+}
+
+ModelManager::ModelManager(ModelRepository* repository, ModelLoader* loader, Options options)
+    : repository_(repository), loader_(loader), options_(options) {}
+
+ModelManager::~ModelManager() { UnloadAll(); }
+
+std::shared_ptr<std::mutex> ModelManager::ModelLock(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& m = model_locks_[name];
+  if (m == nullptr) m = std::make_shared<std::mutex>();
+  return m;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> ModelManager::BuildVersions(
+    const ModelSource& source, const std::map<int64_t, std::shared_ptr<ModelVersion>>& serving) {
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  for (const VersionSource& v : source.versions) {
+    // A version whose config and files are unchanged keeps serving as it is:
+    // no second copy in memory, no warm-up, statistics kept.
+    auto old = serving.find(v.version);
+    if (old != serving.end() && old->second->fingerprint == v.fingerprint &&
+        google::protobuf::util::MessageDifferencer::Equals(old->second->source_config,
+                                                           source.config)) {
+      out.push_back(old->second);
+      continue;
+    }
+    auto mv = loader_->Load(source, v);
+    if (!mv.ok()) return mv.status();
+    out.push_back(std::move(*mv));
+  }
+  return out;
+}
+
+void ModelManager::RecordFailure(const std::string& name, const absl::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModelSlot& slot = models_[name];
+  // The versions already serving (if any) keep serving.
+  slot.state = slot.versions.empty() ? ModelState::kUnavailable : ModelState::kReady;
+  slot.reason = std::string(status.message());
+}
+
+absl::Status ModelManager::Load(const std::string& name) {
+  auto model_lock = ModelLock(name);
+  std::lock_guard<std::mutex> serialise(*model_lock);
+  const auto start = std::chrono::steady_clock::now();
+  auto source = repository_->Read(name);
+  if (!source.ok()) {
+    LogError("model load failed", {{"model", name}, {"reason", std::string(source.status().message())}});
+    std::lock_guard<std::mutex> lock(mu_);
+    // Only a model the server knows gets an entry (a missing directory is
+    // not a model).
+    auto it = models_.find(name);
+    if (it != models_.end()) {
+      it->second.reason = std::string(source.status().message());
+      if (it->second.versions.empty()) it->second.state = ModelState::kUnavailable;
+    } else if (IsPlainName(name) && IsDirectory(repository_->root() + "/" + name)) {
+      // A model directory that does not load is a model that failed; a name
+      // with no directory is not a model at all.
+      ModelSlot& slot = models_[name];
+      slot.reason = std::string(source.status().message());
+    }
+    return source.status();
+  }
+  for (const auto& w : source->warnings) LogWarning(w, {{"model", name}});
+  LogInfo("model load started", {{"model", name}});
+  std::map<int64_t, std::shared_ptr<ModelVersion>> serving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ModelSlot& slot = models_[name];
+    if (slot.versions.empty()) slot.state = ModelState::kLoading;
+    slot.unloaded = false;
+    serving = slot.versions;
+  }
+  auto built = BuildVersions(*source, serving);
+  if (!built.ok()) {
+    LogError("model load failed", {{"model", name},
+                                    {"duration_ms", Ms(std::chrono::steady_clock::now() - start)},
+                                    {"reason", std::string(built.status().message())}});
+    RecordFailure(name, built.status());
+    return built.status();
+  }
+  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ModelSlot& slot = models_[name];
+    old.swap(slot.versions);
+    for (auto& v : *built) slot.versions[v->version] = v;
+    slot.state = ModelState::kReady;
+    slot.reason.clear();
+  }
+  for (const auto& v : *built) {
+    auto it = old.find(v->version);
+    if (it != old.end() && it->second == v) {
+      old.erase(it);  // unchanged: kept serving, not unloaded
+      continue;
+    }
+    const RunnerProvenance& p = v->provenance;
+    LogFields fields = {{"model", name},
+                        {"version", v->version_string},
+                        {"duration_ms", Ms(std::chrono::steady_clock::now() - start)},
+                        {"runner", p.runner},
+                        {"runner_version", p.runner_version},
+                        {"runner_build", p.runner_build},
+                        {"runner_abi", p.runner_abi}};
+    for (const auto& [k, val] : p.properties) fields.emplace_back(k, val);
+    LogInfo("model ready", fields);
+  }
+  // Old versions drain after the swap; requests holding them finish first.
+  Retire(name, std::move(old));
+  return absl::OkStatus();
+}
+
+void ModelManager::LoadAll(const std::vector<std::string>& names, size_t threads) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < names.size();) Load(names[i]).IgnoreError();
+  };
+  std::vector<std::thread> pool;
+  const size_t n = std::max<size_t>(1, std::min(threads, names.size()));
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+void ModelManager::Retire(const std::string& name,
+                          std::map<int64_t, std::shared_ptr<ModelVersion>> old) {
+  for (auto& [v, mv] : old) {
+    if (!mv->Retire(options_.drain_timeout)) {
+      LogError("model version stuck in its runner: abandoned (its memory and threads stay until "
+               "the server restarts)",
+               {{"model", name}, {"version", std::to_string(v)}});
+      std::lock_guard<std::mutex> lock(mu_);
+      abandoned_.push_back(mv);
+      continue;
+    }
+    LogInfo("model version unloaded", {{"model", name}, {"version", std::to_string(v)}});
+  }
+}
+
+absl::Status ModelManager::Unload(const std::string& name) {
+  auto model_lock = ModelLock(name);
+  std::lock_guard<std::mutex> serialise(*model_lock);
+  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) {
+      return absl::NotFoundError(absl::StrCat("model '", name, "' is not loaded"));
+    }
+    old.swap(it->second.versions);
+    it->second.state = old.empty() ? ModelState::kUnavailable : ModelState::kUnloading;
+    it->second.reason = "unloaded";
+    it->second.unloaded = true;
+  }
+  Retire(name, std::move(old));
+  std::lock_guard<std::mutex> lock(mu_);
+  ModelSlot& slot = models_[name];
+  if (slot.versions.empty()) slot.state = ModelState::kUnavailable;
+  return absl::OkStatus();
+}
+
+void ModelManager::UnloadAll() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [n, slot] : models_) {
+      if (!slot.versions.empty()) names.push_back(n);
+    }
+  }
+  // In parallel: one model's drain does not hold up the others'.
+  std::vector<std::thread> threads;
+  for (const auto& n : names) threads.emplace_back([this, n] { Unload(n).IgnoreError(); });
+  for (auto& t : threads) t.join();
+}
+
+absl::StatusOr<std::shared_ptr<ModelVersion>> ModelManager::Get(const std::string& name,
+                                                                const std::string& version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+  }
+  const ModelSlot& slot = it->second;
+  if (slot.versions.empty()) {
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is not ready: ",
+                                               ModelStateName(slot.state),
+                                               slot.reason.empty() ? "" : " (" + slot.reason + ")"));
+  }
+  if (version.empty()) return slot.versions.rbegin()->second;
+  for (const auto& [v, mv] : slot.versions) {
+    if (mv->version_string == version) return mv;
+  }
+  return absl::NotFoundError(absl::StrCat("model '", name, "' has no ready version '", version, "'"));
+}
+
+std::vector<std::shared_ptr<ModelVersion>> ModelManager::ReadyVersions(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  auto it = models_.find(name);
+  if (it == models_.end()) return out;
+  for (auto v = it->second.versions.rbegin(); v != it->second.versions.rend(); ++v) {
+    out.push_back(v->second);
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<ModelVersion>> ModelManager::AllReadyVersions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<ModelVersion>> out;
+  for (const auto& [name, slot] : models_) {
+    for (const auto& [v, mv] : slot.versions) out.push_back(mv);
+  }
+  return out;
+}
+
+std::vector<ModelIndexEntry> ModelManager::Index() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ModelIndexEntry> out;
+  for (const auto& [name, slot] : models_) {
+    if (slot.versions.empty()) {
+      out.push_back({name, "", slot.state, slot.reason});
+      continue;
+    }
+    for (const auto& [v, mv] : slot.versions) {
+      out.push_back({name, mv->version_string, ModelState::kReady, slot.reason});
+    }
+  }
+  return out;
+}
+
+bool ModelManager::AllReady() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, slot] : models_) {
+    if (slot.state != ModelState::kReady && !slot.unloaded) return false;
+  }
+  return true;
+}
+
+void ModelManager::ReportStuckInstances() {
+  for (const auto& mv : AllReadyVersions()) {
+    const size_t stuck = mv->scheduler->stuck_instances();
+    const size_t before = mv->reported_stuck.exchange(stuck);
+    if (stuck == before) continue;
+    const LogFields fields = {{"model", mv->name},
+                              {"version", mv->version_string},
+                              {"stuck_instances", std::to_string(stuck)},
+                              {"instances", std::to_string(mv->backend->instance_count())}};
+    if (stuck > before) {
+      LogWarning("runner instance stuck: a batch has run longer than execution_timeout_ms", fields);
+    } else {
+      LogInfo("runner instance recovered", fields);
+    }
+  }
+}
+
+}  // namespace torii
