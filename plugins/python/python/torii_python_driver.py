@@ -210,6 +210,27 @@ def _with_defaults(config):
     return config
 
 
+_TOP_DEFAULTS = {"platform": "", "backend": "", "max_batch_size": 0, "input": [], "output": [],
+                 "parameters": {}}
+_INPUT_DEFAULTS = {"data_type": "TYPE_INVALID", "format": "FORMAT_NONE", "dims": [],
+                   "is_shape_tensor": False, "allow_ragged_batch": False, "optional": False}
+_OUTPUT_DEFAULTS = {"data_type": "TYPE_INVALID", "dims": [], "label_filename": "",
+                    "is_shape_tensor": False}
+
+
+def _without_defaults(config):
+    """The config without fields that hold protobuf's default value: what
+    the host gets back from auto-complete (the same config to protobuf, and
+    no field the model did not set appears to change)."""
+    def strip(d, defaults):
+        return {k: v for k, v in d.items() if not (k in defaults and v == defaults[k])}
+    out = strip(config, _TOP_DEFAULTS)
+    for kind, defaults in (("input", _INPUT_DEFAULTS), ("output", _OUTPUT_DEFAULTS)):
+        if kind in out:
+            out[kind] = [strip(t, defaults) for t in out[kind]]
+    return out
+
+
 def _read_config(native):
     text = native.config_json() or "{}"
     try:
@@ -357,8 +378,8 @@ class LoadedModel:
                               "auto_complete_config function in model '%s' must return a valid "
                               "pb.ModelConfig object, got %s" % (self.name,
                                                                  type(completed).__name__))
-        after = completed.as_dict()
-        if after == before:
+        after = _without_defaults(completed.as_dict())
+        if after == _without_defaults(before):
             return config
         try:
             self.native.set_config_json(json.dumps(after))
