@@ -2,6 +2,7 @@
 // files of tests/plugins/python/models, loaded from temporary model folders.
 // Expected values are computed here in C++, never by the code under test.
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -415,6 +416,52 @@ TEST_CASE("python runner: an already complete config passes auto_complete_config
   const Response out = instance->Execute({r})[0];
   REQUIRE(out.ok());
   CHECK(out.output("OUTPUT0").values<float>() == std::vector<float>{5, 5, 5, 5});
+}
+
+TEST_CASE("python runner: the model template serves", "[python]") {
+  TempDir dir;
+  const ModelSpec spec = MakeModelFrom(
+      dir, std::string(TORII_PYTHON_TEMPLATE_DIR) + "/my_model/1/model.py", "my_model", 8,
+      {{"FEATURES", TORII_TYPE_FP32, {-1}}},
+      {{"SCORES", TORII_TYPE_FP32, {-1}}, {"LABEL", TORII_TYPE_BYTES, {1}}},
+      "\"dynamic_batching\":{\"max_queue_delay_microseconds\":\"500\"}",
+      {{"mean", "0.5"}, {"std", "2.0"}});
+  auto model = Host().Load(spec);
+  auto instance = model->CreateInstance();
+  std::vector<Request> requests(2);
+  requests[0].inputs = {Tensor::Of<float>("FEATURES", {2, 2}, {0.5f, 2.5f, -1.5f, 0.5f})};
+  requests[1].inputs = {Tensor::Of<float>("FEATURES", {1, 2}, {NAN, 1})};
+  const auto out = instance->Execute(requests);
+  REQUIRE(out[0].ok());
+  CHECK(out[0].output("SCORES").values<float>() == std::vector<float>{0, 1, -1, 0});
+  CHECK(out[0].output("LABEL").strings() == std::vector<std::string>{"high", "low"});
+  CHECK(out[1].code == TORII_STATUS_INVALID_ARGUMENT);
+  CHECK(out[1].message == "FEATURES contains NaN");
+  CHECK(Logged(*model, "my_model: mean 0.5, std 2"));
+}
+
+TEST_CASE("python runner: BF16 reaches PyTorch through DLPack", "[python][torch]") {
+  if (std::system((std::string(TORII_PYTHON_EXECUTABLE) +
+                   " -c 'import torch' >/dev/null 2>&1").c_str()) != 0) {
+    WARN("python3-torch is not installed: BF16 through DLPack not tested");
+    return;
+  }
+  TempDir dir;
+  const ModelSpec spec = MakeModel(dir, "bf16", "bf16", 0, {{"IN", TORII_TYPE_BF16, {4}}},
+                                   {{"OUT", TORII_TYPE_BF16, {4}}, {"NOTE", TORII_TYPE_BYTES, {1}}});
+  auto instance = Host().Load(spec)->CreateInstance();
+  // bfloat16: 1.0, 2.0, -1.5, 0.5 -> doubled: 2.0, 4.0, -3.0, 1.0.
+  const std::vector<uint16_t> in = {0x3F80, 0x4000, 0xBFC0, 0x3F00};
+  const std::vector<uint16_t> want = {0x4000, 0x4080, 0xC040, 0x3F80};
+  const Response r = instance->Infer(
+      {Tensor{"IN", TORII_TYPE_BF16, {4}, std::string(reinterpret_cast<const char*>(in.data()), 8)}});
+  REQUIRE(r.ok());
+  REQUIRE(r.output("OUT").data.size() == 8);
+  std::vector<uint16_t> got(4);
+  std::memcpy(got.data(), r.output("OUT").data.data(), 8);
+  CHECK(got == want);
+  CHECK(r.output("NOTE").strings().at(0).find("BF16, which numpy cannot represent") !=
+        std::string::npos);
 }
 
 TEST_CASE("python runner: EXECUTION_ENV_PATH that cannot work is a load error naming it",

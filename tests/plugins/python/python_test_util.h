@@ -120,12 +120,13 @@ inline std::string ConfigJson(const ModelSpec& spec, const std::string& extra = 
   return j + "}";
 }
 
-/// A model folder <dir>/<name>/1/model.py holding test model `source`
-/// (tests/plugins/python/models/<source>/model.py), and its spec.
-inline ModelSpec MakeModel(const TempDir& dir, const std::string& source, const std::string& name,
-                           int32_t max_batch_size, std::vector<TensorSpec> inputs,
-                           std::vector<TensorSpec> outputs, const std::string& extra_json = "",
-                           std::map<std::string, std::string> parameters = {}) {
+/// A model folder <dir>/<name>/1/model.py holding the file `model_file`, and
+/// its spec.
+inline ModelSpec MakeModelFrom(const TempDir& dir, const std::string& model_file,
+                               const std::string& name, int32_t max_batch_size,
+                               std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
+                               const std::string& extra_json = "",
+                               std::map<std::string, std::string> parameters = {}) {
   ModelSpec spec;
   spec.name = name;
   spec.directory = dir.path() + "/" + name;
@@ -134,10 +135,19 @@ inline ModelSpec MakeModel(const TempDir& dir, const std::string& source, const 
   spec.inputs = std::move(inputs);
   spec.outputs = std::move(outputs);
   spec.parameters = std::move(parameters);
-  WriteFile(spec.version_directory + "/model.py",
-            ReadFile(TestModels() + "/" + source + "/model.py"));
+  WriteFile(spec.version_directory + "/model.py", ReadFile(model_file));
   spec.config_json = ConfigJson(spec, extra_json);
   return spec;
+}
+
+/// A model folder <dir>/<name>/1/model.py holding test model `source`
+/// (tests/plugins/python/models/<source>/model.py), and its spec.
+inline ModelSpec MakeModel(const TempDir& dir, const std::string& source, const std::string& name,
+                           int32_t max_batch_size, std::vector<TensorSpec> inputs,
+                           std::vector<TensorSpec> outputs, const std::string& extra_json = "",
+                           std::map<std::string, std::string> parameters = {}) {
+  return MakeModelFrom(dir, TestModels() + "/" + source + "/model.py", name, max_batch_size,
+                       std::move(inputs), std::move(outputs), extra_json, std::move(parameters));
 }
 
 /// Whether any logged line contains `text`.
