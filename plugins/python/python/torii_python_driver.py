@@ -697,49 +697,53 @@ class Instance:
         for r, (req, resp) in enumerate(zip(requests, result)):
             if req._sender is not None:
                 continue  # answered through its sender
-            problem = self._check_response(batch, r, resp, rows[r])
+            problem, outputs = self._check_response(batch, r, resp, rows[r])
             if problem is not None:
                 code, message = problem
                 batch.fail(r, code, message)
             else:
-                answers[r] = {t.name(): t for t in resp.output_tensors()}
+                answers[r] = outputs
         if answers:
             self._write_outputs(batch, requests, answers, rows)
 
     def _check_response(self, batch, r, resp, rows):
-        """(code, message) when request r cannot get this response, else None."""
+        """((code, message), None) when request r cannot get this response,
+        else (None, {output name: Tensor}) with the outputs as they are sent."""
+        def fail(code, message):
+            return (code, message), None
+
         if resp is None:
-            return INTERNAL, ("execute() returned None for request %d; return an "
-                              "InferenceResponse (with error=pb_utils.TritonError(...) to fail "
-                              "it)" % r)
+            return fail(INTERNAL, "execute() returned None for request %d; return an "
+                                  "InferenceResponse (with error=pb_utils.TritonError(...) to "
+                                  "fail it)" % r)
         if not isinstance(resp, pb.InferenceResponse):
-            return INTERNAL, ("execute() returned a %s for request %d; expected a "
-                              "pb_utils.InferenceResponse" % (type(resp).__name__, r))
+            return fail(INTERNAL, "execute() returned a %s for request %d; expected a "
+                                  "pb_utils.InferenceResponse" % (type(resp).__name__, r))
         if resp.has_error():
             err = resp.error()
-            return pb._GRPC_OF_TRITON.get(err.code(), INTERNAL), err.message()
-        by_name = {}
-        for t in resp.output_tensors():
-            by_name[t.name()] = t
+            return fail(pb._GRPC_OF_TRITON.get(err.code(), INTERNAL), err.message())
+        by_name = {t.name(): t for t in resp.output_tensors()}
         for name in self.loaded.output_names:
             if not batch.output_requested(r, name):
                 continue
             t = by_name.get(name)
             if t is None:
-                return INTERNAL, ("the model's response has no output '%s', which the request "
-                                  "asked for (it has %s)" %
-                                  (name, sorted(by_name) if by_name else "none"))
-            problem = pb._check_output(t, self.loaded.outputs_config)
+                return fail(INTERNAL, "the model's response has no output '%s', which the "
+                                      "request asked for (it has %s)" %
+                                      (name, sorted(by_name) if by_name else "none"))
+            t, problem = pb._conform_output(t, self.loaded.outputs_config, self._warn_once)
             if problem is not None:
-                return INTERNAL, problem
+                return fail(INTERNAL, problem)
+            by_name[name] = t
             if self.max_batch_size > 0:
                 got = t._shape[0] if len(t._shape) else None
                 if got != rows:
-                    return INTERNAL, (
-                        "output '%s' has shape %s, but the request has %d row(s): a batching "
-                        "model (max_batch_size %d) returns each request's rows in the first "
-                        "dimension" % (name, list(t._shape), rows, self.max_batch_size))
-        return None
+                    return fail(INTERNAL,
+                                "output '%s' has shape %s, but the request has %d row(s): a "
+                                "batching model (max_batch_size %d) returns each request's rows "
+                                "in the first dimension" %
+                                (name, list(t._shape), rows, self.max_batch_size))
+        return None, by_name
 
     def _write_outputs(self, batch, requests, answers, rows):
         # Which outputs are needed, by which requests.

@@ -477,11 +477,20 @@ def _encode_for_sender(response, request, outputs_config):
     for t in response.output_tensors():
         if wanted is not None and t.name() not in wanted:
             continue
-        problem = _check_output(t, outputs_config)
+        t, problem = _conform_output(t, outputs_config, _sender_warn)
         if problem is not None:
             return None, problem
         outputs.append((t.name(), t._code, list(t._shape), _payload(t)))
     return outputs, None
+
+
+_sender_warned = set()
+
+
+def _sender_warn(key, message):
+    if key not in _sender_warned:
+        _sender_warned.add(key)
+        Logger.log_warn(message + " (logged once)")
 
 
 def _payload(tensor):
@@ -492,22 +501,50 @@ def _payload(tensor):
     return np.ascontiguousarray(tensor._array)
 
 
-def _check_output(tensor, outputs_config):
-    """A message when an output's datatype contradicts the config, else None."""
+def _conform_output(tensor, outputs_config, warn=None):
+    """(tensor, None) when the output may be sent as the config declares it,
+    else (None, message).
+
+    Triton's python backend sends an output in whatever dtype the model
+    produced, and Triton's own examples rely on it (np.array([0]) is int64
+    for a TYPE_INT32 output). Torii's server checks outputs against the
+    config, so an output of another numeric dtype is converted to the
+    declared one when no value changes kind or overflows (int64 -> int32 in
+    range, float64 -> float32, int -> float, bool -> int), with a warning
+    once; anything else (float -> int, numbers <-> BYTES, values out of
+    range) is an error that says how to fix it."""
     if outputs_config is None:
-        return None
+        return tensor, None
     declared = outputs_config.get(tensor.name())
     if declared is None:
-        return None
+        return tensor, None
     want = _CODE_OF_CONFIG_TYPE.get(declared.get("data_type"))
     if want is None or want == tensor._code:
-        return None
-    got = tensor._array.dtype if tensor._code != _BF16 else "BF16"
-    hint = triton_to_numpy_type(want)
-    return ("output '%s': the config declares %s, the model returned %s data (%s)%s" %
-            (tensor.name(), declared.get("data_type"), _DATATYPE_NAMES[tensor._code], got,
-             "; convert it with .astype(np.%s)" % np.dtype(hint).name
-             if hint is not None and hint is not np.object_ else ""))
+        return tensor, None
+    config_type = declared.get("data_type")
+    target = _NUMPY_OF_CODE.get(want)
+    src = tensor._array
+    fix = ("; convert it with .astype(np.%s)" % np.dtype(target).name
+           if target is not None and target is not np.object_ else "")
+    problem = ("output '%s': the config declares %s, the model returned %s data (%s)%s" %
+               (tensor.name(), config_type, _DATATYPE_NAMES[tensor._code],
+                src.dtype if tensor._code != _BF16 else "bfloat16", fix))
+    if (target is None or target is np.object_ or tensor._code in (_BYTES, _BF16) or
+            not np.can_cast(src.dtype, target, casting="same_kind")):
+        return None, problem
+    with np.errstate(all="ignore"):
+        converted = src.astype(target)
+        if np.dtype(target).kind in "iub":
+            if not np.array_equal(converted.astype(src.dtype), src):
+                return None, problem.replace(" data (", " data whose values do not fit (", 1)
+        elif not np.array_equal(np.isfinite(converted), np.isfinite(src)):
+            return None, problem.replace(" data (", " data whose values do not fit (", 1)
+    if warn is not None:
+        warn("convert:" + tensor.name(),
+             "output '%s': the config declares %s, the model returned %s; converted it (return "
+             "the declared dtype to avoid the conversion)" % (tensor.name(), config_type,
+                                                              src.dtype))
+    return Tensor._make(tensor.name(), converted, want, tensor._shape, from_host=False), None
 
 
 # ---------------------------------------------------------------------------

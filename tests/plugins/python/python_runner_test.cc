@@ -267,11 +267,24 @@ TEST_CASE("python runner: an exception in execute fails only that call's request
     CHECK(out[0].message.find("no output 'OUT'") != std::string::npos);
     CHECK(out[1].ok());
   }
-  SECTION("a datatype other than the config's is refused with the fix") {
+  SECTION("a datatype that cannot become the config's is refused with the fix") {
     const auto out = instance->Execute({req(5)});
     CHECK(out[0].code == TORII_STATUS_INTERNAL);
-    CHECK(out[0].message.find("declares TYPE_FP32") != std::string::npos);
-    CHECK(out[0].message.find("astype(np.float32)") != std::string::npos);
+    CHECK(out[0].message ==
+          "output 'OUT': the config declares TYPE_FP32, the model returned BYTES data (object); "
+          "convert it with .astype(np.float32)");
+    const auto big = instance->Execute({req(10)});
+    CHECK(big[0].message.find("returned FP64 data whose values do not fit (float64)") !=
+          std::string::npos);
+  }
+  SECTION("another numeric dtype is converted to the config's, with a warning, as Triton "
+          "sends it") {
+    const auto out = instance->Execute({req(9), req(9)});
+    REQUIRE(out[0].ok());
+    CHECK(out[0].output("OUT").datatype == TORII_TYPE_FP32);
+    CHECK(out[0].output("OUT").values<float>() == std::vector<float>{3.0f, float(0.5 / 3)});
+    CHECK(Logged(*model, "output 'OUT': the config declares TYPE_FP32, the model returned "
+                         "float64; converted it"));
   }
   SECTION("execute returning something else than a list") {
     const auto out = instance->Execute({req(6)});
