@@ -17,6 +17,7 @@ import importlib.util
 import inspect
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -779,7 +780,7 @@ class Instance:
                 self._write_bytes(batch, name, shape, placed, rows_total)
                 return
             storage = _STORAGE[code]
-            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(storage).itemsize
+            nbytes = math.prod(shape) * np.dtype(storage).itemsize
             buf = batch.allocate(name, code, shape, nbytes)
             if nbytes == 0:
                 return
@@ -798,7 +799,7 @@ class Instance:
         else:
             # Rows of requests that did not produce this output are filled with
             # empty elements (they are never sent to anyone).
-            per_row = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+            per_row = math.prod(shape[1:])
             chunks = []
             at = 0
             for offset, t in sorted(placed, key=lambda p: p[0]):

@@ -17,6 +17,7 @@ senders) raises `TritonModelException` there.
 
 import asyncio
 import json
+import math
 import struct
 import sys
 import threading
@@ -325,7 +326,7 @@ class Tensor:
             raise TritonModelException(
                 "from_dlpack: DLPack type (code %d, %d bits) has no Triton datatype" % (dl_code, bits))
         storage = np.uint16 if code == _BF16 else _NUMPY_OF_CODE[code]
-        count = int(np.prod(shape)) if len(shape) else 1
+        count = math.prod(shape)
         arr = np.frombuffer(buf, dtype=storage, count=count).reshape(shape) if count else \
             np.empty(shape, dtype=storage)
         return Tensor._make(name, arr, code, shape, from_host=False)
