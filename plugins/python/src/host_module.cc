@@ -1,5 +1,6 @@
 #include "host_module.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -137,12 +138,17 @@ PyTypeObject g_buffer_type = [] {
 // Model
 // ---------------------------------------------------------------------------
 
+// Shared by a model and every sender of its requests: a sender a model
+// thread still holds after the model was unloaded must not reach the host.
+using AliveFlag = std::shared_ptr<std::atomic<bool>>;
+
 struct ModelObject {
   PyObject_HEAD
   const ToriiHostApi* host;
   ToriiModel* model;
   bool valid;
   bool loading;
+  AliveFlag* alive;
 };
 
 ModelObject* AsModel(PyObject* self) { return reinterpret_cast<ModelObject*>(self); }
@@ -290,9 +296,15 @@ PyMethodDef g_model_methods[] = {
      METH_VARARGS | METH_KEYWORDS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
+void ModelDealloc(PyObject* self) {
+  delete AsModel(self)->alive;
+  Py_TYPE(self)->tp_free(self);
+}
+
 PyTypeObject g_model_type = [] {
   PyTypeObject t = BlankType();
   t.tp_name = "_torii_host.Model";
+  t.tp_dealloc = ModelDealloc;
   t.tp_basicsize = sizeof(ModelObject);
   t.tp_flags = Py_TPFLAGS_DEFAULT;
   t.tp_doc = "One loaded model version, as the host sees it.";
@@ -310,12 +322,14 @@ struct SenderObject {
   ToriiResponseSender* sender;
   std::mutex* mu;  // serialises sends and guards `finished`
   bool finished;
+  AliveFlag* model_alive;
 };
 
 SenderObject* AsSender(PyObject* self) { return reinterpret_cast<SenderObject*>(self); }
 
 void SenderDealloc(PyObject* self) {
   delete AsSender(self)->mu;
+  delete AsSender(self)->model_alive;
   Py_TYPE(self)->tp_free(self);
 }
 
@@ -336,10 +350,13 @@ PyObject* SenderSend(PyObject* self, PyObject* args) {
   if (!PyArg_ParseTuple(args, "OOI", &outputs, &error, &flags)) return nullptr;
   const ToriiHostApi* h = s->host;
   auto lock = LockSender(s);
+  if (!(*s->model_alive)->load()) s->finished = true;
   if (s->finished) {
     return RaiseHostError(TORII_STATUS_FAILED_PRECONDITION,
-                          "this request was already answered with its final response "
-                          "(TRITONSERVER_RESPONSE_COMPLETE_FINAL)");
+                          (*s->model_alive)->load()
+                              ? "this request was already answered with its final response "
+                                "(TRITONSERVER_RESPONSE_COMPLETE_FINAL)"
+                              : "the model was unloaded; the server ended this request");
   }
   ToriiError* err = nullptr;
   ToriiResponse* response = nullptr;
@@ -423,6 +440,7 @@ PyObject* SenderSend(PyObject* self, PyObject* args) {
 PyObject* SenderIsCancelled(PyObject* self, PyObject*) {
   auto* s = AsSender(self);
   auto lock = LockSender(s);
+  if (!(*s->model_alive)->load()) Py_RETURN_TRUE;
   if (s->finished) Py_RETURN_FALSE;
   return PyBool_FromLong(s->host->sender_is_cancelled(s->sender) ? 1 : 0);
 }
@@ -461,7 +479,7 @@ struct BatchObject {
   PyObject_HEAD
   const ToriiHostApi* host;
   ToriiBatch* batch;
-  const ToriiModel* model;
+  AliveFlag* model_alive;
   bool valid;
   // Input buffers handed out, to see after execute whether a model kept one.
   std::vector<std::pair<std::string, PyObject*>>* inputs;
@@ -494,6 +512,7 @@ void BatchDealloc(PyObject* self) {
     for (auto& kv : *b->inputs) Py_DECREF(kv.second);
     delete b->inputs;
   }
+  delete b->model_alive;
   Py_TYPE(self)->tp_free(self);
 }
 
@@ -655,6 +674,7 @@ PyObject* BatchSender(PyObject* self, PyObject* args) {
   s->sender = sender;
   s->mu = new std::mutex();
   s->finished = false;
+  s->model_alive = new AliveFlag(*b->model_alive);
   return reinterpret_cast<PyObject*>(s);
 }
 
@@ -1112,6 +1132,7 @@ PyObject* NewModelObject(const ToriiHostApi* host, ToriiModel* model) {
   m->model = model;
   m->valid = true;
   m->loading = true;
+  m->alive = new AliveFlag(std::make_shared<std::atomic<bool>>(true));
   return reinterpret_cast<PyObject*>(m);
 }
 
@@ -1120,14 +1141,15 @@ void MarkModelLoaded(PyObject* model) { AsModel(model)->loading = false; }
 void InvalidateModelObject(PyObject* model) {
   AsModel(model)->valid = false;
   AsModel(model)->loading = false;
+  (*AsModel(model)->alive)->store(false);
 }
 
-PyObject* NewBatchObject(const ToriiHostApi* host, ToriiBatch* batch, const ToriiModel* model) {
+PyObject* NewBatchObject(const ToriiHostApi* host, ToriiBatch* batch, PyObject* model) {
   auto* b = PyObject_New(BatchObject, &g_batch_type);
   if (b == nullptr) return nullptr;
   b->host = host;
   b->batch = batch;
-  b->model = model;
+  b->model_alive = new AliveFlag(*AsModel(model)->alive);
   b->valid = true;
   b->inputs = new std::vector<std::pair<std::string, PyObject*>>();
   return reinterpret_cast<PyObject*>(b);

@@ -32,12 +32,14 @@ bool RegisterHostModule();
 PyObject* NewModelObject(const ToriiHostApi* host, ToriiModel* model);
 /// Marks the model loaded (set_config_json is refused from then on).
 void MarkModelLoaded(PyObject* model);
-/// After model unload: further calls log without the model tag and refuse
-/// model calls.
+/// At model unload: further calls log without the model tag and refuse
+/// model calls, and the senders of its requests refuse to send (a model
+/// thread may still hold one).
 void InvalidateModelObject(PyObject* model);
 
-/// A new Batch object (new reference), or nullptr with an exception set.
-PyObject* NewBatchObject(const ToriiHostApi* host, ToriiBatch* batch, const ToriiModel* model);
+/// A new Batch object (new reference) of the model whose Model object is
+/// `model`, or nullptr with an exception set.
+PyObject* NewBatchObject(const ToriiHostApi* host, ToriiBatch* batch, PyObject* model);
 /// Ends a batch object's life (execute returned). Returns the names of the
 /// inputs whose memory a model object still views (numpy arrays kept past
 /// execute), so the runner can warn: that memory is reused.

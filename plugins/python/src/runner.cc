@@ -145,12 +145,13 @@ TORII_RUNNER_EXPORT void torii_runner_model_unload(void* model_state) {
   if (state == nullptr) return;
   try {
     GilScope gil;
+    // Senders a model thread still holds must stop before the host frees them.
+    InvalidateModelObject(state->native);
     Ref r(PyObject_CallMethod(state->loaded, "unload", nullptr));
     if (!r) {
       const std::string text = TakeErrorText();
       state->host->log(state->model, TORII_LOG_ERROR, ("python runner: unload: " + text).c_str());
     }
-    InvalidateModelObject(state->native);
     Py_CLEAR(state->loaded);
     Py_CLEAR(state->native);
   } catch (...) {
@@ -204,7 +205,7 @@ TORII_RUNNER_EXPORT ToriiError* torii_runner_instance_execute(void* instance_sta
   const ToriiHostApi* host = model->host;
   return Guarded(host, [&]() -> ToriiError* {
     GilScope gil;
-    Ref b(NewBatchObject(host, batch, model->model));
+    Ref b(NewBatchObject(host, batch, model->native));
     if (!b) return TakeError(host, TORII_STATUS_INTERNAL, "python runner: ");
     Ref r(PyObject_CallOneArg(inst->execute, b.get()));
     ToriiError* error = r ? nullptr : TakeError(host, TORII_STATUS_INTERNAL, "python runner: ");
