@@ -1090,6 +1090,9 @@ class MetricFamily:
 
 def get_model_dir():
     """The directory that holds model.py (the version directory)."""
+    if _host is None:
+        raise TritonModelException("get_model_dir() needs the Torii server (in plain Python, "
+                                   "use os.path.dirname(__file__))")
     from torii_python_driver import current_model_dir
     return current_model_dir()
 

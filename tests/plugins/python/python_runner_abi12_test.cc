@@ -206,6 +206,30 @@ TEST_CASE("python runner 1.2: request ids and parameters reach the model", "[pyt
   CHECK(out[1].outputs.size() == 2);
 }
 
+TEST_CASE("python runner 1.2: a sender a model keeps past unload refuses to send", "[python]") {
+  TempDir dir;
+  ModelSpec spec = MakeModel(dir, "late_sender", "late", 0, {{"IN", TORII_TYPE_INT32, {1}}},
+                             {{"OUT", TORII_TYPE_INT32, {1}}}, kDecoupled);
+  spec.decoupled = true;
+  std::shared_ptr<Stream> stream;
+  {
+    auto model = Host().Load(spec);
+    auto instance = model->CreateInstance();
+    Request r;
+    r.inputs = {Tensor::Of<int32_t>("IN", {1}, {0})};
+    stream = instance->Submit(r);
+  }  // unloaded while the model's thread still holds the sender
+  const auto responses = stream->Wait();
+  REQUIRE(responses.size() == 1);
+  CHECK(responses[0].code == TORII_STATUS_INTERNAL);  // the host ended it at unload
+  const std::string result = spec.version_directory + "/late_send.txt";
+  for (int i = 0; i < 100 && !std::filesystem::exists(result); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(ReadFile(result) ==
+        "refused: the model was unloaded; the server ended this request");
+}
+
 // A model served by the fake host: OUTPUT0 = INPUT0 + INPUT1,
 // OUTPUT1 = INPUT0 - INPUT1 (FP32), plus `scale` on OUTPUT0.
 torii::testing::ModelHandler AddSubHandler(float scale, std::vector<Request>* seen,

@@ -241,6 +241,8 @@ class LoggerAndMetricsTest(unittest.TestCase):
     def test_model_control_is_not_supported(self):
         with self.assertRaises(pb_utils.TritonModelException):
             pb_utils.load_model(model_name="x")
+        with self.assertRaises(pb_utils.TritonModelException):
+            pb_utils.get_model_dir()
 
 
 if __name__ == "__main__":
