@@ -636,6 +636,9 @@ class Instance:
     def _execute_failed(self, batch, requests, exc):
         _log_traceback(self.native, "execute() raised:", exc)
         message = _error_text(exc)
+        if isinstance(exc, ValueError) and "read-only" in str(exc) and not self.decoupled:
+            message += (" (request inputs are read-only views of the server's memory: copy one "
+                        "with np.array(x) before changing it)")
         for r, req in enumerate(requests):
             sender = req._sender
             if sender is not None:

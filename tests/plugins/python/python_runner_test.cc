@@ -391,6 +391,11 @@ TEST_CASE("python runner: inputs are read-only views of the host's bytes", "[pyt
   CHECK(r.output("OUT").data == std::string("\0\0", 2));
   // The model kept the view past execute: the runner noticed and said so.
   CHECK(Logged(*model, "still holds input 'IN'"));
+  // Writing into an input fails, and the message says what to do.
+  const Response w = instance->Infer({Tensor::Of<float>("IN", {2}, {-1, 2})});
+  CHECK(w.message ==
+        "ValueError: assignment destination is read-only (request inputs are read-only views "
+        "of the server's memory: copy one with np.array(x) before changing it)");
 }
 
 TEST_CASE("python runner: instances of one process take turns on the GIL", "[python]") {
