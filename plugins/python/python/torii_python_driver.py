@@ -518,8 +518,15 @@ class Instance:
 
     def _background_loop(self):
         if self._bg_loop is None:
-            self._bg_loop = asyncio.new_event_loop()
-            self._bg_thread = threading.Thread(target=self._bg_loop.run_forever, daemon=True,
+            loop = asyncio.new_event_loop()
+            loaded = self.loaded
+
+            def run():
+                _local.model = loaded  # this thread speaks for the model (logs, calls)
+                loop.run_forever()
+
+            self._bg_loop = loop
+            self._bg_thread = threading.Thread(target=run, daemon=True,
                                                name="torii-python-%s-%d" % (self.name, self.index))
             self._bg_thread.start()
         return self._bg_loop
