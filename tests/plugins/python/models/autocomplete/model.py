@@ -1,7 +1,6 @@
 # Completes its own config (Triton's auto_complete_config), like Triton's
 # examples/auto_complete/batch_model.py: two FP32[4] inputs, two outputs,
 # max_batch_size 4, dynamic batching.
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 

@@ -1,5 +1,4 @@
 # Imports a package that does not exist.
-import numpy as np
 import torii_package_that_does_not_exist  # noqa: F401
 
 

@@ -1,8 +1,6 @@
 # A batching model: OUT = IN * 2 per request; COUNT tells each request how
 # many requests execute() received together and its own position; ID echoes
 # the request id as one BYTES element per row; PARAMS the request parameters.
-import json
-
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
