@@ -126,6 +126,9 @@ bool StartPython(const Environment& env, std::string* error) {
   // The host owns the process's signals and argv.
   config.install_signal_handlers = 0;
   config.parse_argv = 0;
+  // No __pycache__ in model repositories (often read-only, sometimes polled
+  // for changes); compiled files that exist are still used.
+  config.write_bytecode = 0;
   std::string program = TORII_PYTHON_EXECUTABLE;
   bool ok = true;
   if (!env.path.empty()) {

@@ -73,6 +73,9 @@ TEST_CASE("python runner: add/sub model computes, gets Triton's initialize args"
   CHECK(config["output"][2]["data_type"] == "TYPE_STRING");
   CHECK(got["requested"] == json::array({"OUTPUT0", "OUTPUT1", "ARGS"}));
 
+  // Importing model.py left nothing in the model folder.
+  CHECK_FALSE(std::filesystem::exists(spec.version_directory + "/__pycache__"));
+
   SECTION("a request that names outputs gets only those") {
     const Response only = instance->Execute({AddSubRequest(a, b, {"OUTPUT1"})})[0];
     REQUIRE(only.ok());
