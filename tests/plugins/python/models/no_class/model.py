@@ -1,0 +1,4 @@
+# Defines the wrong class name.
+class TritonModel:
+    def execute(self, requests):
+        return []
