@@ -95,6 +95,12 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 /// The client's deadline on the steady clock the scheduler uses.
 InferenceRequest::Clock::time_point SteadyDeadline(const grpc::CallbackServerContext* ctx);
 
+/// A core request for an RPC: the client's deadline, a cancellation probe
+/// and `sink`. The caller fills the rest and keeps the wire storage alive
+/// until the final response.
+std::unique_ptr<InferenceRequest> NewRequest(const grpc::CallbackServerContext* ctx,
+                                             std::shared_ptr<ResponseSink> sink);
+
 }  // namespace torii
 
 #endif  // TORII_SERVER_GRPC_INFERENCE_SERVICE_H_
