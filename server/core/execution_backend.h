@@ -74,6 +74,10 @@ class ExecutionBackend {
   /// How often the backend's runner processes were restarted (0 in process).
   virtual uint64_t restarts() const { return 0; }
 
+  /// The runner processes serving this model now, as (label, pid): empty in
+  /// process. For their memory in the metrics.
+  virtual std::vector<std::pair<std::string, int64_t>> RunnerProcesses() const { return {}; }
+
   /// Stops every running batch now, failing its requests (an unload that
   /// cannot wait any longer for a stuck batch). Only an isolated backend can:
   /// the default does nothing. Called at most once, before destruction.

@@ -11,8 +11,8 @@ std::unique_ptr<InferenceResponse> InferenceRequest::NewResponse() const {
 }
 
 void InferenceRequest::Respond(std::unique_ptr<InferenceResponse> response, bool final) {
-  if (response != nullptr && !response->status.ok()) failed_ = true;
-  if (final && on_final) on_final(!failed_);
+  if (response != nullptr && !response->status.ok() && outcome_.ok()) outcome_ = response->status;
+  if (final && on_final) on_final(outcome_);
   sink->Deliver(std::move(response), final);
 }
 

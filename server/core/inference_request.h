@@ -72,9 +72,14 @@ class InferenceRequest {
   std::chrono::microseconds queue_timeout{0};
   /// When an instance started executing it (statistics: queue time).
   Clock::time_point execution_start{};
-  /// Called once, just before the final response is delivered, with whether
-  /// every response succeeded (the scheduler records statistics here).
-  std::function<void(bool success)> on_final;
+  /// Why the request failed, for statistics ("expired", "cancelled",
+  /// "rejected", ...), when whoever failed it knows better than the status
+  /// code; null otherwise.
+  const char* failure_reason = nullptr;
+  /// Called once, just before the final response is delivered, with the
+  /// request's outcome: OK, or the first error it was answered with (the
+  /// scheduler records statistics here).
+  std::function<void(const absl::Status& outcome)> on_final;
 
   bool Cancelled() const { return is_cancelled && is_cancelled(); }
 
@@ -85,9 +90,14 @@ class InferenceRequest {
   void Respond(std::unique_ptr<InferenceResponse> response, bool final);
   /// Delivers the final response as an error.
   void RespondError(const absl::Status& status);
+  /// The same, recording why (see failure_reason).
+  void RespondError(const absl::Status& status, const char* reason) {
+    failure_reason = reason;
+    RespondError(status);
+  }
 
  private:
-  bool failed_ = false;
+  absl::Status outcome_;  // the first error response, if any
 };
 
 }  // namespace torii

@@ -220,6 +220,21 @@ uint64_t IsolatedRunnerModel::restarts() const {
   return n;
 }
 
+std::vector<std::pair<std::string, int64_t>> IsolatedRunnerModel::RunnerProcesses() const {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& s : slots_) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (s->generation == nullptr || s->generation->dead) continue;
+    const std::string label =
+        s->instance_count == 1
+            ? absl::StrCat("instance ", s->first_instance)
+            : absl::StrCat("instances ", s->first_instance, "-",
+                           s->first_instance + s->instance_count - 1);
+    out.emplace_back(label, s->generation->pid);
+  }
+  return out;
+}
+
 RunnerProvenance IsolatedRunnerModel::provenance() const {
   std::lock_guard<std::mutex> lock(provenance_mu_);
   return provenance_;

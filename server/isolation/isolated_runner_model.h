@@ -91,6 +91,9 @@ class IsolatedRunnerModel : public ExecutionBackend {
   /// How many times a child was started again after the first (for the
   /// torii_runner_restarts_total metric).
   uint64_t restarts() const override;
+  /// One entry per child: label "instance <i>" (process_per_instance) or
+  /// "instances 0-<n-1>".
+  std::vector<std::pair<std::string, int64_t>> RunnerProcesses() const override;
   RunnerProvenance provenance() const override;
 
   /// The spec the children run with (the runner may have completed it).

@@ -31,7 +31,10 @@ void InferenceCore::Infer(std::unique_ptr<InferenceRequest> request) {
     request->served_version = model->version_string;
     // Failures before the queue count as failed requests of the model too.
     auto fail = [&](const absl::Status& s) {
-      model->stats.RecordRequest(false, 0, NsSince(request->arrival), 0);
+      const char* reason = absl::IsInvalidArgument(s)       ? "invalid"
+                           : absl::IsResourceExhausted(s)   ? "rejected"
+                                                            : "unavailable";
+      model->stats.RecordRequest(false, 0, NsSince(request->arrival), 0, reason);
       request->RespondError(s);
     };
     if (request->single_response && model->spec->decoupled) {

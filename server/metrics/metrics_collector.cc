@@ -1,9 +1,12 @@
 #include "server/metrics/metrics_collector.h"
 
 #include <prometheus/metric_family.h>
+#include <unistd.h>
 
 #include <functional>
 #include <set>
+
+#include "server/metrics/process_stats.h"
 
 namespace torii {
 namespace {
@@ -18,6 +21,40 @@ struct Version {
 };
 
 double Seconds(uint64_t ns) { return static_cast<double>(ns) * 1e-9; }
+
+constexpr const char* kFailureReasons[] = {"invalid", "rejected", "expired", "cancelled",
+                                           "queue_timeout", "timeout", "unavailable", "runner"};
+
+MetricFamily Gauge(const char* name, const char* help, double value) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = MetricType::Gauge;
+  ClientMetric m;
+  m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+// Prometheus' standard process metrics for this process, from /proc.
+void AddProcessMetrics(std::vector<MetricFamily>& out) {
+  const ProcessStats p = ReadProcessStats(getpid());
+  if (!p.ok) return;
+  out.push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
+                      double(p.resident_bytes)));
+  out.push_back(Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                      double(p.virtual_bytes)));
+  MetricFamily cpu = Gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                           p.cpu_seconds);
+  cpu.type = MetricType::Counter;
+  cpu.metric[0].counter.value = p.cpu_seconds;
+  out.push_back(std::move(cpu));
+  out.push_back(Gauge("process_start_time_seconds",
+                      "Start time of the process since unix epoch in seconds.", p.start_time_seconds));
+  out.push_back(Gauge("process_open_fds", "Number of open file descriptors.", double(p.open_fds)));
+  out.push_back(Gauge("process_max_fds", "Maximum number of open file descriptors.",
+                      double(p.max_fds)));
+}
 
 MetricFamily Family(const char* name, const char* help, MetricType type,
                     const std::vector<Version>& versions,
@@ -48,10 +85,29 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   out.push_back(counter("torii_inference_request_success_total",
                         "Inference requests answered successfully.",
                         [](const Version& v) { return double(v.stats.success.count); }));
-  out.push_back(counter("torii_inference_request_failure_total",
-                        "Inference requests that failed after being queued (runner errors, "
-                        "deadlines, cancellations, queue timeouts).",
-                        [](const Version& v) { return double(v.stats.fail.count); }));
+  {
+    // One series per reason, zeros included, so rates and alerts never see
+    // a series appear from nowhere.
+    MetricFamily f;
+    f.name = "torii_inference_request_failure_total";
+    f.help = "Inference requests that failed, by reason: invalid (rejected by validation), "
+             "rejected (queue full), expired (client deadline passed in the queue), cancelled "
+             "(client went away while queued), queue_timeout (queue policy REJECT), timeout "
+             "(execution_timeout_ms), unavailable (runner process down, model unloading), "
+             "runner (the runner failed it).";
+    f.type = MetricType::Counter;
+    for (const auto& v : versions) {
+      for (const char* reason : kFailureReasons) {
+        ClientMetric m;
+        m.label = {{"model", v.model->name}, {"version", v.model->version_string},
+                   {"reason", reason}};
+        auto it = v.stats.failures_by_reason.find(reason);
+        m.counter.value = it == v.stats.failures_by_reason.end() ? 0 : double(it->second);
+        f.metric.push_back(std::move(m));
+      }
+    }
+    out.push_back(std::move(f));
+  }
   out.push_back(counter("torii_inference_count_total",
                         "Inferences performed (batch rows of successful requests).",
                         [](const Version& v) { return double(v.stats.inference_count); }));
@@ -110,6 +166,26 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     ready.metric.push_back(std::move(m));
   }
   out.push_back(std::move(ready));
+
+  // The runner processes of isolated models (Python models: one per
+  // instance), so their memory shows next to the server's.
+  MetricFamily child_rss;
+  child_rss.name = "torii_runner_process_resident_memory_bytes";
+  child_rss.help = "Resident memory of each runner process of an isolated model.";
+  child_rss.type = MetricType::Gauge;
+  for (const auto& v : versions) {
+    for (const auto& [label, pid] : v.model->backend->RunnerProcesses()) {
+      const ProcessStats p = ReadProcessStats(static_cast<pid_t>(pid));
+      if (!p.ok) continue;
+      ClientMetric m;
+      m.label = {{"model", v.model->name}, {"version", v.model->version_string},
+                 {"process", label}};
+      m.gauge.value = double(p.resident_bytes);
+      child_rss.metric.push_back(std::move(m));
+    }
+  }
+  out.push_back(std::move(child_rss));
+  AddProcessMetrics(out);
   return out;
 }
 

@@ -5,8 +5,18 @@
 
 namespace torii {
 
+const char* ModelStatistics::FailureReason(const absl::Status& status,
+                                           const char* explicit_reason) {
+  if (explicit_reason != nullptr) return explicit_reason;
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded: return "timeout";
+    case absl::StatusCode::kUnavailable: return "unavailable";
+    default: return "runner";
+  }
+}
+
 void ModelStatistics::RecordRequest(bool success, uint64_t rows, uint64_t total_ns,
-                                    uint64_t queue_ns) {
+                                    uint64_t queue_ns, const char* failure_reason) {
   const uint64_t now_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
@@ -17,6 +27,7 @@ void ModelStatistics::RecordRequest(bool success, uint64_t rows, uint64_t total_
       std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
   std::lock_guard<std::mutex> lock(mu_);
   (success ? s_.success : s_.fail).Add(total_ns);
+  if (!success) ++s_.failures_by_reason[failure_reason != nullptr ? failure_reason : "runner"];
   if (success) {
     s_.queue.Add(queue_ns);
     s_.inference_count += rows;

@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
+
+#include "absl/status/status.h"
 #include <mutex>
 #include <vector>
 
@@ -19,8 +22,17 @@ class ModelStatistics {
   };
 
   /// One request of `rows` inferences finished (successfully or not) after
-  /// `total_ns` end to end, `queue_ns` of it waiting.
-  void RecordRequest(bool success, uint64_t rows, uint64_t total_ns, uint64_t queue_ns);
+  /// `total_ns` end to end, `queue_ns` of it waiting. A failure names its
+  /// reason (FailureReason()).
+  void RecordRequest(bool success, uint64_t rows, uint64_t total_ns, uint64_t queue_ns,
+                     const char* failure_reason = nullptr);
+
+  /// The reason label of a failed request: `explicit_reason` when the code
+  /// that failed it said (the scheduler's "expired", "cancelled",
+  /// "queue_timeout"; the dispatcher's "invalid", "rejected"), else from the
+  /// status: DEADLINE_EXCEEDED "timeout", UNAVAILABLE "unavailable",
+  /// anything else "runner".
+  static const char* FailureReason(const absl::Status& status, const char* explicit_reason);
   /// One runner call over `batch_size` rows.
   void RecordExecution(uint64_t batch_size, uint64_t input_ns, uint64_t infer_ns,
                        uint64_t output_ns);
@@ -38,6 +50,7 @@ class ModelStatistics {
     std::map<uint64_t, Batch> batches;
     std::vector<uint64_t> latency_buckets;  // per bucket (not cumulative) + overflow
     uint64_t latency_ns_sum = 0;
+    std::map<std::string, uint64_t> failures_by_reason;
   };
   Snapshot Read() const;
 

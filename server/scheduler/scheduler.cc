@@ -7,6 +7,12 @@
 namespace torii {
 namespace {
 
+// Failure reasons of requests the scheduler answers itself (statistics
+// labels); compared by address.
+constexpr const char* kCancelled = "cancelled";
+constexpr const char* kExpired = "expired";
+constexpr const char* kQueueTimeout = "queue_timeout";
+
 uint64_t Ns(std::chrono::steady_clock::duration d) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
@@ -31,6 +37,7 @@ Scheduler::Scheduler(Options options, ExecutionBackend* model, ModelStatistics* 
   for (size_t i = 0; i < instances_; ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
+  reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
 Scheduler::~Scheduler() { Shutdown(); }
@@ -55,12 +62,14 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
   // that happens (here, in a backend, or later from a decoupled runner).
   InferenceRequest* r = request.get();
   ModelStatistics* stats = stats_;
-  r->on_final = [stats, r](bool success) {
+  r->on_final = [stats, r](const absl::Status& outcome) {
     const Clock::time_point now = Clock::now();
     const Clock::time_point start =
         r->execution_start == Clock::time_point{} ? now : r->execution_start;
-    stats->RecordRequest(success, static_cast<uint64_t>(r->rows), Ns(now - r->arrival),
-                         Ns(start - r->arrival));
+    stats->RecordRequest(outcome.ok(), static_cast<uint64_t>(r->rows), Ns(now - r->arrival),
+                         Ns(start - r->arrival),
+                         outcome.ok() ? nullptr
+                                      : ModelStatistics::FailureReason(outcome, r->failure_reason));
   };
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -76,8 +85,19 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
           "model '", options_.model_name, "': the queue is full (max_queue_size ", max_queue,
           "); retry later"));
     }
+    const Clock::time_point expiry = std::min(e.timeout, r->deadline);
     e.request = std::move(request);
     queue_.push_back(std::move(e));
+    if (expiry < next_expiry_) {
+      next_expiry_ = expiry;
+      reaper_cv_.notify_one();
+    } else if (!reaper_polling_ && busy_ == instances_) {
+      // Every instance is busy, so this request will wait: the reaper
+      // watches the queue for cancellations meanwhile. (Not when an instance
+      // is free: a worker takes the request at once, and waking the reaper
+      // for every request would cost a thread wake-up each.)
+      reaper_cv_.notify_one();
+    }
   }
   cv_.notify_one();
   return absl::OkStatus();
@@ -89,6 +109,7 @@ void Scheduler::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  reaper_cv_.notify_all();
 }
 
 bool Scheduler::Drain(Clock::time_point deadline) {
@@ -104,6 +125,7 @@ bool Scheduler::Drain(Clock::time_point deadline) {
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
+  if (reaper_.joinable()) reaper_.join();
   return true;
 }
 
@@ -213,37 +235,109 @@ std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>&
   }
 }
 
+// Why `e` must not run now: nullptr while it may.
+const char* Scheduler::ExpiredReason(const Entry& e, Clock::time_point now) const {
+  const InferenceRequest& r = *e.request;
+  if (r.Cancelled()) return kCancelled;
+  if (r.deadline <= now) return kExpired;
+  if (!options_.queue_policy.delay_on_timeout && e.timeout <= now) return kQueueTimeout;
+  return nullptr;
+}
+
+void Scheduler::AnswerExpired(Entry& e, const char* reason, Clock::time_point now) {
+  InferenceRequest& r = *e.request;
+  r.execution_start = now;
+  const std::string model = absl::StrCat("model '", options_.model_name, "': ");
+  if (reason == kCancelled) {
+    r.RespondError(absl::CancelledError(model + "the request was cancelled while queued"), reason);
+  } else if (reason == kExpired) {
+    r.RespondError(absl::DeadlineExceededError(
+                       model + "the client deadline passed while the request was queued"),
+                   reason);
+  } else {
+    r.RespondError(absl::UnavailableError(
+                       model + "request timeout expired in the queue (queue policy REJECT)"),
+                   reason);
+  }
+}
+
 RequestBatch Scheduler::DropExpired(std::vector<Entry> batch) {
   const Clock::time_point now = Clock::now();
   RequestBatch keep;
   keep.reserve(batch.size());
   for (Entry& e : batch) {
-    InferenceRequest& r = *e.request;
-    r.execution_start = now;
-    if (r.Cancelled()) {
-      r.RespondError(absl::CancelledError(absl::StrCat(
-          "model '", options_.model_name, "': the request was cancelled while queued")));
-    } else if (r.deadline <= now) {
-      r.RespondError(absl::DeadlineExceededError(absl::StrCat(
-          "model '", options_.model_name,
-          "': the client deadline passed while the request was queued")));
-    } else if (!options_.queue_policy.delay_on_timeout && e.timeout <= now) {
-      r.RespondError(absl::UnavailableError(absl::StrCat(
-          "model '", options_.model_name,
-          "': request timeout expired in the queue (queue policy REJECT)")));
+    if (const char* reason = ExpiredReason(e, now)) {
+      AnswerExpired(e, reason, now);
     } else {
+      e.request->execution_start = now;
       keep.push_back(std::move(e.request));
     }
   }
   return keep;
 }
 
+// Answers queued requests as soon as they must not run any more (their
+// client's deadline passed, the client went away, or the queue policy's
+// timeout rejects them) instead of when a worker reaches them: under
+// overload the workers are busy for a long time, and meanwhile the client
+// waits for an answer it could already have and the request holds a queue
+// slot. Cancellation has no notification, so a non-empty queue is also looked
+// at every kCancelPoll.
+void Scheduler::ReaperLoop() {
+  constexpr auto kCancelPoll = std::chrono::milliseconds(100);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    const bool idle = queue_.empty() && delayed_.empty();
+    Clock::time_point wake = next_expiry_;
+    if (!idle) wake = std::min(wake, Clock::now() + kCancelPoll);
+    reaper_polling_ = !idle;
+    if (wake == Clock::time_point::max()) {
+      reaper_cv_.wait(lock, [&] {
+        return stopping_ || next_expiry_ != Clock::time_point::max() || !queue_.empty() ||
+               !delayed_.empty();
+      });
+    } else {
+      reaper_cv_.wait_until(lock, wake);
+    }
+    if (stopping_) return;  // what is left is drained or failed by the owner
+    const Clock::time_point now = Clock::now();
+    std::vector<std::pair<Entry, const char*>> expired;
+    next_expiry_ = Clock::time_point::max();
+    for (std::deque<Entry>* q : {&queue_, &delayed_}) {
+      for (auto it = q->begin(); it != q->end();) {
+        if (const char* reason = ExpiredReason(*it, now)) {
+          expired.emplace_back(std::move(*it), reason);
+          it = q->erase(it);
+          continue;
+        }
+        if (q == &queue_ && options_.queue_policy.delay_on_timeout && it->timeout <= now) {
+          // DELAY: timed-out requests wait behind the rest.
+          delayed_.push_back(std::move(*it));
+          it = q->erase(it);
+          continue;
+        }
+        const Clock::time_point t =
+            q == &queue_ ? std::min(it->timeout, it->request->deadline) : it->request->deadline;
+        next_expiry_ = std::min(next_expiry_, t);
+        ++it;
+      }
+    }
+    if (expired.empty()) continue;
+    // Answer outside the lock: a sink may do real work.
+    lock.unlock();
+    for (auto& [e, reason] : expired) AnswerExpired(e, reason, now);
+    lock.lock();
+  }
+}
+
 void Scheduler::WorkerLoop(size_t instance) {
+  bool was_busy = false;
   for (;;) {
     std::vector<Entry> entries;
     bool more = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      if (was_busy) --busy_;
       // An instance whose own runner process is down leaves the work to the
       // others while any of them can take it.
       while (!model_->InstanceReady(instance) && !stopping_) {
@@ -261,6 +355,8 @@ void Scheduler::WorkerLoop(size_t instance) {
         return;
       }
       more = !queue_.empty() || !delayed_.empty();
+      ++busy_;
+      was_busy = true;
     }
     if (more) cv_.notify_one();  // let an idle peer instance start on the rest
     RequestBatch batch = DropExpired(std::move(entries));

@@ -89,6 +89,9 @@ class Scheduler {
   // Answers requests that must not run: cancelled, past deadline, rejected on
   // queue timeout. Returns the ones to execute.
   RequestBatch DropExpired(std::vector<Entry> batch);
+  const char* ExpiredReason(const Entry& e, Clock::time_point now) const;
+  void AnswerExpired(Entry& e, const char* reason, Clock::time_point now);
+  void ReaperLoop();
   static bool Compatible(const InferenceRequest& a, const InferenceRequest& b);
 
   const Options options_;
@@ -103,6 +106,12 @@ class Scheduler {
   std::vector<std::thread> workers_;
   size_t exited_ = 0;  // workers that left their loop
   std::condition_variable exited_cv_;
+  // The reaper answers queued requests that expire (ReaperLoop).
+  std::thread reaper_;
+  std::condition_variable reaper_cv_;
+  Clock::time_point next_expiry_ = Clock::time_point::max();  // earliest queued expiry
+  bool reaper_polling_ = false;  // the reaper looks at the queue every 100 ms
+  size_t busy_ = 0;              // workers executing a batch
   // Per instance: steady-clock ns when its current batch started, 0 if idle.
   std::unique_ptr<std::atomic<int64_t>[]> busy_since_ns_;
   size_t instances_ = 0;

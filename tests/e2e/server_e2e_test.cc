@@ -465,7 +465,21 @@ TEST_CASE("Prometheus metrics per model and version pass promtool") {
     inference::ModelInferResponse r;
     REQUIRE(Infer(*stub, IdentityRequest({1, 2}), &r).ok());
   }
+  {
+    // One invalid request: counted as a failure with its reason.
+    auto bad = IdentityRequest({1, 2});
+    bad.mutable_inputs(0)->set_datatype("INT8");
+    inference::ModelInferResponse r;
+    REQUIRE(Infer(*stub, bad, &r).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  }
   const std::string text = HttpGet(server->metrics_port(), "/metrics");
+  CHECK(text.find("torii_inference_request_failure_total{model=\"identity\",version=\"1\","
+                  "reason=\"invalid\"} 1") != std::string::npos);
+  CHECK(text.find("torii_inference_request_failure_total{model=\"identity\",version=\"1\","
+                  "reason=\"expired\"} 0") != std::string::npos);
+  CHECK(text.find("process_resident_memory_bytes ") != std::string::npos);
+  CHECK(text.find("process_cpu_seconds_total ") != std::string::npos);
+  CHECK(text.find("process_open_fds ") != std::string::npos);
   CHECK(text.find("torii_inference_request_success_total{model=\"identity\",version=\"1\"} 3") !=
         std::string::npos);
   CHECK(text.find("torii_inference_request_duration_seconds_bucket{model=\"identity\",version=\"1\",le=\"+Inf\"} 3") !=

@@ -233,5 +233,55 @@ TEST_CASE("statistics count requests, executions and batch sizes") {
   CHECK(s.last_inference_ms > 0);
 }
 
+TEST_CASE("expired requests are answered at their deadline, not when an instance frees up") {
+  Harness h("", 8, 1);
+  // The only instance is busy for 2 s.
+  auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "2000"}});
+  auto fbusy = h.Submit(*busy);
+  h.WaitQueueEmpty();
+  auto late = Fp32Request(*h.m, 1, 1, 0, {{"mode", "throw"}});
+  late->request->deadline = InferenceRequest::Clock::now() + milliseconds(100);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto flate = h.Submit(*late);
+  REQUIRE(flate.ready_within(std::chrono::seconds(1)));
+  CHECK(std::chrono::steady_clock::now() - t0 < milliseconds(900));
+  CHECK(flate.get().code() == absl::StatusCode::kDeadlineExceeded);
+  // Its queue slot is free again at once.
+  CHECK(h.scheduler->pending() == 0);
+  CHECK(fbusy.get().ok());
+  const ModelStatistics::Snapshot s = h.stats.Read();
+  CHECK(s.execution_count == 1);  // never ran
+  CHECK(s.failures_by_reason.at("expired") == 1);
+}
+
+TEST_CASE("queue policy REJECT answers at the timeout, counted with its reason") {
+  Harness h(R"(dynamic_batching { default_queue_policy { default_timeout_microseconds: 100000 } })", 8, 1);
+  auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "2000"}});
+  auto fbusy = h.Submit(*busy);
+  h.WaitQueueEmpty();
+  auto waiting = Fp32Request(*h.m, 1, 1, 0);
+  auto fw = h.Submit(*waiting);
+  REQUIRE(fw.ready_within(std::chrono::seconds(1)));
+  CHECK(fw.get().code() == absl::StatusCode::kUnavailable);
+  CHECK(fbusy.get().ok());
+  CHECK(h.stats.Read().failures_by_reason.at("queue_timeout") == 1);
+}
+
+TEST_CASE("a request cancelled while an instance is busy is answered without waiting for it") {
+  Harness h("", 8, 1);
+  auto busy = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "2000"}});
+  auto fbusy = h.Submit(*busy);
+  h.WaitQueueEmpty();
+  auto gone = Fp32Request(*h.m, 1, 1, 0);
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  gone->request->is_cancelled = [cancelled] { return cancelled->load(); };
+  auto fgone = h.Submit(*gone);
+  cancelled->store(true);
+  REQUIRE(fgone.ready_within(std::chrono::seconds(1)));
+  CHECK(fgone.get().code() == absl::StatusCode::kCancelled);
+  CHECK(fbusy.get().ok());
+  CHECK(h.stats.Read().failures_by_reason.at("cancelled") == 1);
+}
+
 }  // namespace
 }  // namespace torii
