@@ -11,6 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { compare as compareMetricNames, scrapedNames } from "./metric-names.mjs";
+import { usedMetricNames } from "./observability.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const rootIdx = process.argv.indexOf("--root");
@@ -81,6 +83,7 @@ const MUTATIONS = [
   ["ServingRuntime field misspelt", SR, "  supportedModelFormats:", "  supportedModelFormat:", "kserve: schema ServingRuntime/torii"],
   ["runtime container field misspelt", SR, "      readinessProbe:", "      readinesProbe:", "kserve: schema ServingRuntime/torii"],
   ["protocol version KServe does not know", SR, "    - grpc-v2", "    - grpcv2", "kserve: schema ServingRuntime/torii"],
+  ["HTTP flag misspelt", SR, "--http-port=8080", "--http_port=8080", "kserve: ServingRuntime/torii runs torii-server"],
   ["model not read from KServe's mount", SR, "--model-repository=/mnt/models", "--model-repository=/models", "kserve: ServingRuntime/torii runs torii-server"],
   ["runtime container not kserve-container", SR, "- name: kserve-container", "- name: torii", "kserve: ServingRuntime/torii runs torii-server"],
   ["readiness asks the gRPC port", SR, "          port: 8080", "          port: 9000", "kserve: ServingRuntime/torii probes"],
@@ -212,5 +215,27 @@ async function worker() {
 await Promise.all([worker(), worker()]);
 for (const line of results) console.log(line);
 
-console.log(`selftest: ${MUTATIONS.length - problems} of ${MUTATIONS.length} broken copies caught`);
+// metric-names.mjs (run against a live server by deploy-checks.sh) must pass
+// a scrape that has every family the rules and dashboard read, and fail one
+// that lacks a family.
+{
+  const used = [...usedMetricNames(root).keys()];
+  const families = new Map();
+  for (const n of used) {
+    const h = /^(.*)_(bucket|sum|count)$/.exec(n);
+    if (h && n.endsWith("_bucket")) families.set(h[1], "histogram");
+    else if (!h || !used.includes(`${h[1]}_bucket`)) families.set(n, n.endsWith("_total") ? "counter" : "gauge");
+  }
+  const scrape = (skipName) => [...families].filter(([f]) => f !== skipName).map(([f, t]) => `# TYPE ${f} ${t}`).join("\n") + "\n";
+  const full = compareMetricNames(root, scrape(null));
+  const dropped = "torii_model_ready";
+  const partial = compareMetricNames(root, scrape(dropped));
+  const histogramOk = scrapedNames("# TYPE x_seconds histogram\n").has("x_seconds_bucket");
+  if (full.missing.length || full.pending.length || !partial.missing.some((m) => m.startsWith(`${dropped} `)) || !histogramOk) {
+    problems++;
+    console.log(`  MISSED "a metric the dashboard reads is not exported": complete scrape missing ${JSON.stringify(full.missing)}, pending ${JSON.stringify(full.pending)}; scrape without ${dropped} missing ${JSON.stringify(partial.missing)}`);
+  } else console.log(`  caught "a metric the dashboard reads is not exported": ${partial.missing[0]}`);
+}
+
+console.log(`selftest: ${MUTATIONS.length + 1 - problems} of ${MUTATIONS.length + 1} broken copies caught`);
 process.exit(problems ? 1 : 0);
