@@ -11,6 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { compare as compareMetricNames, scrapedNames } from "./metric-names.mjs";
+import { usedMetricNames } from "./observability.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const rootIdx = process.argv.indexOf("--root");
@@ -22,6 +24,15 @@ const PDB = "deploy/k8s/base/pdb.yaml";
 const TD = "deploy/ecs/task-definition.json";
 const SD = "deploy/ecs/service-definition.json";
 const DF = "deploy/Dockerfile";
+const TGH = "deploy/ecs/target-group-http.json";
+const TGG = "deploy/ecs/target-group-grpc.json";
+const SR = "deploy/kserve/servingruntime.yaml";
+const ISVC = "deploy/kserve/inferenceservice.yaml";
+const ISVCG = "deploy/kserve/inferenceservice-grpc.yaml";
+const RULES = "deploy/prometheus/torii-triton-compat.rules.yml";
+const RTEST = "deploy/prometheus/torii-triton-compat.test.yml";
+const DASH = "deploy/grafana/torii-dashboard.json";
+const DASH_CHECK = `grafana: ${DASH}`;
 
 // [what, file, from, to, check name prefix that must turn FAIL]
 const MUTATIONS = [
@@ -57,7 +68,48 @@ const MUTATIONS = [
   ["runtime stage installs build deps", DF, "bash /tmp/install-deps.sh --runtime", "bash /tmp/install-deps.sh", "dockerfile: multi-stage"],
   ["runtime stage not slim", DF, "FROM debian:bookworm-slim AS runtime", "FROM debian:bookworm AS runtime", "dockerfile: multi-stage"],
   ["image runs as root", DF, "USER 10001:10001", "USER root", "dockerfile: non-root USER"],
-  ["metrics port not exposed", DF, "EXPOSE 8001 8002", "EXPOSE 8001", "dockerfile: non-root USER"],
+  ["metrics port not exposed", DF, "EXPOSE 8000 8001 8002", "EXPOSE 8000 8001", "dockerfile: non-root USER"],
+  ["HTTP port not exposed", DF, "EXPOSE 8000 8001 8002", "EXPOSE 8001 8002", "dockerfile: non-root USER"],
+  // HTTP port in Kubernetes and ECS
+  ["container's HTTP port is not the server's", DEP, "containerPort: 8000", "containerPort: 8080", "k8s[base]: container ports match"],
+  ["Service without the HTTP port", SVC, "    - name: http\n      port: 8000\n      targetPort: http\n      protocol: TCP\n      appProtocol: http\n", "", "k8s[base]: Services route"],
+  ["ECS task maps another HTTP port", TD, '"containerPort": 8000, "hostPort": 8000', '"containerPort": 8080, "hostPort": 8080', "ecs: torii-server entry point, flags and ports"],
+  ["ALB health check on liveness", TGH, '"/v2/health/ready"', '"/v2/health/live"', `ecs: ${TGH}`],
+  ["ALB health check expects any 2xx/3xx", TGH, '"HttpCode": "200"', '"HttpCode": "200-399"', `ecs: ${TGH}`],
+  ["target group parameter misspelt", TGH, '"HealthCheckPath"', '"HealthcheckPath"', `ecs: ${TGH}`],
+  ["gRPC target group success code", TGG, '"GrpcCode": "0"', '"GrpcCode": "0-99"', `ecs: ${TGG}`],
+  ["HTTP target group sent to the metrics port", SD, '"containerPort": 8000', '"containerPort": 8002', "ecs: service definition"],
+  // KServe
+  ["ServingRuntime field misspelt", SR, "  supportedModelFormats:", "  supportedModelFormat:", "kserve: schema ServingRuntime/torii"],
+  ["runtime container field misspelt", SR, "      readinessProbe:", "      readinesProbe:", "kserve: schema ServingRuntime/torii"],
+  ["protocol version KServe does not know", SR, "    - grpc-v2", "    - grpcv2", "kserve: schema ServingRuntime/torii"],
+  ["HTTP flag misspelt", SR, "--http-port=8080", "--http_port=8080", "kserve: ServingRuntime/torii runs torii-server"],
+  ["model not read from KServe's mount", SR, "--model-repository=/mnt/models", "--model-repository=/models", "kserve: ServingRuntime/torii runs torii-server"],
+  ["runtime container not kserve-container", SR, "- name: kserve-container", "- name: torii", "kserve: ServingRuntime/torii runs torii-server"],
+  ["readiness asks the gRPC port", SR, "          port: 8080", "          port: 9000", "kserve: ServingRuntime/torii probes"],
+  ["readiness asks liveness", SR, "path: /v2/health/ready", "path: /v2/health/live", "kserve: ServingRuntime/torii probes"],
+  ["metrics annotation on another port", SR, 'prometheus.kserve.io/port: "8002"', 'prometheus.kserve.io/port: "9102"', "kserve: ServingRuntime/torii probes"],
+  ["no python model format", SR, "    - name: python\n", "    - name: python3\n", "kserve: ServingRuntime/torii protocols"],
+  ["InferenceService names another runtime", ISVC, "runtime: torii", "runtime: kserve-tritonserver", "kserve: InferenceService/torii-examples ("],
+  ["InferenceService format the runtime lacks", ISVC, "        name: triton\n", "        name: tensorflow\n", "kserve: InferenceService/torii-examples ("],
+  ["gRPC InferenceService on the HTTP port", ISVCG, "containerPort: 9000", "containerPort: 8080", "kserve: InferenceService/torii-examples-grpc"],
+  ["storageUri without a scheme", ISVC, "storageUri: s3://my-company-models", "storageUri: my-company-models", "kserve: schema InferenceService/torii-examples ("],
+  ["predictor field misspelt", ISVC, "    minReplicas: 2", "    minReplica: 2", "kserve: schema InferenceService/torii-examples ("],
+  ["model container field misspelt", ISVCG, "      ports:", "      port:", "kserve: schema InferenceService/torii-examples-grpc"],
+  ["drain outlasts the default grace period", SR, "--exit-timeout-secs=20", "--exit-timeout-secs=30", "kserve: InferenceService/torii-examples ("],
+  // Prometheus rules
+  ["Triton series misspelt", RULES, "record: nv_inference_exec_count", "record: nv_inference_exec_cnt", "prometheus: rules produce"],
+  ["microseconds rule gives milliseconds", RULES, "torii_inference_queue_duration_seconds_total * 1e6", "torii_inference_queue_duration_seconds_total * 1e3", "prometheus: rules produce"],
+  ["rule aggregates the version away", RULES, "expr: torii_inference_pending_requests", "expr: sum without (version) (torii_inference_pending_requests)", "prometheus: rules produce"],
+  ["rule does not parse", RULES, "expr: torii_inference_count_total", "expr: torii_inference_count_total[", "prometheus: promtool check rules"],
+  ["unit test expects a wrong value", RTEST, "value: 2000000", "value: 2000", "prometheus: promtool test rules"],
+  // Grafana dashboard
+  ["panel field misspelt", DASH, '"gridPos": {', '"gridPoss": {', `${DASH_CHECK} matches Grafana's schema`],
+  ["legend mode Grafana does not know", DASH, '"displayMode": "list"', '"displayMode": "lists"', `${DASH_CHECK} matches Grafana's schema`],
+  ["query does not parse", DASH, "[$__rate_interval]))\"", "[$__rate_interval])\"", `${DASH_CHECK} queries parse as PromQL`],
+  ["query uses an undefined variable", DASH, 'model=~\\"$model\\"', 'model=~\\"$models\\"', `${DASH_CHECK} layout, ids, variables`],
+  ["hard-coded data source", DASH, '"uid": "${datasource}"', '"uid": "P1809F7CD0C75ACF3"', `${DASH_CHECK} layout, ids, variables`],
+  ["failures not broken down by reason", DASH, "sum by (model, reason) (rate(torii_inference_request_failure_total", "sum by (model) (rate(torii_inference_request_failure_total", `${DASH_CHECK} shows traffic`],
   ["HEALTHCHECK flag typo", DF, "--start-period=300s", "--start-perod=300s", "dockerfile: lint (dockerfile-utils)"],
   ["untagged base image", DF, "FROM debian:bookworm-slim AS build", "FROM debian AS build", "dockerfile: lint (dockerfilelint)"],
   ["build tree sent to the daemon", ".dockerignore", "\nbuild\n", "\n", ".dockerignore"],
@@ -72,6 +124,9 @@ const FAKE_HEALTH_HELP = "  --address  --service  --timeout-ms\n";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "torii-deploy-selftest-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+// The dashboard's TypeScript check gives the same answer for the same text:
+// compute it once per distinct dashboard, not once per broken copy.
+process.env.TORII_CHECK_CACHE_DIR = fs.mkdtempSync(path.join(tmp, "cache-"));
 fs.writeFileSync(path.join(tmp, "server-help.txt"), FAKE_SERVER_HELP);
 fs.writeFileSync(path.join(tmp, "health-help.txt"), FAKE_HEALTH_HELP);
 
@@ -160,5 +215,27 @@ async function worker() {
 await Promise.all([worker(), worker()]);
 for (const line of results) console.log(line);
 
-console.log(`selftest: ${MUTATIONS.length - problems} of ${MUTATIONS.length} broken copies caught`);
+// metric-names.mjs (run against a live server by deploy-checks.sh) must pass
+// a scrape that has every family the rules and dashboard read, and fail one
+// that lacks a family.
+{
+  const used = [...usedMetricNames(root).keys()];
+  const families = new Map();
+  for (const n of used) {
+    const h = /^(.*)_(bucket|sum|count)$/.exec(n);
+    if (h && n.endsWith("_bucket")) families.set(h[1], "histogram");
+    else if (!h || !used.includes(`${h[1]}_bucket`)) families.set(n, n.endsWith("_total") ? "counter" : "gauge");
+  }
+  const scrape = (skipName) => [...families].filter(([f]) => f !== skipName).map(([f, t]) => `# TYPE ${f} ${t}`).join("\n") + "\n";
+  const full = compareMetricNames(root, scrape(null));
+  const dropped = "torii_model_ready";
+  const partial = compareMetricNames(root, scrape(dropped));
+  const histogramOk = scrapedNames("# TYPE x_seconds histogram\n").has("x_seconds_bucket");
+  if (full.missing.length || full.pending.length || !partial.missing.some((m) => m.startsWith(`${dropped} `)) || !histogramOk) {
+    problems++;
+    console.log(`  MISSED "a metric the dashboard reads is not exported": complete scrape missing ${JSON.stringify(full.missing)}, pending ${JSON.stringify(full.pending)}; scrape without ${dropped} missing ${JSON.stringify(partial.missing)}`);
+  } else console.log(`  caught "a metric the dashboard reads is not exported": ${partial.missing[0]}`);
+}
+
+console.log(`selftest: ${MUTATIONS.length + 1 - problems} of ${MUTATIONS.length + 1} broken copies caught`);
 process.exit(problems ? 1 : 0);

@@ -4,19 +4,28 @@
 #   - renders the kustomize base and the EKS overlay (kubectl kustomize);
 #   - validates every object against the Kubernetes schema offline
 #     (kubernetes-models), lints deploy/Dockerfile (dockerfile-utils and
-#     dockerfilelint), checks the ECS task/service definitions' structure;
+#     dockerfilelint), checks the ECS task/service definitions' structure and
+#     the ALB target groups' health checks;
+#   - validates the KServe ServingRuntime and InferenceServices against our own
+#     schema of KServe's fields (deploy/checks/schemas) and the Kubernetes schema;
+#   - checks the Prometheus recording rules (promtool check rules, promtool
+#     test rules) and the Grafana dashboard (@grafana/schema types, PromQL
+#     parsed by promtool);
 #   - checks that probe ports, flags, paths and timings in all of them agree
 #     with each other and with the built torii-server / torii-health --help;
 #   - checks the Dockerfile builds through the scripts README.md and CI use;
 #   - with a build: installs it, checks every shared library the installed
 #     binaries need comes from `scripts/install-deps.sh --runtime` (or the
 #     base image), and runs the server on loopback to ask the exact health
-#     services the probes ask, then SIGTERMs it and expects exit 0;
+#     services the probes ask (and, once torii-server has --http-port, the
+#     HTTP health paths the load balancers and KServe ask), compares the metric
+#     names the rules and dashboard read with its /metrics, then SIGTERMs it
+#     and expects exit 0;
 #   - proves the checks can fail (deploy/checks/selftest.mjs mutates copies).
 #
 #   bash scripts/ci/deploy-checks.sh [BUILD_DIR]     (default: build)
 #
-# Needs kubectl (with kustomize), node and npm. npm ci runs only when
+# Needs kubectl (with kustomize), node, npm and promtool (Debian: prometheus). npm ci runs only when
 # deploy/checks/node_modules does not match package-lock.json, so after one
 # install the checks run offline. Exits non-zero if any check failed.
 set -uo pipefail
@@ -52,7 +61,7 @@ section() { echo; echo "== $1 (at $((SECONDS - T0)) s)"; }
 # ------------------------------------------------------------------ tools
 section "tools"
 tools_ok=1
-for t in kubectl node npm; do
+for t in kubectl node npm promtool; do
   if command -v "$t" >/dev/null 2>&1; then ok "tool $t ($(command -v "$t"))"; else bad "tool $t" "not on PATH"; tools_ok=0; fi
 done
 if [ "$tools_ok" = 1 ] && ! kubectl kustomize --help >/dev/null 2>&1; then
@@ -238,11 +247,16 @@ if [ "$have_server" = 1 ] && [ "$have_health" = 1 ] && [ -s "$facts" ]; then
   live_service="$(node -e 'const f=require(process.argv[1]); process.stdout.write(String(f.livenessService ?? ""))' "$facts")"
   ready_service="$(node -e 'const f=require(process.argv[1]); process.stdout.write(String(f.readinessService ?? ""))' "$facts")"
   free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-  gport="$(free_port)"; mport="$(free_port)"
+  gport="$(free_port)"; mport="$(free_port)"; hport="$(free_port)"
   while [ "$mport" = "$gport" ]; do mport="$(free_port)"; done
+  while [ "$hport" = "$gport" ] || [ "$hport" = "$mport" ]; do hport="$(free_port)"; done
+  # The HTTP frontend is built in parallel: use its flags once --help has them.
+  http_args=()
+  http_built="$(node -e 'const f=require(process.argv[1]); process.stdout.write(f.httpFlagsBuilt ? "1" : "0")' "$facts")"
+  [ "$http_built" = 1 ] && http_args=(--http-address=127.0.0.1 --http-port="$hport")
   mkdir -p "$WORK/models"
   "$SERVER_BIN" --model-repository="$WORK/models" --grpc-address=127.0.0.1 --grpc-port="$gport" \
-    --metrics-address=127.0.0.1 --metrics-port="$mport" --exit-timeout-secs=5 >"$WORK/server.log" 2>&1 &
+    --metrics-address=127.0.0.1 --metrics-port="$mport" "${http_args[@]}" --exit-timeout-secs=5 >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   health() { "$HEALTH_BIN" --address="127.0.0.1:$gport" --timeout-ms=1000 "$@"; }
   up=0
@@ -259,7 +273,29 @@ if [ "$have_server" = 1 ] && [ "$have_health" = 1 ] && [ -s "$facts" ]; then
     else ok "an unknown health service is not SERVING"; fi
     if code="$(curl -s -o "$WORK/metrics.txt" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$mport/metrics")" && [ "$code" = 200 ]; then
       ok "metrics answer on --metrics-port at /metrics (the scrape annotations' port and path)"
+      if out="$(promtool check metrics <"$WORK/metrics.txt" 2>&1)"; then ok "promtool check metrics accepts the scrape"
+      else bad "promtool check metrics" "$(echo "$out" | head -5 | tr '\n' ' ')"; fi
+      # The names deploy/prometheus rules and deploy/grafana dashboards read.
+      node "$CHECKS/metric-names.mjs" --root "$ROOT" --scrape "$WORK/metrics.txt" >"$WORK/names.out" 2>&1
+      while IFS= read -r line; do
+        case "$line" in
+          "PASS "*) ok "${line#PASS }" ;;
+          "FAIL "*) l="${line#FAIL }"; bad "${l%%: *}" "${l#*: }" ;;
+          "SKIP "*) l="${line#SKIP }"; skip "${l%%: *}" "${l#*: }" ;;
+          *) [ -n "$line" ] && bad "metric-names.mjs" "$line" ;;
+        esac
+      done <"$WORK/names.out"
     else bad "metrics on --metrics-port" "GET /metrics gave HTTP ${code:-no answer}"; fi
+    if [ "$http_built" = 1 ]; then
+      # What the ALB target group, KServe's readiness probe and curl users ask.
+      for path in /v2/health/ready /v2/health/live; do
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$hport$path")"
+        if [ "$code" = 200 ]; then ok "HTTP GET $path answers 200 on --http-port"
+        else bad "HTTP GET $path" "gave HTTP ${code:-no answer}; the load balancer and KServe health checks expect 200"; fi
+      done
+    else
+      skip "HTTP health paths" "torii-server has no --http-port yet"
+    fi
     kill -TERM "$SERVER_PID"
     t0=$SECONDS; rc=""
     for _ in $(seq 1 40); do

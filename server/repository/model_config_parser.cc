@@ -105,6 +105,17 @@ const std::set<std::string>& ImplementedFields() {
       "parameters",
       // Interpreted by runners (the TorchScript runner warms up from it).
       "model_warmup",
+      // Decoupled models answer through the runner's own responses.
+      "model_transaction_policy",
+      "model_transaction_policy.decoupled",
+      // Ensembles (platform: "ensemble"). `step.model_namespace` and
+      // `max_inflight_requests` are not acted on and stay warned.
+      "ensemble_scheduling",
+      "ensemble_scheduling.step",
+      "ensemble_scheduling.step.model_name",
+      "ensemble_scheduling.step.model_version",
+      "ensemble_scheduling.step.input_map",
+      "ensemble_scheduling.step.output_map",
   };
   return *fields;
 }
@@ -194,6 +205,16 @@ absl::Status ValidateModelConfig(const inference::ModelConfig& config,
       return Invalid(file, "'instance_group.kind: KIND_GPU' is not supported; Torii "
                            "runs instances on the CPU (use KIND_CPU or KIND_AUTO)");
     }
+  }
+  // Refused rather than warned: without a sequence batcher the requests of
+  // one sequence would run on any instance, with no start/end/correlation
+  // controls and no implicit state, so a stateful model would answer wrongly
+  // instead of failing.
+  if (config.has_sequence_batching()) {
+    return Invalid(file, "'sequence_batching' is not supported: Torii has no sequence "
+                         "batcher yet, and serving a stateful model as if it were "
+                         "stateless would give wrong answers (remove the field only if "
+                         "the model keeps no state between requests)");
   }
   if (config.has_dynamic_batching()) {
     if (config.max_batch_size() == 0) {
