@@ -421,13 +421,16 @@ void HttpServer::Stop() {
     }
     impl_->sessions.clear();
   }
+  // Sessions first: a session waiting for its handler has no operation
+  // pending, so once the listener closes the threads could run out of work
+  // before a close posted after it ever runs.
+  for (auto& s : open) s->CloseAsync();
+  open.clear();
   net::post(impl_->acceptor->get_executor(), [impl = impl_.get()] {
     beast::error_code ignored;
     impl->acceptor->close(ignored);
     impl->accept_retry->cancel();
   });
-  for (auto& s : open) s->CloseAsync();
-  open.clear();
   // With the listener and every socket closed the threads run out of work.
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

@@ -276,6 +276,11 @@ class DataReader {
     int64_t i;
     auto e = v.get_int64().get(i);
     if (e == simdjson::NUMBER_OUT_OF_RANGE) return OutOfRange(v);
+    if (e == simdjson::INCORRECT_TYPE) {
+      // Above INT64_MAX the parser reads an unsigned integer.
+      uint64_t u;
+      if (v.get_uint64().get(u) == simdjson::SUCCESS) return OutOfRange(v);
+    }
     if (e) return WrongType(v, "an integer");
     if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max()) return OutOfRange(v);
     Store<T>(out_, n_, static_cast<T>(i));
@@ -661,7 +666,8 @@ absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
   }
   od::object root;
   if (auto e = doc.get_object().get(root)) {
-    return Invalid("the request body must be a JSON object: ", JsonError(e));
+    if (e == simdjson::INCORRECT_TYPE) return Invalid("the request body must be a JSON object");
+    return Invalid("the request body is not valid JSON: ", JsonError(e));
   }
   Parse p{json_length, max_input_bytes, buffers, request, format, json_length};
   bool has_inputs = false;
