@@ -73,6 +73,14 @@ bool IsPlainModelName(const std::string& name) {
          name.find_first_of("/\\") == std::string::npos && name.find('\0') == std::string::npos;
 }
 
+// Triton answers an unknown request coding as unsupported; RFC 9110 says 415
+// with the codings that are accepted.
+HttpResponse UnsupportedCoding(const absl::Status& status) {
+  HttpResponse r = ErrorResponse(415, status.message());
+  r.SetHeader("Accept-Encoding", "gzip, deflate");
+  return r;
+}
+
 HttpResponse JsonResponse(std::string body) {
   HttpResponse r;
   r.body = std::move(body);
@@ -439,7 +447,7 @@ void HttpApi::Dispatch(const Route& route, std::unique_ptr<HttpRequest> request,
 void HttpApi::RepositoryAction(const Route& route, const HttpRequest& request,
                                const std::shared_ptr<HttpResponder>& responder) {
   auto coding = RequestCoding(request.Header("content-encoding"));
-  if (!coding.ok()) return responder->Send(ErrorResponse(coding.status()));
+  if (!coding.ok()) return responder->Send(UnsupportedCoding(coding.status()));
   auto body = Decompress(*coding, request.body, options_.max_request_bytes);
   if (!body.ok()) return responder->Send(ErrorResponse(body.status()));
 
@@ -512,11 +520,7 @@ void HttpApi::RepositoryAction(const Route& route, const HttpRequest& request,
 void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
                     const std::shared_ptr<HttpResponder>& responder) {
   auto coding = RequestCoding(request->Header("content-encoding"));
-  if (!coding.ok()) {
-    HttpResponse r = ErrorResponse(415, coding.status().message());
-    r.SetHeader("Accept-Encoding", "gzip, deflate");
-    return responder->Send(std::move(r));
-  }
+  if (!coding.ok()) return responder->Send(UnsupportedCoding(coding.status()));
   auto call = std::make_shared<HttpInferCall>(
       responder, ResponseCoding(request->Header("accept-encoding")), in_flight_);
   if (*coding == ContentCoding::kIdentity) {

@@ -165,6 +165,11 @@ TEST_CASE("repository index, load and unload", "[http][api]") {
         R"([{"name":"identity","version":"1","state":"READY","reason":""}])");
   CHECK(a.Call("POST", "/v2/repository/index", R"({"ready":1})").status == 400);
   CHECK(a.Call("POST", "/v2/repository/index", "{").status == 400);
+  CHECK(a.Call("POST", "/v2/repository/index", "", {{"content-encoding", "br"}}).status == 415);
+  auto gz = Compress(ContentCoding::kGzip, {R"({"ready":true})"});
+  REQUIRE(gz.ok());
+  CHECK(a.Call("POST", "/v2/repository/index", *gz, {{"content-encoding", "gzip"}}).body ==
+        R"([{"name":"identity","version":"1","state":"READY","reason":""}])");
 
   CHECK(a.Call("POST", "/v2/repository/models/identity/load", "{}").status == 200);
   // tritonclient always sends unload_dependents.
