@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/core/datatype.h"
 #include "server/http/compression.h"
 #include "server/http/http_status.h"
 #include "server/http/infer_codec.h"
@@ -163,7 +164,7 @@ std::string MetadataJson(const ModelMetadata& m) {
       w.Key("name");
       w.String(t.name);
       w.Key("datatype");
-      w.String(V2DataTypeName(t.datatype));
+      w.String(DataTypeName(t.datatype));
       w.Key("shape");
       w.StartArray();
       for (int64_t d : t.shape) w.Int(d);

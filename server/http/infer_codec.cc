@@ -9,8 +9,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "server/core/datatype.h"
 #include "server/http/json_writer.h"
 
 namespace torii {
@@ -57,8 +57,6 @@ const char* TypeName(od::json_type t) {
   }
   return "a value";
 }
-
-std::string ShapeString(const Shape& shape) { return absl::StrCat("[", absl::StrJoin(shape, ","), "]"); }
 
 // --- half-precision conversions (round to nearest even) ---------------------
 
@@ -263,12 +261,12 @@ class DataReader {
 
   absl::Status WrongType(od::value& v, const char* want) {
     return Invalid("input '", input_, "': element ", absl::StrCat(n_), " of 'data' must be ", want,
-                   absl::StrCat(" for ", V2DataTypeName(type_), ", got ", Token(v)));
+                   absl::StrCat(" for ", DataTypeName(type_), ", got ", Token(v)));
   }
 
   absl::Status OutOfRange(od::value& v) {
     return Invalid("input '", input_, "': element ", absl::StrCat(n_), " of 'data' (", Token(v),
-                   absl::StrCat(") is out of range for ", V2DataTypeName(type_)));
+                   absl::StrCat(") is out of range for ", DataTypeName(type_)));
   }
 
   template <typename T>
@@ -395,7 +393,7 @@ absl::Status Parse::InputData(const std::string& name, od::value data, Inference
     }
     count *= static_cast<size_t>(d);
   }
-  const size_t elem = in->datatype == TORII_TYPE_BYTES ? 4 : V2DataTypeSize(in->datatype);
+  const size_t elem = in->datatype == TORII_TYPE_BYTES ? 4 : DataTypeSize(in->datatype);
   const size_t left = max_input_bytes - converted_bytes;
   if (count > left / elem) {
     return Invalid("input '", name, "': shape ", ShapeString(in->shape),
@@ -461,7 +459,7 @@ absl::Status Parse::Input(od::value v, size_t index) {
   e = obj.find_field_unordered("datatype").get_string().get(sv);
   if (e == simdjson::NO_SUCH_FIELD) return Invalid(input, " has no 'datatype'");
   if (e) return Invalid(input, ": 'datatype' must be a string");
-  in.datatype = DataTypeFromV2Name(AV(sv));
+  in.datatype = DataTypeFromName(AV(sv));
   if (in.datatype == TORII_TYPE_INVALID) {
     return Invalid(input, ": unknown datatype '", AV(sv),
                    "' (expected BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BF16 or BYTES)");
@@ -576,52 +574,6 @@ absl::Status Parse::Output(od::value v, size_t index) {
 
 }  // namespace
 
-const char* V2DataTypeName(ToriiDataType type) {
-  switch (type) {
-    case TORII_TYPE_BOOL: return "BOOL";
-    case TORII_TYPE_UINT8: return "UINT8";
-    case TORII_TYPE_UINT16: return "UINT16";
-    case TORII_TYPE_UINT32: return "UINT32";
-    case TORII_TYPE_UINT64: return "UINT64";
-    case TORII_TYPE_INT8: return "INT8";
-    case TORII_TYPE_INT16: return "INT16";
-    case TORII_TYPE_INT32: return "INT32";
-    case TORII_TYPE_INT64: return "INT64";
-    case TORII_TYPE_FP16: return "FP16";
-    case TORII_TYPE_FP32: return "FP32";
-    case TORII_TYPE_FP64: return "FP64";
-    case TORII_TYPE_BYTES: return "BYTES";
-    case TORII_TYPE_BF16: return "BF16";
-    default: return "INVALID";
-  }
-}
-
-size_t V2DataTypeSize(ToriiDataType type) {
-  switch (type) {
-    case TORII_TYPE_BOOL:
-    case TORII_TYPE_UINT8:
-    case TORII_TYPE_INT8: return 1;
-    case TORII_TYPE_UINT16:
-    case TORII_TYPE_INT16:
-    case TORII_TYPE_FP16:
-    case TORII_TYPE_BF16: return 2;
-    case TORII_TYPE_UINT32:
-    case TORII_TYPE_INT32:
-    case TORII_TYPE_FP32: return 4;
-    case TORII_TYPE_UINT64:
-    case TORII_TYPE_INT64:
-    case TORII_TYPE_FP64: return 8;
-    default: return 0;
-  }
-}
-
-ToriiDataType DataTypeFromV2Name(absl::string_view name) {
-  for (int t = TORII_TYPE_BOOL; t <= TORII_TYPE_BF16; ++t) {
-    if (name == V2DataTypeName(static_cast<ToriiDataType>(t))) return static_cast<ToriiDataType>(t);
-  }
-  return TORII_TYPE_INVALID;
-}
-
 bool OutputFormat::Binary(absl::string_view output_name) const {
   for (const auto& b : binary) {
     if (b.first == output_name) return b.second;
@@ -734,11 +686,11 @@ namespace {
 
 absl::Status WriteJsonData(const OutputTensor& t, size_t count, JsonWriter* w) {
   const char* base = t.data;
-  const size_t size = V2DataTypeSize(t.datatype);
+  const size_t size = DataTypeSize(t.datatype);
   if (t.datatype != TORII_TYPE_BYTES && t.byte_size != count * size) {
     return absl::InternalError(absl::StrCat("output '", t.name, "' holds ", t.byte_size,
                                             " bytes but its shape ", ShapeString(t.shape), " of ",
-                                            V2DataTypeName(t.datatype), " needs ", count * size));
+                                            DataTypeName(t.datatype), " needs ", count * size));
   }
   w->StartArray();
   for (size_t i = 0, off = 0; i < count; ++i) {
@@ -838,7 +790,7 @@ absl::Status WriteInferResponse(std::shared_ptr<const InferenceResponse> respons
     w.Key("name");
     w.String(t.name);
     w.Key("datatype");
-    w.String(V2DataTypeName(t.datatype));
+    w.String(DataTypeName(t.datatype));
     w.Key("shape");
     w.StartArray();
     size_t count = 1;

@@ -78,14 +78,6 @@ class HttpInferResponse : public InferenceResponse {
 absl::Status WriteInferResponse(std::shared_ptr<const InferenceResponse> response,
                                 const OutputFormat& format, HttpResponse* out);
 
-/// "FP32" -> TORII_TYPE_FP32; TORII_TYPE_INVALID for anything else.
-ToriiDataType DataTypeFromV2Name(absl::string_view name);
-/// TORII_TYPE_FP32 -> "FP32" ("INVALID" for anything else).
-const char* V2DataTypeName(ToriiDataType type);
-/// Bytes per element; 0 for BYTES and INVALID. (The SDK's torii/runner.h has
-/// the same helpers, but its torii::Parameter clashes with the core's.)
-size_t V2DataTypeSize(ToriiDataType type);
-
 }  // namespace http
 }  // namespace torii
 
