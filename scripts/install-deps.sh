@@ -12,6 +12,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 runtime_pkgs=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
   libtorch1.13 libopenblas0-pthread libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
+  libsimdjson14 zlib1g
   ca-certificates
   # The Python runner: the interpreter it embeds, numpy, venvs for EXECUTION_ENV_PATH.
   libpython3.11 python3 python3-numpy python3-venv
@@ -22,6 +23,8 @@ build_pkgs=(
   libtorch-dev libopenblas0-pthread libdlpack-dev nlohmann-json3-dev
   prometheus-cpp-dev
   python3-dev python3-numpy python3-venv
+  # HTTP frontend: Boost.Beast/Asio (header-only), simdjson, zlib (docs/http.md).
+  libboost-dev libsimdjson-dev zlib1g-dev
   catch2
   # Tests: an independent v2 client (Python grpcio), promtool, TLS certificates, fuzzing.
   python3 python3-grpcio python3-protobuf python3-torch

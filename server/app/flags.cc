@@ -50,17 +50,19 @@ std::function<absl::Status(ServerFlags&, const std::string&)> IntFlag(const char
 }
 
 // "<p1>,<p2>:<header>=<value>" (Triton), also accepting "<p1>,<header>=<value>".
-absl::Status ParseRestriction(ServerFlags& f, const std::string& v) {
+// Shared by --grpc-restricted-protocol and --http-restricted-api.
+absl::Status ParseRestriction(const char* flag, std::vector<ServerFlags::Restriction>& out,
+                              const std::string& v) {
   static const char* kKnown[] = {"health", "metadata", "inference", "model-config",
                                  "model-repository", "statistics"};
   const char* want = "PROTOCOL[,PROTOCOL...]:HEADER=VALUE with protocols among health, metadata, "
                      "inference, model-config, model-repository, statistics";
   const size_t eq = v.rfind('=');
-  if (eq == std::string::npos) return Bad("grpc-restricted-protocol", v, want);
+  if (eq == std::string::npos) return Bad(flag, v, want);
   size_t sep = v.rfind(':', eq);
   if (sep == std::string::npos) sep = v.rfind(',', eq);
   if (sep == std::string::npos || sep == 0 || eq == sep + 1) {
-    return Bad("grpc-restricted-protocol", v, want);
+    return Bad(flag, v, want);
   }
   ServerFlags::Restriction r;
   r.header = absl::AsciiStrToLower(v.substr(sep + 1, eq - sep - 1));
@@ -68,10 +70,10 @@ absl::Status ParseRestriction(ServerFlags& f, const std::string& v) {
   for (absl::string_view p : absl::StrSplit(v.substr(0, sep), ',')) {
     bool known = false;
     for (const char* k : kKnown) known = known || p == k;
-    if (!known) return Bad("grpc-restricted-protocol", v, want);
+    if (!known) return Bad(flag, v, want);
     r.protocols.emplace_back(p);
   }
-  f.restrictions.push_back(std::move(r));
+  out.push_back(std::move(r));
   return absl::OkStatus();
 }
 
@@ -164,7 +166,28 @@ const std::vector<FlagSpec>& Specs() {
        "Restrict RPC groups (health, metadata, inference, model-config, model-repository, "
        "statistics) to requests carrying the header, e.g. model-repository:admin-key=secret. "
        "Repeatable.",
-       [](ServerFlags& f, const std::string& v) { return ParseRestriction(f, v); }},
+       [](ServerFlags& f, const std::string& v) {
+         return ParseRestriction("grpc-restricted-protocol", f.restrictions, v);
+       }},
+      {"allow-http", "BOOL", "Serve the KServe v2 REST API over HTTP (default true).",
+       BoolFlag("allow-http", &ServerFlags::allow_http)},
+      {"http-address", "ADDR", "Address the HTTP server binds (default 0.0.0.0).",
+       [](ServerFlags& f, const std::string& v) {
+         if (v.empty()) return Bad("http-address", v, "an IP address or host name");
+         f.http_address = v;
+         return absl::OkStatus();
+       }},
+      {"http-port", "PORT", "HTTP port (default 8000; 0 picks a free port).",
+       IntFlag<int>("http-port", &ServerFlags::http_port, 0, 65535)},
+      {"http-thread-count", "N",
+       "Threads that read, parse and answer HTTP requests (default 8).",
+       IntFlag<int>("http-thread-count", &ServerFlags::http_thread_count, 1, 1024)},
+      {"http-restricted-api", "PROTOCOLS:HEADER=VALUE",
+       "Restrict HTTP endpoint groups (the groups of --grpc-restricted-protocol) to requests "
+       "carrying the header, e.g. model-repository:admin-key=secret. Repeatable.",
+       [](ServerFlags& f, const std::string& v) {
+         return ParseRestriction("http-restricted-api", f.http_restrictions, v);
+       }},
       {"max-queue-size", "N",
        "Per-model queue bound when config.pbtxt sets no max_queue_size (default 10000; 0 = unbounded).",
        IntFlag<int64_t>("max-queue-size", &ServerFlags::max_queue_size, 0, int64_t{1} << 30)},
@@ -189,7 +212,8 @@ const std::vector<FlagSpec>& Specs() {
 std::string ServerFlagsHelp() {
   std::string out =
       "Usage: torii-server --model-repository=DIR [flags]\n\n"
-      "Torii serves the models of a repository over the KServe v2 gRPC protocol.\n\nFlags:\n";
+      "Torii serves the models of a repository over the KServe v2 protocol (gRPC and HTTP/REST).\n\n"
+      "Flags:\n";
   for (const auto& s : Specs()) {
     absl::StrAppend(&out, "  --", s.name, "=", s.value_hint, "\n      ", s.help, "\n");
   }
@@ -235,6 +259,16 @@ absl::StatusOr<ServerFlags> ParseServerFlags(int argc, char** argv) {
   }
   if (!flags.help && flags.model_repository.empty()) {
     return absl::InvalidArgumentError("--model-repository=DIR is required (see --help)");
+  }
+  if (flags.allow_http && flags.http_port != 0) {
+    if (flags.http_port == flags.grpc_port) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--http-port and --grpc-port are both ", flags.http_port, ": give each its own port"));
+    }
+    if (flags.allow_metrics && flags.http_port == flags.metrics_port) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--http-port and --metrics-port are both ", flags.http_port, ": give each its own port"));
+    }
   }
   if (flags.grpc_use_ssl_mutual) flags.grpc_use_ssl = true;
   if (flags.grpc_use_ssl && (flags.grpc_server_cert.empty() || flags.grpc_server_key.empty())) {

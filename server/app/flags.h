@@ -44,6 +44,13 @@ struct ServerFlags {
     std::string value;
   };
   std::vector<Restriction> restrictions;
+  // HTTP/REST (Triton's names). --http-restricted-api takes the same groups
+  // and syntax as --grpc-restricted-protocol.
+  bool allow_http = true;
+  std::string http_address = "0.0.0.0";
+  int http_port = 8000;                          // 0 picks a free port
+  int http_thread_count = 8;
+  std::vector<Restriction> http_restrictions;
   bool help = false;
 };
 

@@ -59,13 +59,71 @@ TEST_CASE("unknown flags and bad values are refused with the flag's name") {
   }
 }
 
+TEST_CASE("HTTP flags: Triton's names and defaults") {
+  auto d = Parse({"--model-repository=/m"});
+  REQUIRE(d.ok());
+  CHECK(d->allow_http);
+  CHECK(d->http_port == 8000);
+  CHECK(d->http_address == "0.0.0.0");
+  CHECK(d->http_thread_count == 8);
+  CHECK(d->http_restrictions.empty());
+
+  auto f = Parse({"--model-repository=/m", "--allow-http=false", "--http-port=9000",
+                  "--http-address=127.0.0.1", "--http-thread-count", "3",
+                  "--http-restricted-api=model-repository,statistics:Admin-Key=s3cret",
+                  "--http-restricted-api=inference,infer-key=k",
+                  "--grpc-restricted-protocol=health:h=v"});
+  REQUIRE(f.ok());
+  CHECK_FALSE(f->allow_http);
+  CHECK(f->http_port == 9000);
+  CHECK(f->http_address == "127.0.0.1");
+  CHECK(f->http_thread_count == 3);
+  REQUIRE(f->http_restrictions.size() == 2);
+  CHECK(f->http_restrictions[0].protocols == std::vector<std::string>{"model-repository", "statistics"});
+  CHECK(f->http_restrictions[0].header == "admin-key");  // matched in lower case
+  CHECK(f->http_restrictions[0].value == "s3cret");
+  CHECK(f->http_restrictions[1].protocols == std::vector<std::string>{"inference"});
+  CHECK(f->http_restrictions[1].header == "infer-key");
+  // The two restriction flags fill their own lists.
+  REQUIRE(f->restrictions.size() == 1);
+  CHECK(f->restrictions[0].protocols == std::vector<std::string>{"health"});
+
+  CHECK(Parse({"--model-repository=/m", "--http-port=0"})->http_port == 0);
+  CHECK(Parse({"--model-repository=/m", "--allow-http=false", "--http-port=8001"}).ok());
+}
+
+TEST_CASE("bad HTTP flags are refused with the flag's name") {
+  struct Case {
+    std::vector<std::string> args;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {{"--model-repository=/m", "--http-port=65536"}, "--http-port=65536 is invalid"},
+      {{"--model-repository=/m", "--http-thread-count=0"}, "--http-thread-count=0 is invalid"},
+      {{"--model-repository=/m", "--allow-http=yes"}, "true or false"},
+      {{"--model-repository=/m", "--http-address="}, "--http-address= is invalid"},
+      {{"--model-repository=/m", "--http-restricted-api=admin:k=v"}, "--http-restricted-api=admin:k=v is invalid"},
+      {{"--model-repository=/m", "--http-restricted-api=health"}, "PROTOCOL[,PROTOCOL...]:HEADER=VALUE"},
+      {{"--model-repository=/m", "--http-port=8001"}, "--http-port and --grpc-port are both 8001"},
+      {{"--model-repository=/m", "--http-port=8002"}, "--http-port and --metrics-port are both 8002"},
+  };
+  for (const auto& c : cases) {
+    auto f = Parse(c.args);
+    REQUIRE_FALSE(f.ok());
+    INFO(f.status().message());
+    CHECK(std::string(f.status().message()).find(c.expect) != std::string::npos);
+  }
+}
+
 TEST_CASE("--help needs no repository and lists every flag") {
   auto f = Parse({"--help"});
   REQUIRE(f.ok());
   CHECK(f->help);
   const std::string help = ServerFlagsHelp();
   for (const char* name : {"--model-repository", "--grpc-port", "--grpc-address", "--backend-directory",
-                           "--log-verbose", "--model-control-mode", "--exit-timeout-secs"}) {
+                           "--log-verbose", "--model-control-mode", "--exit-timeout-secs",
+                           "--allow-http", "--http-port", "--http-address", "--http-thread-count",
+                           "--http-restricted-api"}) {
     CHECK(help.find(name) != std::string::npos);
   }
 }

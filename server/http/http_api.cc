@@ -1,0 +1,559 @@
+#include "server/http/http_api.h"
+
+#include <simdjson.h>
+
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/core/datatype.h"
+#include "server/http/compression.h"
+#include "server/http/http_status.h"
+#include "server/http/infer_codec.h"
+#include "server/http/json_writer.h"
+
+namespace torii {
+namespace http {
+
+const char* const HttpApi::kExtensions[] = {"model_configuration", "statistics", "model_repository",
+                                            "schedule_policy", "binary_tensor_data", nullptr};
+
+namespace {
+
+enum class Endpoint {
+  kServerMetadata,
+  kHealthLive,
+  kHealthReady,
+  kModelMetadata,
+  kModelReady,
+  kModelInfer,
+  kModelConfig,
+  kModelStats,  // also every model's, with an empty model name
+  kRepositoryIndex,
+  kRepositoryLoad,
+  kRepositoryUnload,
+};
+
+bool IsDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Clients quote model names in URLs (tritonclient does).
+bool PercentDecode(absl::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+// A model name from a URL names a directory of the repository.
+bool IsPlainModelName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of("/\\") == std::string::npos && name.find('\0') == std::string::npos;
+}
+
+// Triton answers an unknown request coding as unsupported; RFC 9110 says 415
+// with the codings that are accepted.
+HttpResponse UnsupportedCoding(const absl::Status& status) {
+  HttpResponse r = ErrorResponse(415, status.message());
+  r.SetHeader("Accept-Encoding", "gzip, deflate");
+  return r;
+}
+
+HttpResponse JsonResponse(std::string body) {
+  HttpResponse r;
+  r.body = std::move(body);
+  r.SetHeader("Content-Type", "application/json");
+  return r;
+}
+
+HttpResponse EmptyResponse(int status) {
+  HttpResponse r;
+  r.status = status;
+  return r;
+}
+
+void WriteDuration(JsonWriter* w, const char* name, const DurationStat& d) {
+  w->Key(name);
+  w->StartObject();
+  w->Key("count");
+  w->Uint(d.count);
+  w->Key("ns");
+  w->Uint(d.ns);
+  w->EndObject();
+}
+
+std::string StatsJson(const std::vector<ModelStats>& stats) {
+  std::string out;
+  JsonWriter w(&out);
+  w.StartObject();
+  w.Key("model_stats");
+  w.StartArray();
+  for (const ModelStats& s : stats) {
+    w.StartObject();
+    w.Key("name");
+    w.String(s.name);
+    w.Key("version");
+    w.String(s.version);
+    w.Key("last_inference");
+    w.Uint(s.last_inference_ms);
+    w.Key("inference_count");
+    w.Uint(s.inference_count);
+    w.Key("execution_count");
+    w.Uint(s.execution_count);
+    w.Key("inference_stats");
+    w.StartObject();
+    WriteDuration(&w, "success", s.success);
+    WriteDuration(&w, "fail", s.fail);
+    WriteDuration(&w, "queue", s.queue);
+    WriteDuration(&w, "compute_input", s.compute_input);
+    WriteDuration(&w, "compute_infer", s.compute_infer);
+    WriteDuration(&w, "compute_output", s.compute_output);
+    WriteDuration(&w, "cache_hit", s.cache_hit);
+    WriteDuration(&w, "cache_miss", s.cache_miss);
+    w.EndObject();
+    w.Key("batch_stats");
+    w.StartArray();
+    for (const BatchStat& b : s.batch_stats) {
+      w.StartObject();
+      w.Key("batch_size");
+      w.Uint(b.batch_size);
+      WriteDuration(&w, "compute_input", b.compute_input);
+      WriteDuration(&w, "compute_infer", b.compute_infer);
+      WriteDuration(&w, "compute_output", b.compute_output);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return out;
+}
+
+std::string MetadataJson(const ModelMetadata& m) {
+  std::string out;
+  JsonWriter w(&out);
+  auto tensors = [&](const char* key, const std::vector<TensorMetadata>& ts) {
+    w.Key(key);
+    w.StartArray();
+    for (const TensorMetadata& t : ts) {
+      w.StartObject();
+      w.Key("name");
+      w.String(t.name);
+      w.Key("datatype");
+      w.String(DataTypeName(t.datatype));
+      w.Key("shape");
+      w.StartArray();
+      for (int64_t d : t.shape) w.Int(d);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+  };
+  w.StartObject();
+  w.Key("name");
+  w.String(m.name);
+  w.Key("versions");
+  w.StartArray();
+  for (const std::string& v : m.versions) w.String(v);
+  w.EndArray();
+  w.Key("platform");
+  w.String(m.platform);
+  tensors("inputs", m.inputs);
+  tensors("outputs", m.outputs);
+  if (!m.properties.empty()) {
+    w.Key("properties");
+    w.StartObject();
+    for (const auto& [k, v] : m.properties) {
+      w.Key(k);
+      w.String(v);
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  return out;
+}
+
+// Parses a small JSON control body (index, load, unload) and calls
+// fn(key, value) for each member of its top-level object; an empty body has
+// no members.
+template <typename Fn>
+absl::Status ForEachBodyMember(std::string& body, Fn&& fn) {
+  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
+  EnsureBodyPadding(body);
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (auto e = parser.iterate(body.data(), body.size(), body.capacity()).get(doc)) {
+    return absl::InvalidArgumentError(absl::StrCat("the request body is not valid JSON: ",
+                                                   simdjson::error_message(e)));
+  }
+  if (doc.get_object().get(obj)) {
+    return absl::InvalidArgumentError("the request body must be a JSON object");
+  }
+  for (auto fr : obj) {
+    simdjson::ondemand::field f;
+    std::string_view key;
+    if (auto e = std::move(fr).get(f)) {
+      return absl::InvalidArgumentError(absl::StrCat("the request body is not valid JSON: ",
+                                                     simdjson::error_message(e)));
+    }
+    if (f.unescaped_key().get(key)) return absl::InvalidArgumentError("invalid JSON key");
+    absl::Status s = fn(key, f.value());
+    if (!s.ok()) return s;
+  }
+  const char* rest;
+  if (doc.current_location().get(rest) == simdjson::SUCCESS) {
+    return absl::InvalidArgumentError("the request body has data after its JSON object");
+  }
+  return absl::OkStatus();
+}
+
+// Where an inference request's answer goes: formats the final response into
+// the HTTP answer (compressed when the client asked) and sends it.
+class HttpInferCall final : public ResponseSink {
+ public:
+  HttpInferCall(std::shared_ptr<HttpResponder> responder, ContentCoding coding,
+                std::shared_ptr<std::atomic<int64_t>> in_flight)
+      : responder_(std::move(responder)), coding_(coding), in_flight_(std::move(in_flight)) {
+    ++*in_flight_;
+  }
+
+  InferRequestBuffers buffers;
+  OutputFormat format;
+
+  std::unique_ptr<InferenceResponse> NewResponse() override {
+    return std::make_unique<HttpInferResponse>();
+  }
+
+  void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
+    if (response != nullptr) {
+      ++responses_;
+      last_ = std::move(response);
+    }
+    if (!final) return;
+    HttpResponse out;
+    if (last_ == nullptr) {
+      out = ErrorResponse(absl::InternalError("the model finished the request without a response"));
+    } else if (responses_ > 1) {
+      out = ErrorResponse(absl::InternalError(
+          absl::StrCat("expected a single response, got ", responses_)));
+    } else if (!last_->status.ok()) {
+      out = ErrorResponse(last_->status);
+    } else {
+      std::shared_ptr<const InferenceResponse> r(std::move(last_));
+      absl::Status s = WriteInferResponse(std::move(r), format, &out);
+      if (s.ok() && coding_ != ContentCoding::kIdentity) s = CompressBody(&out);
+      if (!s.ok()) out = ErrorResponse(s);
+    }
+    last_.reset();
+    responder_->Send(std::move(out));
+    --*in_flight_;
+  }
+
+ private:
+  absl::Status CompressBody(HttpResponse* out) {
+    std::vector<absl::string_view> pieces;
+    pieces.reserve(1 + out->tail.size());
+    pieces.emplace_back(out->body);
+    for (absl::string_view t : out->tail) pieces.push_back(t);
+    auto compressed = Compress(coding_, pieces);
+    if (!compressed.ok()) return absl::OkStatus();  // answer uncompressed, as Triton does
+    out->body = *std::move(compressed);
+    out->tail.clear();
+    out->keep.reset();
+    out->SetHeader("Content-Encoding", std::string(CodingName(coding_)));
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<HttpResponder> responder_;
+  ContentCoding coding_;
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;
+  std::unique_ptr<InferenceResponse> last_;
+  int responses_ = 0;
+};
+
+}  // namespace
+
+struct HttpApi::Route {
+  Endpoint endpoint;
+  const char* method;  // the one method the endpoint takes
+  const char* group;   // restricted-API protocol group
+  std::string model;
+  std::string version;
+};
+
+void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
+                     std::shared_ptr<HttpResponder> responder) {
+  // Split and decode the path: /v2/models/{m}[/versions/{v}][/{action}], ...
+  std::vector<std::string> seg;
+  for (absl::string_view s : absl::StrSplit(request->path, '/', absl::SkipEmpty())) {
+    std::string decoded;
+    if (!PercentDecode(s, &decoded)) {
+      return responder->Send(ErrorResponse(
+          400, absl::StrCat("malformed percent-encoding in the path '", request->path, "'")));
+    }
+    seg.push_back(std::move(decoded));
+  }
+  std::optional<Route> route;
+  const size_t n = seg.size();
+  if (n >= 1 && seg[0] == "v2") {
+    if (n == 1) {
+      route = Route{Endpoint::kServerMetadata, "GET", "metadata", "", ""};
+    } else if (n == 3 && seg[1] == "health" && (seg[2] == "live" || seg[2] == "ready")) {
+      route = Route{seg[2] == "live" ? Endpoint::kHealthLive : Endpoint::kHealthReady, "GET",
+                    "health", "", ""};
+    } else if (n == 3 && seg[1] == "models" && seg[2] == "stats") {
+      route = Route{Endpoint::kModelStats, "GET", "statistics", "", ""};
+    } else if (n >= 3 && seg[1] == "models") {
+      Route r{Endpoint::kModelMetadata, "GET", "metadata", seg[2], ""};
+      size_t i = 3;
+      bool ok = true;
+      if (i < n && seg[i] == "versions") {
+        ok = i + 1 < n && IsDigits(seg[i + 1]);
+        if (ok) r.version = seg[i + 1];
+        i += 2;
+      }
+      if (ok && i + 1 == n) {
+        if (seg[i] == "ready") {
+          r = Route{Endpoint::kModelReady, "GET", "health", r.model, r.version};
+        } else if (seg[i] == "infer") {
+          r = Route{Endpoint::kModelInfer, "POST", "inference", r.model, r.version};
+        } else if (seg[i] == "config") {
+          r = Route{Endpoint::kModelConfig, "GET", "model-config", r.model, r.version};
+        } else if (seg[i] == "stats") {
+          r = Route{Endpoint::kModelStats, "GET", "statistics", r.model, r.version};
+        } else {
+          ok = false;
+        }
+      } else if (i != n) {
+        ok = false;
+      }
+      if (ok) route = std::move(r);
+    } else if (n == 3 && seg[1] == "repository" && seg[2] == "index") {
+      route = Route{Endpoint::kRepositoryIndex, "POST", "model-repository", "", ""};
+    } else if (n == 5 && seg[1] == "repository" && seg[2] == "models" &&
+               (seg[4] == "load" || seg[4] == "unload")) {
+      route = Route{seg[4] == "load" ? Endpoint::kRepositoryLoad : Endpoint::kRepositoryUnload,
+                    "POST", "model-repository", seg[3], ""};
+    }
+  }
+  if (!route) {
+    return responder->Send(ErrorResponse(
+        404, absl::StrCat("no endpoint at '", request->path,
+                          "'; the v2 endpoints are under /v2 (see docs/http.md)")));
+  }
+
+  // The restriction applies whatever the method, as in Triton.
+  auto restricted = options_.restricted.find(route->group);
+  if (restricted != options_.restricted.end()) {
+    const std::string* value = request->Header(restricted->second.header);
+    if (value == nullptr || *value != restricted->second.value) {
+      return responder->Send(ErrorResponse(absl::PermissionDeniedError(absl::StrCat(
+          "this API (", route->group, ") is restricted: the request needs the header '",
+          restricted->second.header, "' with the configured value"))));
+    }
+  }
+  if (request->method != route->method) {
+    HttpResponse r = ErrorResponse(
+        405, absl::StrCat("method ", request->method, " is not allowed on ", request->path,
+                          "; use ", route->method));
+    r.SetHeader("Allow", route->method);
+    return responder->Send(std::move(r));
+  }
+  Dispatch(*route, std::move(request), responder);
+}
+
+void HttpApi::Dispatch(const Route& route, std::unique_ptr<HttpRequest> request,
+                       const std::shared_ptr<HttpResponder>& responder) {
+  ModelService& models = *options_.models;
+  switch (route.endpoint) {
+    case Endpoint::kServerMetadata: {
+      std::string out;
+      JsonWriter w(&out);
+      w.StartObject();
+      w.Key("name");
+      w.String(options_.server_name);
+      w.Key("version");
+      w.String(options_.server_version);
+      w.Key("extensions");
+      w.StartArray();
+      for (const char* const* e = kExtensions; *e != nullptr; ++e) w.String(*e);
+      w.EndArray();
+      w.EndObject();
+      return responder->Send(JsonResponse(std::move(out)));
+    }
+    case Endpoint::kHealthLive:
+      // Live whenever this answers, whatever the models are doing.
+      return responder->Send(EmptyResponse(200));
+    case Endpoint::kHealthReady:
+      // Triton answers "not ready" with 400.
+      return responder->Send(EmptyResponse(models.ServerReady() ? 200 : 400));
+    case Endpoint::kModelReady: {
+      auto ready = models.ModelReady(route.model, route.version);
+      if (!ready.ok()) return responder->Send(ErrorResponse(ready.status()));
+      if (*ready) return responder->Send(EmptyResponse(200));
+      return responder->Send(ErrorResponse(
+          400, absl::StrCat("model '", route.model, "'",
+                            route.version.empty() ? "" : absl::StrCat(" version ", route.version),
+                            " is not ready")));
+    }
+    case Endpoint::kModelMetadata: {
+      auto m = models.Metadata(route.model, route.version);
+      if (!m.ok()) return responder->Send(ErrorResponse(m.status()));
+      return responder->Send(JsonResponse(MetadataJson(*m)));
+    }
+    case Endpoint::kModelConfig: {
+      auto c = models.ConfigJson(route.model, route.version);
+      if (!c.ok()) return responder->Send(ErrorResponse(c.status()));
+      return responder->Send(JsonResponse(*std::move(c)));
+    }
+    case Endpoint::kModelStats: {
+      auto s = models.Statistics(route.model, route.version);
+      if (!s.ok()) return responder->Send(ErrorResponse(s.status()));
+      return responder->Send(JsonResponse(StatsJson(*s)));
+    }
+    case Endpoint::kModelInfer:
+      return Infer(route, std::move(request), responder);
+    case Endpoint::kRepositoryIndex:
+    case Endpoint::kRepositoryLoad:
+    case Endpoint::kRepositoryUnload:
+      return RepositoryAction(route, *request, responder);
+  }
+}
+
+void HttpApi::RepositoryAction(const Route& route, const HttpRequest& request,
+                               const std::shared_ptr<HttpResponder>& responder) {
+  auto coding = RequestCoding(request.Header("content-encoding"));
+  if (!coding.ok()) return responder->Send(UnsupportedCoding(coding.status()));
+  auto body = Decompress(*coding, request.body, options_.max_request_bytes);
+  if (!body.ok()) return responder->Send(ErrorResponse(body.status()));
+
+  if (route.endpoint == Endpoint::kRepositoryIndex) {
+    bool ready = false;
+    absl::Status s = ForEachBodyMember(*body, [&](std::string_view key, simdjson::ondemand::value v) {
+      if (key == "ready" && v.get_bool().get(ready)) {
+        return absl::InvalidArgumentError("'ready' must be true or false");
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return responder->Send(ErrorResponse(s));
+    std::string out;
+    JsonWriter w(&out);
+    w.StartArray();
+    for (const ModelIndexEntry& e : options_.models->Index(ready)) {
+      w.StartObject();
+      w.Key("name");
+      w.String(e.name);
+      if (!e.version.empty()) {
+        w.Key("version");
+        w.String(e.version);
+      }
+      w.Key("state");
+      w.String(e.state);
+      w.Key("reason");
+      w.String(e.reason);
+      w.EndObject();
+    }
+    w.EndArray();
+    return responder->Send(JsonResponse(std::move(out)));
+  }
+
+  if (!IsPlainModelName(route.model)) {
+    return responder->Send(ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+        "model name '", route.model, "' must be a plain directory name in the repository"))));
+  }
+  const bool load = route.endpoint == Endpoint::kRepositoryLoad;
+  bool unload_dependents = false;
+  absl::Status s = ForEachBodyMember(*body, [&](std::string_view key, simdjson::ondemand::value v) {
+    if (key != "parameters") return absl::OkStatus();
+    simdjson::ondemand::object params;
+    if (v.get_object().get(params)) return absl::InvalidArgumentError("'parameters' must be an object");
+    for (auto fr : params) {
+      simdjson::ondemand::field f;
+      std::string_view name;
+      if (std::move(fr).get(f) || f.unescaped_key().get(name)) {
+        return absl::InvalidArgumentError("'parameters' is not valid JSON");
+      }
+      if (!load && name == "unload_dependents") {
+        if (f.value().get_bool().get(unload_dependents)) {
+          return absl::InvalidArgumentError("'unload_dependents' must be true or false");
+        }
+        continue;
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "repository ", load ? "load" : "unload", " parameter '", absl::string_view(name.data(), name.size()),
+          "' is not supported (config and file overrides are not offered)"));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return responder->Send(ErrorResponse(s));
+  // Loading can take seconds: not on an I/O thread.
+  std::thread([models = options_.models, responder, name = route.model, load, unload_dependents] {
+    const absl::Status st = load ? models->Load(name) : models->Unload(name, unload_dependents);
+    responder->Send(st.ok() ? EmptyResponse(200) : ErrorResponse(st));
+  }).detach();
+}
+
+void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
+                    const std::shared_ptr<HttpResponder>& responder) {
+  auto coding = RequestCoding(request->Header("content-encoding"));
+  if (!coding.ok()) return responder->Send(UnsupportedCoding(coding.status()));
+  auto call = std::make_shared<HttpInferCall>(
+      responder, ResponseCoding(request->Header("accept-encoding")), in_flight_);
+  if (*coding == ContentCoding::kIdentity) {
+    call->buffers.body = std::move(request->body);
+  } else {
+    auto body = Decompress(*coding, request->body, options_.max_request_bytes);
+    if (!body.ok()) {
+      --*in_flight_;
+      return responder->Send(ErrorResponse(body.status()));
+    }
+    call->buffers.body = *std::move(body);
+  }
+  auto header_length = ParseInferHeaderLength(request->Header(kInferHeaderLength),
+                                              call->buffers.body.size());
+  auto ir = std::make_unique<InferenceRequest>();
+  ir->model_name = route.model;
+  ir->model_version = route.version;
+  ir->single_response = true;
+  absl::Status s = header_length.status();
+  if (s.ok()) {
+    const size_t json_length = header_length->value_or(call->buffers.body.size());
+    s = ParseInferRequest(json_length, options_.max_request_bytes, &call->buffers, ir.get(),
+                          &call->format);
+  }
+  if (!s.ok()) {
+    --*in_flight_;
+    return responder->Send(ErrorResponse(s));
+  }
+  ir->is_cancelled = [responder] { return responder->Gone(); };
+  ir->sink = std::move(call);
+  options_.dispatcher->Infer(std::move(ir));
+}
+
+}  // namespace http
+}  // namespace torii

@@ -1,0 +1,442 @@
+// Boost.Beast over Asio: one io_context run by N threads, one strand per
+// connection. Request bodies are read into one contiguous, padded buffer (the
+// JSON parser reads it in place and binary tensors are viewed in it); response
+// bodies are written as a gather list, so binary outputs go out from the
+// buffers the runner wrote. Why Beast: docs/http.md.
+#include "server/http/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/http/json_writer.h"
+
+namespace torii {
+namespace http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+// Request body: one std::string grown with kBodyPadding spare bytes, sized
+// from Content-Length up front so it is never moved while reading.
+struct PaddedStringBody {
+  using value_type = std::string;
+  static std::uint64_t size(const value_type& body) { return body.size(); }
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(bhttp::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+
+    void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
+      ec = {};
+      // The parser has already refused a Content-Length over the body limit.
+      if (length) body_.reserve(static_cast<size_t>(*length) + kBodyPadding);
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      ec = {};
+      const size_t n = net::buffer_size(buffers);
+      if (body_.capacity() < body_.size() + n + kBodyPadding) {
+        // Chunked bodies only: grow geometrically.
+        body_.reserve(std::max(body_.capacity() * 2, body_.size() + n + kBodyPadding));
+      }
+      for (net::const_buffer b : beast::buffers_range_ref(buffers)) {
+        body_.append(static_cast<const char*>(b.data()), b.size());
+      }
+      return n;
+    }
+
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
+// Response body: the head string, then the tail pieces, as a gather list.
+struct GatherBody {
+  struct value_type {
+    std::string head;
+    std::vector<absl::string_view> tail;
+    std::shared_ptr<const void> keep;
+  };
+  static std::uint64_t size(const value_type& body) {
+    uint64_t n = body.head.size();
+    for (absl::string_view t : body.tail) n += t.size();
+    return n;
+  }
+
+  class writer {
+   public:
+    using const_buffers_type = net::const_buffer;
+    template <bool isRequest, class Fields>
+    writer(const bhttp::header<isRequest, Fields>&, const value_type& body) : body_(body) {}
+    void init(beast::error_code& ec) { ec = {}; }
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      const size_t pieces = 1 + body_.tail.size();
+      while (next_ < pieces) {
+        absl::string_view p = next_ == 0 ? absl::string_view(body_.head) : body_.tail[next_ - 1];
+        ++next_;
+        if (p.empty()) continue;
+        return std::make_pair(net::const_buffer(p.data(), p.size()), next_ < pieces);
+      }
+      return boost::none;
+    }
+
+   private:
+    const value_type& body_;
+    size_t next_ = 0;
+  };
+};
+
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace
+
+class Session;
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Options options;
+  HttpHandler* handler = nullptr;
+  std::shared_ptr<net::io_context> io;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<net::steady_timer> accept_retry;
+  std::vector<std::thread> threads;
+
+  std::mutex mu;
+  bool running = false;
+  std::list<std::weak_ptr<Session>> sessions;
+
+  void Accept();
+};
+
+namespace {
+
+class Responder final : public HttpResponder {
+ public:
+  explicit Responder(std::shared_ptr<Session> session);
+  ~Responder() override;
+  void Send(HttpResponse response) override;
+  bool Gone() const override;
+
+ private:
+  std::shared_ptr<Session> session_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  std::atomic<bool> sent_{false};
+};
+
+}  // namespace
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Impl> server)
+      : server_(std::move(server)), stream_(std::move(socket)) {}
+
+  const std::shared_ptr<HttpServer::Impl>& server() const { return server_; }
+
+  void Start() {
+    beast::error_code ignored;
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // From any thread: closes the connection on its strand.
+  void CloseAsync() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+  void WriteAsync(HttpResponse response) {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), r = std::move(response)]() mutable {
+                self->Write(std::move(r));
+              });
+  }
+
+  bool closed() const { return closed_.load(); }
+
+ private:
+  void ReadHeader() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_body_bytes);
+    parser_->header_limit(server_->options.max_header_bytes);
+    stream_.expires_after(server_->options.idle_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->OnHeader(ec);
+                             });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    auto& req = parser_->get();
+    auto expect = req.find(bhttp::field::expect);
+    if (expect != req.end() && absl::EqualsIgnoreCase(
+                                   absl::string_view(expect->value().data(), expect->value().size()),
+                                   "100-continue")) {
+      // curl and many clients wait for this before sending a large body.
+      stream_.expires_after(server_->options.write_timeout);
+      net::async_write(stream_, net::buffer(kContinue, sizeof(kContinue) - 1),
+                       [self = shared_from_this()](beast::error_code wec, size_t) {
+                         if (wec) return self->Close();
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    stream_.expires_after(server_->options.body_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnBody(ec);
+                      });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    // Ends of connections and timeouts close quietly; a request we cannot
+    // read gets a reason before the close.
+    if (ec == bhttp::error::body_limit) {
+      return SendTransportError(413, absl::StrCat("request body is larger than the limit of ",
+                                                  server_->options.max_body_bytes,
+                                                  " bytes (--max-request-bytes)"));
+    }
+    if (ec == bhttp::error::header_limit) {
+      return SendTransportError(431, absl::StrCat("request headers are larger than the limit of ",
+                                                  server_->options.max_header_bytes, " bytes"));
+    }
+    if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() && ec != bhttp::error::end_of_stream &&
+        ec != bhttp::error::partial_message) {
+      return SendTransportError(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+    }
+    Close();
+  }
+
+  void SendTransportError(int status, const std::string& message) {
+    HttpResponse r;
+    r.status = status;
+    r.body = ErrorJson(message);
+    r.SetHeader("Content-Type", "application/json");
+    r.close = true;
+    keep_alive_ = false;
+    Write(std::move(r));
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    auto& msg = parser_->get();
+    auto request = std::make_unique<HttpRequest>();
+    request->method = std::string(msg.method_string());
+    absl::string_view target(msg.target().data(), msg.target().size());
+    const size_t q = target.find('?');
+    request->path = std::string(target.substr(0, q));
+    if (q != absl::string_view::npos) request->query = std::string(target.substr(q + 1));
+    request->headers.reserve(std::distance(msg.begin(), msg.end()));
+    for (const auto& f : msg) {
+      request->headers.emplace_back(
+          absl::AsciiStrToLower(absl::string_view(f.name_string().data(), f.name_string().size())),
+          std::string(f.value()));
+    }
+    request->body = std::move(msg.body());
+    EnsureBodyPadding(request->body);
+    keep_alive_ = msg.keep_alive();
+    parser_.reset();
+    // The answer may take as long as the model takes.
+    stream_.expires_never();
+    server_->handler->Handle(std::move(request),
+                             std::make_shared<Responder>(shared_from_this()));
+  }
+
+  void Write(HttpResponse r) {
+    if (closed_) return;
+    response_.emplace();
+    response_->version(11);
+    response_->result(static_cast<unsigned>(r.status));
+    for (auto& h : r.headers) response_->set(h.first, h.second);
+    response_->keep_alive(keep_alive_ && !r.close);
+    response_->body().head = std::move(r.body);
+    response_->body().tail = std::move(r.tail);
+    response_->body().keep = std::move(r.keep);
+    response_->prepare_payload();
+    stream_.expires_after(server_->options.write_timeout);
+    bhttp::async_write(stream_, *response_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->OnWrite(ec);
+                       });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    const bool keep = response_->keep_alive();
+    response_.reset();
+    if (ec || !keep) return Close();
+    ReadHeader();
+  }
+
+  void Close() {
+    if (closed_.exchange(true)) return;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  // Declared first: destroyed last, after the socket that belongs to its
+  // io_context. Shared, so a responder a handler keeps past Stop() is safe.
+  std::shared_ptr<HttpServer::Impl> server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<PaddedStringBody>> parser_;
+  std::optional<bhttp::response<GatherBody>> response_;
+  bool keep_alive_ = true;
+  std::atomic<bool> closed_{false};
+};
+
+namespace {
+
+Responder::Responder(std::shared_ptr<Session> session)
+    : session_(std::move(session)), server_(session_->server()) {}
+
+Responder::~Responder() {
+  // A handler that never answers must not leave the client hanging.
+  if (!sent_.load()) {
+    std::lock_guard<std::mutex> lock(server_->mu);
+    if (server_->running) session_->CloseAsync();
+  }
+}
+
+void Responder::Send(HttpResponse response) {
+  if (sent_.exchange(true)) return;
+  std::lock_guard<std::mutex> lock(server_->mu);
+  // After Stop() nothing runs the io_context any more: drop the answer.
+  if (!server_->running) return;
+  session_->WriteAsync(std::move(response));
+}
+
+bool Responder::Gone() const {
+  if (session_->closed()) return true;
+  std::lock_guard<std::mutex> lock(server_->mu);
+  return !server_->running;
+}
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor->async_accept(net::make_strand(*io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors and similar: back off instead of spinning.
+      accept_retry->expires_after(std::chrono::milliseconds(50));
+      accept_retry->async_wait([this](beast::error_code wec) {
+        if (!wec) Accept();
+      });
+      return;
+    }
+    auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!running) return;
+      sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+      sessions.push_back(session);
+    }
+    session->Start();
+    Accept();
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
+                                                              HttpHandler* handler) {
+  if (options.threads < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP thread count must be at least 1, got ", options.threads));
+  }
+  auto impl = std::make_shared<Impl>();
+  impl->options = options;
+  impl->handler = handler;
+  impl->io = std::make_shared<net::io_context>(options.threads);
+  const std::string where = absl::StrCat(options.address, ":", options.port);
+
+  beast::error_code ec;
+  tcp::resolver resolver(*impl->io);
+  auto endpoints = resolver.resolve(options.address, std::to_string(options.port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot serve HTTP on ", where, ": the address does not resolve (", ec.message(), ")"));
+  }
+  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  impl->acceptor.emplace(*impl->io);
+  impl->accept_retry.emplace(*impl->io);
+  tcp::acceptor& acceptor = *impl->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  // SO_REUSEADDR only lets a restarted server bind over TIME_WAIT sockets; a
+  // port another process listens on still fails to bind (no SO_REUSEPORT).
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(1024, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve HTTP on ", where, ": ", ec.message(),
+        ec == net::error::address_in_use
+            ? " (another process listens there; stop it or choose another --http-port)"
+            : ""));
+  }
+
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  server->port_ = acceptor.local_endpoint().port();
+  impl->running = true;
+  impl->Accept();
+  for (int i = 0; i < options.threads; ++i) {
+    impl->threads.emplace_back([io = impl->io] { io->run(); });
+  }
+  server->impl_ = std::move(impl);
+  return server;
+}
+
+void HttpServer::Stop() {
+  if (impl_ == nullptr) return;
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->running) return;
+    impl_->running = false;
+    for (auto& w : impl_->sessions) {
+      if (auto s = w.lock()) open.push_back(std::move(s));
+    }
+    impl_->sessions.clear();
+  }
+  // Sessions first: a session waiting for its handler has no operation
+  // pending, so once the listener closes the threads could run out of work
+  // before a close posted after it ever runs.
+  for (auto& s : open) s->CloseAsync();
+  open.clear();
+  net::post(impl_->acceptor->get_executor(), [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor->close(ignored);
+    impl->accept_retry->cancel();
+  });
+  // With the listener and every socket closed the threads run out of work.
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+}  // namespace http
+}  // namespace torii

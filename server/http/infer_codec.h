@@ -1,0 +1,84 @@
+// The tensor codec of the HTTP frontend: a KServe v2 JSON inference request,
+// with Triton's binary tensor extension, into the frontend-neutral
+// InferenceRequest; and an InferenceResponse back into a v2 JSON response
+// (outputs as JSON `data` or as binary parts after the JSON).
+//
+// Copies: binary inputs are views into the request body; JSON `data` is
+// parsed in place (simdjson) straight into one owned raw buffer per input;
+// binary outputs are sent from the buffers the runner wrote.
+#ifndef TORII_SERVER_HTTP_INFER_CODEC_H_
+#define TORII_SERVER_HTTP_INFER_CODEC_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/core/inference_request.h"
+#include "server/http/http_message.h"
+
+namespace torii {
+namespace http {
+
+/// The header that gives the length of the JSON part of a body with binary
+/// tensors after it.
+inline constexpr char kInferHeaderLength[] = "inference-header-content-length";
+
+/// How the client wants outputs returned: binary parts or JSON `data`.
+struct OutputFormat {
+  /// The request's `binary_data_output` parameter.
+  bool binary_by_default = false;
+  /// Requested outputs' `binary_data` parameter, where given.
+  std::vector<std::pair<std::string, bool>> binary;
+
+  bool Binary(absl::string_view output_name) const;
+};
+
+/// What a parsed request points into; must live until the final response.
+struct InferRequestBuffers {
+  /// The request body after Content-Encoding, with kBodyPadding spare bytes.
+  std::string body;
+  /// JSON `data` converted to raw tensor bytes, one buffer per input.
+  std::vector<std::unique_ptr<char[]>> converted;
+};
+
+/// The value of Inference-Header-Content-Length: nullopt when absent (the
+/// whole body is JSON). Not a byte count within the body: INVALID_ARGUMENT.
+absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* value,
+                                                             size_t body_size);
+
+/// Fills `request` (model_name and model_version from the URL are set by the
+/// caller) and `format` from `buffers->body`. `json_length` is the length of
+/// the JSON part (the body size when the request carries no binary data).
+/// JSON tensor data is limited to `max_input_bytes` in total after
+/// conversion. Errors are INVALID_ARGUMENT (UNIMPLEMENTED for features Torii
+/// does not offer) with a message naming the input or output.
+absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
+                               InferRequestBuffers* buffers, InferenceRequest* request,
+                               OutputFormat* format);
+
+/// An InferenceResponse whose output buffers become parts of the HTTP body:
+/// each output gets its own buffer, which a binary output is sent from as is.
+class HttpInferResponse : public InferenceResponse {
+ protected:
+  absl::StatusOr<char*> AllocateBuffer(size_t index) override;
+
+ private:
+  std::vector<std::unique_ptr<char[]>> buffers_;
+};
+
+/// Serializes a successful response into `out` (status 200, body, headers;
+/// binary outputs are appended as `tail` parts owned through `out->keep`).
+/// Fails (INTERNAL) when an output's bytes do not match its shape, and
+/// INVALID_ARGUMENT for a JSON output that cannot be JSON (a BYTES element
+/// that is not UTF-8).
+absl::Status WriteInferResponse(std::shared_ptr<const InferenceResponse> response,
+                                const OutputFormat& format, HttpResponse* out);
+
+}  // namespace http
+}  // namespace torii
+
+#endif  // TORII_SERVER_HTTP_INFER_CODEC_H_
