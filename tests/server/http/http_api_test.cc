@@ -139,7 +139,7 @@ TEST_CASE("routing: unknown paths, bad versions, wrong methods, quoted names", "
   CHECK(a.dispatcher.last_version == "3");
 }
 
-TEST_CASE("restricted APIs need their header; other groups do not", "[http][api]") {
+TEST_CASE("restricted APIs need their header, other groups do not", "[http][api]") {
   Api a({{"model-repository", {"admin-key", "s3cret"}}, {"inference", {"infer-key", "k"}}});
   HttpResponse denied = a.Call("POST", "/v2/repository/index");
   CHECK(denied.status == 403);

@@ -296,7 +296,7 @@ TEST_CASE("a config using every field of Triton's schema parses, unimplemented f
   CHECK(all.find("'optimization.") == std::string::npos);
 }
 
-TEST_CASE("an ensemble config parses; only the step fields Torii ignores are warned") {
+TEST_CASE("an ensemble config parses, and only the step fields Torii ignores are warned") {
   auto parsed = ParseModelConfig(kEnsemble, "m/config.pbtxt", "m");
   REQUIRE(parsed.ok());
   const auto& e = parsed->config.ensemble_scheduling();
