@@ -351,14 +351,26 @@ TEST_CASE("the host reads call inputs without copying: changing them fails the c
   CHECK_THAT(got.message, Catch::Contains("input 'IN' of the call to model 'slow' changed "
                                           "before the final callback"));
 
-  // Malformed requests are refused at once; the callback never runs.
+  // Inputs the host cannot take come back as the call's result ...
   const float one = 1;
-  CHECK_THROWS_WITH(torii::ModelCall(*ctx, "slow").AddInput("IN", TORII_TYPE_FP32, {2}, &one, 4).Run(),
-                    Catch::Contains("shape [2] of FP32 needs 2 x 4 bytes, got 4"));
-  CHECK_THROWS_WITH(torii::ModelCall(*ctx, "slow").AddInput("IN", TORII_TYPE_FP32, {-1}, &one, 4).Run(),
-                    Catch::Contains("has a negative dimension"));
-  CHECK_THROWS_WITH(torii::ModelCall(*ctx, "slow").AddBytesInput("S", {2}, {"only one"}).Run(),
-                    Catch::Contains("shape needs 2 BYTES elements, the data holds 1"));
+  auto failure = [](const torii::ModelCall& call) {
+    const auto results = call.Run();
+    REQUIRE(results.size() == 1);
+    CHECK(results[0].code() == TORII_STATUS_INVALID_ARGUMENT);
+    return results[0].message();
+  };
+  CHECK_THAT(failure(torii::ModelCall(*ctx, "slow").AddInput("IN", TORII_TYPE_FP32, {2}, &one, 4)),
+             Catch::Contains("input 'IN' of the call to 'slow': shape [2] of FP32 needs 2 x 4 "
+                             "bytes, got 4"));
+  CHECK_THAT(failure(torii::ModelCall(*ctx, "slow").AddInput("IN", TORII_TYPE_FP32, {-1}, &one, 4)),
+             Catch::Contains("has a negative dimension"));
+  CHECK_THAT(failure(torii::ModelCall(*ctx, "slow").AddBytesInput("S", {2}, {"only one"})),
+             Catch::Contains("shape needs 2 BYTES elements, the data holds 1"));
+  // ... a request the host refuses to send throws, and no callback runs.
+  CHECK_THROWS_WITH(torii::ModelCall(*ctx, "slow").SetParameter("p", torii::Parameter()).Run(),
+                    "ModelCall: parameter 'p' has no valid type");
+  CHECK_THROWS_WITH(torii::ModelCall(*ctx, "slow").AddInput("IN", TORII_TYPE_FP32, {1}, nullptr, 4),
+                    Catch::Contains("no data"));
 }
 
 }  // namespace

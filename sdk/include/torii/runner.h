@@ -1053,6 +1053,11 @@ class ModelCall {
   ModelCall& AddInput(const std::string& name, ToriiDataType datatype,
                       std::vector<int64_t> shape, const void* data,
                       size_t byte_size) {
+    if (data == nullptr && byte_size > 0) {
+      throw Error(TORII_STATUS_INVALID_ARGUMENT,
+                  "ModelCall::AddInput: input '" + name + "' has no data but " +
+                      std::to_string(byte_size) + " bytes");
+    }
     auto bytes = std::make_shared<std::string>(
         byte_size == 0 ? std::string() : std::string(static_cast<const char*>(data), byte_size));
     return AddInput(name, datatype, std::move(shape), std::move(bytes));

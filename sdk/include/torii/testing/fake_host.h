@@ -997,6 +997,13 @@ inline ToriiError* ResponseOutputAllocate(ToriiResponse* resp, const char* name,
   bool already = false;
   for (const auto& t : resp->outputs) already = already || (name != nullptr && t.name == name);
   const auto& state = *resp->sender->state;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    if (state.finished) {
+      return NewError(TORII_STATUS_FAILED_PRECONDITION,
+                      "response_output_allocate: " + state.What() + " is already finished");
+    }
+  }
   if (ToriiError* e = CheckAllocation(resp->sender->model->current(), name, state.rows, dt, shape,
                                       ndim, byte_size, already)) {
     return e;
@@ -1007,7 +1014,7 @@ inline ToriiError* ResponseOutputAllocate(ToriiResponse* resp, const char* name,
 }
 
 // The response a client gets for what the runner sent, after the host's
-// checks; `refusal` is set when the host refuses it.
+// checks: when they fail (`refusal` set), an INTERNAL error in its place.
 inline Response CheckedResponse(const ToriiResponseSender& s, ToriiResponse* resp,
                                 std::string* refusal) {
   const ModelSpec& spec = s.model->current();
@@ -1086,6 +1093,8 @@ inline ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* resp, Torii
                                            ? " was cancelled by its client"
                                            : " is past its deadline"));
   }
+  // A response that fails the host's checks reaches the client as INTERNAL;
+  // as in the server, the send itself succeeds.
   std::string refusal;
   std::optional<Response> out;
   if (error) {
@@ -1093,16 +1102,21 @@ inline ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* resp, Torii
   } else if (response) {
     out = CheckedResponse(*s, response.get(), &refusal);
   } else if (!st.decoupled) {
-    refusal = "model '" + st.model_name + "' is not decoupled, but its runner ended " +
-              st.What() + " without a response";
-    out = ErrorResponse(TORII_STATUS_INTERNAL, refusal);
+    out = ErrorResponse(TORII_STATUS_INTERNAL, "model '" + st.model_name +
+                                                   "' is not decoupled, but its runner ended " +
+                                                   st.What() + " without a response");
   }
   st.AppendLocked(std::move(out), final);
-  return refusal.empty() ? nullptr : NewError(TORII_STATUS_INTERNAL, refusal);
+  return nullptr;
 }
 
 inline bool SenderIsCancelled(const ToriiResponseSender* s) {
-  return s != nullptr && s->state->Gone() != TORII_STATUS_OK;
+  if (s == nullptr) return true;
+  {
+    std::lock_guard<std::mutex> lock(s->state->mu);
+    if (s->state->finished) return true;
+  }
+  return s->state->Gone() != TORII_STATUS_OK;
 }
 
 // --- ABI 1.2: calling other models ------------------------------------------
@@ -1114,41 +1128,49 @@ inline uint64_t Fnv1a(const void* data, size_t n) {
   return h;
 }
 
+// Only a malformed call is refused here; what is wrong with the inputs
+// themselves comes back as the call's result, as in the server.
 inline ToriiError* InferRequestAddInput(ToriiInferRequest* req, const char* name,
                                         ToriiDataType dt, const int64_t* shape, size_t ndim,
                                         const void* data, size_t byte_size) {
-  auto invalid = [&](const std::string& why) {
-    return NewError(TORII_STATUS_INVALID_ARGUMENT,
-                    "input '" + Quoted(name) + "' of a call to '" +
-                        (req ? req->model_name : std::string("?")) + "': " + why);
-  };
-  if (req == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "no request");
-  if (name == nullptr || *name == '\0') return invalid("needs a name");
-  for (const auto& in : req->inputs) {
-    if (in.name == name) return invalid("added twice");
-  }
-  if (dt < TORII_TYPE_BOOL || dt > TORII_TYPE_BF16) return invalid("invalid datatype");
-  if (ndim > 0 && shape == nullptr) return invalid("no shape");
-  int64_t elements = 0;
-  if (!host_checks::ElementCount(shape, ndim, &elements)) {
-    return invalid("shape " + host_checks::ShapeText(shape, ndim) +
-                   " has a negative dimension or too many elements");
-  }
-  if (byte_size > 0 && data == nullptr) return invalid("no data");
-  const size_t esize = host_checks::TypeSize(dt);
-  if (esize != 0 && (static_cast<uint64_t>(elements) > SIZE_MAX / esize ||
-                     byte_size != static_cast<size_t>(elements) * esize)) {
-    return invalid("shape " + host_checks::ShapeText(shape, ndim) + " of " + DataTypeName(dt) +
-                   " needs " + std::to_string(elements) + " x " + std::to_string(esize) +
-                   " bytes, got " + std::to_string(byte_size));
-  }
-  if (esize == 0) {
-    const std::string bad = host_checks::CheckBytesBuffer(data, byte_size, elements, "BYTES");
-    if (!bad.empty()) return invalid(bad);
+  if (req == nullptr || name == nullptr || (shape == nullptr && ndim > 0) ||
+      (data == nullptr && byte_size > 0)) {
+    return NewError(TORII_STATUS_INVALID_ARGUMENT, "infer_request_add_input: NULL argument");
   }
   req->inputs.push_back({name, dt, std::vector<int64_t>(shape, shape + ndim), data, byte_size,
                          Fnv1a(data, byte_size)});
   return nullptr;
+}
+
+// What the host checks of a call's inputs before any model sees them.
+inline std::string CheckCallInputs(const ToriiInferRequest& req) {
+  for (size_t i = 0; i < req.inputs.size(); ++i) {
+    const auto& in = req.inputs[i];
+    const std::string what = "input '" + in.name + "' of the call to '" + req.model_name + "'";
+    for (size_t j = 0; j < i; ++j) {
+      if (req.inputs[j].name == in.name) return what + " is given twice";
+    }
+    if (in.datatype < TORII_TYPE_BOOL || in.datatype > TORII_TYPE_BF16) {
+      return what + " has no valid datatype";
+    }
+    int64_t elements = 0;
+    if (!host_checks::ElementCount(in.shape.data(), in.shape.size(), &elements)) {
+      return what + ": shape " + host_checks::ShapeText(in.shape.data(), in.shape.size()) +
+             " has a negative dimension or too many elements";
+    }
+    const size_t esize = host_checks::TypeSize(in.datatype);
+    if (esize == 0) {
+      const std::string bad =
+          host_checks::CheckBytesBuffer(in.data, in.byte_size, elements, what);
+      if (!bad.empty()) return bad;
+    } else if (static_cast<uint64_t>(elements) > SIZE_MAX / esize ||
+               in.byte_size != static_cast<size_t>(elements) * esize) {
+      return what + ": shape " + host_checks::ShapeText(in.shape.data(), in.shape.size()) +
+             " of " + DataTypeName(in.datatype) + " needs " + std::to_string(elements) + " x " +
+             std::to_string(esize) + " bytes, got " + std::to_string(in.byte_size);
+    }
+  }
+  return "";
 }
 
 inline ToriiError* InferRequestSetParameter(ToriiInferRequest* req, const char* key,
@@ -1303,7 +1325,7 @@ inline const ToriiHostApi* Api() {
     };
     // --- 1.2 ---
     a.batch_request_id = [](const ToriiBatch* b, size_t r) -> const char* {
-      return r < b->requests.size() ? b->requests[r]->id.c_str() : nullptr;
+      return r < b->requests.size() ? b->requests[r]->id.c_str() : "";
     };
     a.batch_request_output_requested = [](const ToriiBatch* b, size_t r, const char* name) {
       return r < b->requests.size() && name != nullptr && Wants(*b->requests[r], name);
@@ -1777,6 +1799,8 @@ class FakeModel : public std::enable_shared_from_this<FakeModel> {
   }
 
  private:
+  friend class FakeHost;
+  std::shared_ptr<void> library_;  // a dlopened runner stays loaded while its models live
   RunnerSymbols sym_;
   std::unique_ptr<ToriiModel> model_;
   void* state_;
@@ -1796,6 +1820,7 @@ class FakeHost {
   }
 
   /// dlopens a built runner library (libtorii_<name>.so).
+  /// Models loaded from it keep the library loaded, wherever they are served.
   static std::unique_ptr<FakeHost> Open(const std::string& path) {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
@@ -1830,7 +1855,7 @@ class FakeHost {
 
   ~FakeHost() {
     // Calls in flight end first (bounded by wait_timeout()); then the models
-    // served to them unload, before the library goes.
+    // served to them unload. The library goes with the last of its models.
     state_->threads.JoinAll();
     decltype(state_->models) served;
     {
@@ -1838,7 +1863,6 @@ class FakeHost {
       served.swap(state_->models);
     }
     served.clear();
-    if (handle_ != nullptr) dlclose(handle_);
   }
   FakeHost(const FakeHost&) = delete;
   FakeHost& operator=(const FakeHost&) = delete;
@@ -1865,7 +1889,9 @@ class FakeHost {
       delete err;
       throw e;
     }
-    return std::make_shared<FakeModel>(sym_, std::move(model), state);
+    auto loaded = std::make_shared<FakeModel>(sym_, std::move(model), state);
+    loaded->library_ = library_;
+    return loaded;
   }
 
   /// Serves a model the runner may call (ModelCall / infer_request_*) with
@@ -1898,7 +1924,7 @@ class FakeHost {
   std::chrono::milliseconds wait_timeout() const { return state_->wait_timeout(); }
 
  private:
-  explicit FakeHost(void* handle) : handle_(handle) {}
+  explicit FakeHost(void* handle) : library_(handle, [](void* h) { dlclose(h); }) {}
 
   void Register(std::shared_ptr<fake_detail::ServedModel> served) {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -1930,7 +1956,7 @@ class FakeHost {
   }
 
   RunnerSymbols sym_;
-  void* handle_ = nullptr;
+  std::shared_ptr<void> library_;  // dlopened runner (Open), shared with its models
   std::shared_ptr<fake_detail::HostState> state_ = std::make_shared<fake_detail::HostState>();
 };
 
@@ -2079,6 +2105,8 @@ struct CallJob {
       return Fail(TORII_STATUS_DEADLINE_EXCEEDED,
                   "the call to " + Target() + " did not finish within its timeout");
     }
+    const std::string bad = CheckCallInputs(*request);
+    if (!bad.empty()) return Fail(TORII_STATUS_INVALID_ARGUMENT, bad);
     Request r = BuildRequest();
     if (served->handler) return RunHandler(r);
     try {
