@@ -6,6 +6,8 @@
 //     refused with a message naming both versions;
 //   - the 1.0 and 1.1 struct layouts and enum values are an unchanged prefix
 //     of today's (what makes the first point hold for every older runner).
+//   - the server never writes past the struct_size of a runner's out-structs
+//     (small_struct_runner.c).
 // fake_host_compat_test.cc checks the same in the SDK's fake host.
 #include <catch2/catch.hpp>
 #include <cstddef>
@@ -266,6 +268,35 @@ TEST_CASE("the ABI 1.0 layout is an unchanged prefix of today's", "[compat]") {
   }
     TORII_ABI_1_0_ENUM_VALUES(TORII_CHECK_ENUM)
   }
+}
+
+TEST_CASE("the server never writes past a runner's struct_size (small_struct_runner)",
+          "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_SMALL_STRUCT);
+  INFO(lib.status().ToString());
+  REQUIRE(lib.ok());
+  const auto spec = Spec("");
+  RunnerModel::Options o;
+  o.name = "scale";
+  o.version = 1;
+  o.spec = spec;
+  auto model = RunnerModel::Create(*lib, o);  // probes model_input / model_output
+  INFO(model.status().ToString());
+  REQUIRE(model.ok());
+  Request a(*spec, 1, {1, 2}), b(*spec, 2, {3, 4, 5, 6});
+  for (Request* r : {&a, &b}) {  // every parameter type, probed by key and by position
+    r->request->parameters.Set("b", true);
+    r->request->parameters.Set("i", int64_t{-3});
+    r->request->parameters.Set("u", uint64_t{7});
+    r->request->parameters.Set("d", 0.5);
+    r->request->parameters.Set("s", std::string("text"));
+  }
+  auto a_sink = a.sink, b_sink = b.sink;
+  Run(**model, 0, {&a, &b});
+  REQUIRE(a_sink->finals() == 1);
+  INFO(a_sink->last().status.ToString());
+  CHECK(a.Output() == std::vector<float>{1, 2});
+  CHECK(b.Output() == std::vector<float>{3, 4, 5, 6});
 }
 
 TEST_CASE("the ABI 1.1 layout is an unchanged prefix of today's", "[compat]") {
