@@ -208,7 +208,7 @@ TEST_CASE("a runner's model loaded from its library serves calls (add_sub)", "[s
                               Catch::Contains("register it with FakeHost::AddModel"));
 }
 
-TEST_CASE("a decoupled runner streams back to its caller; a timeout ends the call", "[sdk]") {
+TEST_CASE("a decoupled runner streams back to its caller, and a timeout ends the call", "[sdk]") {
   std::mutex mu;
   std::vector<std::thread> threads;
   std::vector<std::string> seen;  // what the caller got

@@ -80,7 +80,7 @@ TEST_CASE("a runner streams responses from its own thread after execute returns"
                     Catch::Contains("read them with ExecuteAll() or InferAll()"));
 }
 
-TEST_CASE("each request of a batch has its own sender; its responses carry its own rows",
+TEST_CASE("each request of a batch has its own sender, and its responses carry its own rows",
           "[sdk]") {
   scripted::UseScript script(
       {nullptr, [&](const torii::ModelContext&, torii::Batch& batch) {
@@ -250,7 +250,7 @@ TEST_CASE("a decoupled model may send errors mid-stream and end without a respon
   CHECK_THAT(responses[2].message, Catch::Contains("runner reported a failure with status OK"));
 }
 
-TEST_CASE("a Response never sent is deleted; a sender released unfinished ends its request",
+TEST_CASE("a Response never sent is deleted, and a sender released unfinished ends its request",
           "[sdk]") {
   scripted::UseScript script({nullptr, [&](const torii::ModelContext&, torii::Batch& batch) {
                                 torii::ResponseSender s = batch.TakeResponseSender(0);
