@@ -1,11 +1,14 @@
 // The runner ABI's compatibility promise (docs/runner-abi.md, "Versioning"),
 // checked against the server's own loader and execution path:
-//   - a runner built against the frozen ABI 1.0 header loads into this server
-//     and serves batches, errors included;
+//   - runners built against the frozen ABI 1.0 and 1.1 headers load into this
+//     server and serve batches, errors included;
 //   - a runner claiming another major, or a minor newer than the server's, is
 //     refused with a message naming both versions;
-//   - the 1.0 struct layouts and enum values are an unchanged prefix of
-//     today's (what makes the first point hold for every 1.0 runner).
+//   - the 1.0 and 1.1 struct layouts and enum values are an unchanged prefix
+//     of today's (what makes the first point hold for every older runner).
+//   - the server never writes past the struct_size of a runner's out-structs
+//     (small_struct_runner.c).
+// fake_host_compat_test.cc checks the same in the SDK's fake host.
 #include <catch2/catch.hpp>
 #include <cstddef>
 #include <cstring>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "abi_1_0_fields.h"
+#include "abi_1_1_fields.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/request_validator.h"
 #include "server/repository/model_config_parser.h"
@@ -33,6 +37,11 @@ extern const size_t torii_abi_1_0_parameter_offsets[];
 extern const size_t torii_abi_1_0_host_api_size;
 extern const size_t torii_abi_1_0_host_api_offsets[];
 extern const long torii_abi_1_0_enum_values[];
+extern const size_t torii_abi_1_1_runner_info_size;
+extern const size_t torii_abi_1_1_tensor_size;
+extern const size_t torii_abi_1_1_parameter_size;
+extern const size_t torii_abi_1_1_host_api_size;
+extern const size_t torii_abi_1_1_host_api_offsets[];
 }
 
 namespace torii {
@@ -141,6 +150,43 @@ TEST_CASE("a runner built against ABI 1.0 loads and runs in the current server",
   }
 }
 
+TEST_CASE("a runner built against ABI 1.1 loads and runs in the current server", "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_ABI_1_1);
+  INFO(lib.status().ToString());
+  REQUIRE(lib.ok());
+  const RunnerProvenance& p = (*lib)->provenance();
+  CHECK(p.runner == "abi_1_1_scale");
+  CHECK(p.runner_version == "1.1.0");
+  CHECK(p.runner_abi == "1.1");
+  CHECK(p.runner_build == "sdk 0.1.0; cc (c99); rev frozen-abi-1.1");
+
+  const auto spec = Spec("3");
+  RunnerModel::Options o;
+  o.name = "scale";
+  o.version = 1;
+  o.spec = spec;
+  auto model = RunnerModel::Create(*lib, o);
+  INFO(model.status().ToString());
+  REQUIRE(model.ok());
+
+  SECTION("requests merged into one batch are split back") {
+    Request a(*spec, 1, {1, 2}), b(*spec, 2, {3, 4, 5, 6});
+    Run(**model, 0, {&a, &b});
+    CHECK(a.Output() == std::vector<float>{3, 6});
+    CHECK(b.Output() == std::vector<float>{9, 12, 15, 18});
+  }
+  SECTION("a request parameter fails one request of the batch") {
+    Request a(*spec, 1, {1}), b(*spec, 1, {2});
+    b.request->parameters.Set("fail", std::string("not this one"));
+    auto b_sink = b.sink;
+    Run(**model, 0, {&a, &b});
+    CHECK(a.Output() == std::vector<float>{3});
+    REQUIRE(b_sink->finals() == 1);
+    CHECK(b_sink->last().status.code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(b_sink->last().status.message()), Catch::Contains("not this one"));
+  }
+}
+
 TEST_CASE("a 1.0 runner's error crosses the ABI with its code and message", "[compat]") {
   auto lib = RunnerLibrary::Open(TORII_COMPAT_ABI_1_0);
   REQUIRE(lib.ok());
@@ -222,6 +268,56 @@ TEST_CASE("the ABI 1.0 layout is an unchanged prefix of today's", "[compat]") {
   }
     TORII_ABI_1_0_ENUM_VALUES(TORII_CHECK_ENUM)
   }
+}
+
+TEST_CASE("the server never writes past a runner's struct_size (small_struct_runner)",
+          "[compat]") {
+  auto lib = RunnerLibrary::Open(TORII_COMPAT_SMALL_STRUCT);
+  INFO(lib.status().ToString());
+  REQUIRE(lib.ok());
+  const auto spec = Spec("");
+  RunnerModel::Options o;
+  o.name = "scale";
+  o.version = 1;
+  o.spec = spec;
+  auto model = RunnerModel::Create(*lib, o);  // probes model_input / model_output
+  INFO(model.status().ToString());
+  REQUIRE(model.ok());
+  Request a(*spec, 1, {1, 2}), b(*spec, 2, {3, 4, 5, 6});
+  for (Request* r : {&a, &b}) {  // every parameter type, probed by key and by position
+    r->request->parameters.Set("b", true);
+    r->request->parameters.Set("i", int64_t{-3});
+    r->request->parameters.Set("u", uint64_t{7});
+    r->request->parameters.Set("d", 0.5);
+    r->request->parameters.Set("s", std::string("text"));
+  }
+  auto a_sink = a.sink, b_sink = b.sink;
+  Run(**model, 0, {&a, &b});
+  REQUIRE(a_sink->finals() == 1);
+  INFO(a_sink->last().status.ToString());
+  CHECK(a.Output() == std::vector<float>{1, 2});
+  CHECK(b.Output() == std::vector<float>{3, 4, 5, 6});
+}
+
+TEST_CASE("the ABI 1.1 layout is an unchanged prefix of today's", "[compat]") {
+  // 1.1 appended batch_is_cancelled to ToriiHostApi; the other structs are
+  // 1.0's, whose members the test above checks.
+  size_t i = 0;
+#define TORII_CHECK_1_1_HOST(f)                                            \
+  {                                                                        \
+    INFO("ToriiHostApi." #f);                                              \
+    CHECK(offsetof(ToriiHostApi, f) == torii_abi_1_1_host_api_offsets[i]); \
+    ++i;                                                                   \
+  }
+  TORII_ABI_1_1_HOST_API_FIELDS(TORII_CHECK_1_1_HOST)
+#undef TORII_CHECK_1_1_HOST
+  CHECK(i == 30);  // 29 members in 1.0, one more in 1.1
+  CHECK(sizeof(ToriiHostApi) >= torii_abi_1_1_host_api_size);
+  CHECK(torii_abi_1_1_host_api_size ==
+        offsetof(ToriiHostApi, batch_is_cancelled) + sizeof(void*));
+  CHECK(sizeof(ToriiRunnerInfo) >= torii_abi_1_1_runner_info_size);
+  CHECK(sizeof(ToriiTensor) >= torii_abi_1_1_tensor_size);
+  CHECK(sizeof(ToriiParameter) >= torii_abi_1_1_parameter_size);
 }
 
 }  // namespace
