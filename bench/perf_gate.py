@@ -168,24 +168,63 @@ def callgrind_total(path):
     return total
 
 
-def top_self(path, requests, limit=12):
-    """The costliest functions (self cost per request) of one dump."""
-    out = run_text(["callgrind_annotate", "--inclusive=no", "--threshold=100",
-                    path], timeout=60)
-    rows = []
-    for line in out.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) != 2 or not parts[0].replace(",", "").isdigit():
-            continue
-        name = parts[1]
-        if name.startswith("("):  # "(100.0%)  PROGRAM TOTALS"-style columns
-            name = name.split(")", 1)[1].strip()
-        if "PROGRAM TOTALS" in name or ":" not in name:
-            continue
-        rows.append((int(parts[0].replace(",", "")) / requests, name))
-        if len(rows) >= limit:
-            break
-    return rows
+def self_costs(path):
+    """Self cost per (function, object) of a callgrind file. Read directly:
+    after a mid-run zero, callgrind_annotate reports the whole cost of a
+    thread as the self cost of its root (clone, start_thread, ...)."""
+    fn_names, ob_names, costs = {}, {}, {}
+    fn = ob = None
+    skip = False
+    with open(path, errors="replace") as f:
+        for line in f:
+            if skip:  # the line after calls= is the call's inclusive cost
+                skip = False
+                continue
+            if line[:1].isdigit() or line[:1] in "+-*":
+                parts = line.split()
+                if fn is not None and len(parts) >= 2:
+                    costs[(fn, ob)] = costs.get((fn, ob), 0) + int(parts[1])
+                continue
+            if line.startswith("calls="):
+                skip = True
+                continue
+            # fn=/ob= (or cfn=/cob=) "(id) name" the first time, "(id)" after;
+            # ids are shared between fn and cfn, and between ob and cob.
+            m = re.match(r"(c?)(fn|ob)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+            if m:
+                table = fn_names if m.group(2) == "fn" else ob_names
+                if m.group(4):
+                    table[m.group(3)] = m.group(4)
+                if not m.group(1):
+                    name = table.get(m.group(3), m.group(3))
+                    if m.group(2) == "fn":
+                        fn = name
+                    else:
+                        ob = name
+    return costs
+
+
+def short_name(fn, ob):
+    """'function [object]' without the parameter list, so tables stay readable."""
+    fn = fn.replace("(anonymous namespace)", "{anon}")
+    if "(" in fn and not fn.startswith("operator"):
+        fn = fn.split("(", 1)[0]
+    return f"{fn} [{os.path.basename(ob or '?')}]"
+
+
+def function_costs(paths, requests):
+    """Self cost per request by short_name(), summed over `paths` (one dump,
+    or one file per thread)."""
+    out = {}
+    for path in paths:
+        for (fn, ob), cost in self_costs(path).items():
+            key = short_name(fn, ob)
+            out[key] = out.get(key, 0) + cost / requests
+    return out
+
+
+def top(costs, limit):
+    return sorted(costs.items(), key=lambda kv: -kv[1])[:limit]
 
 
 class Server:
@@ -293,7 +332,7 @@ def measure_case(args, name):
                 if not found:
                     raise GateError(f"callgrind wrote no {path}")
                 parts[who] = sum(callgrind_total(p) for p in found) / args.requests
-                files[who] = found[0] if len(found) == 1 else path + "-*"
+                files[who] = found
             total = sum(parts.values())
             runs.append({"instructions_per_request": total, "parts": parts, "files": files})
             log(f"  {name} run {k}/{args.repeat}: {total:,.0f} instructions per request"
@@ -311,6 +350,10 @@ def measure_case(args, name):
         "spread_percent": round(100 * (max(values) - min(values)) / median, 2),
         "parts": {w: round(v) for w, v in median_run["parts"].items()},
         "profile": median_run["files"],
+        # Where the median run's instructions go: the budget keeps the top
+        # of it, so a failure can name what grew.
+        "functions": {w: function_costs(paths, args.requests)
+                      for w, paths in median_run["files"].items()},
     }
 
 
@@ -385,11 +428,23 @@ def verdict(args, budget, measured, tc):
             log("  parts: " + ", ".join(
                 f"{who} {v:,} (budget {b.get('parts', {}).get(who, 0):,})"
                 for who, v in m["parts"].items()))
-        for who, path in m["profile"].items():
-            print(f"  where {who}'s instructions go now (self cost per request, top 12; "
-                  f"full profile: callgrind_annotate {path}):")
-            for per_request, fn in top_self(path, args.requests):
-                print(f"    {per_request:>9,.0f}  {fn[:120]}")
+        for who, paths in m["profile"].items():
+            now = m["functions"][who]
+            base = b.get("top_self", {}).get(who, {})
+            if base:
+                floor = min(base.values())
+                grew = top({n: v - base.get(n, 0) for n, v in now.items()
+                            if v - base.get(n, 0) > 0}, 8)
+                print(f"  {who}: largest increases against the budget's profile (self "
+                      f"cost per request; the budget lists its top {len(base)}, down to "
+                      f"{floor:,.0f}):")
+                for name, delta in grew:
+                    was = f"{base[name]:,.0f}" if name in base else f"< {floor:,.0f}"
+                    print(f"    {delta:>+9,.0f}  {name[:110]}  ({was} -> {now[name]:,.0f})")
+            print(f"  {who}: where the instructions go now (self cost per request, top 12; "
+                  f"full profile: callgrind_annotate --inclusive=yes {' '.join(paths)}):")
+            for name, per_request in top(now, 12):
+                print(f"    {per_request:>9,.0f}  {name[:120]}")
     if failed:
         print()
         log("if the increase is intended (a feature that costs what it costs), re-baseline "
@@ -435,6 +490,8 @@ def write_budget(args, budget, measured, tc):
             "spread_percent": m["spread_percent"],
             "parts": m["parts"],
             "description": m["description"],
+            "top_self": {w: {n: round(v) for n, v in top(f, 40)}
+                         for w, f in m["functions"].items()},
             "date": now,
             "commit": commit,
             "command": command,
@@ -510,8 +567,9 @@ def main():
             measured[name] = measure_case(args, name)
         log(f"measured in {time.time() - t0:.0f} s")
         with open(os.path.join(args.results, "perf_gate.json"), "w") as f:
-            json.dump({"measured": measured, "toolchain": tc, "commit": git_commit()}, f,
-                      indent=1)
+            json.dump({"measured": {n: {k: v for k, v in m.items() if k != "functions"}
+                                    for n, m in measured.items()},
+                       "toolchain": tc, "commit": git_commit()}, f, indent=1)
         if args.update:
             verdict(args, budget, measured, tc)
             write_budget(args, budget, measured, tc)
