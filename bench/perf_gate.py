@@ -429,18 +429,26 @@ def verdict(args, budget, measured, tc):
                 f"{who} {v:,} (budget {b.get('parts', {}).get(who, 0):,})"
                 for who, v in m["parts"].items()))
         for who, paths in m["profile"].items():
+            was_part = b.get("parts", {}).get(who)
+            if len(m["parts"]) > 1 and was_part and m["parts"][who] <= was_part * 1.02:
+                print(f"  {who}: {m['parts'][who]:,} per request against {was_part:,} in the "
+                      "budget: not where it grew")
+                continue
             now = m["functions"][who]
             base = b.get("top_self", {}).get(who, {})
             if base:
+                # A function outside the budget's top list cost less than its
+                # last entry then: the increase shown is a lower bound.
                 floor = min(base.values())
-                grew = top({n: v - base.get(n, 0) for n, v in now.items()
-                            if v - base.get(n, 0) > 0}, 8)
+                grew = top({n: v - base.get(n, floor) for n, v in now.items()
+                            if v - base.get(n, floor) > 0}, 8)
                 print(f"  {who}: largest increases against the budget's profile (self "
                       f"cost per request; the budget lists its top {len(base)}, down to "
                       f"{floor:,.0f}):")
                 for name, delta in grew:
                     was = f"{base[name]:,.0f}" if name in base else f"< {floor:,.0f}"
-                    print(f"    {delta:>+9,.0f}  {name[:110]}  ({was} -> {now[name]:,.0f})")
+                    print(f"    {delta:>+9,.0f}{' ' if name in base else '+'} {name[:110]}  "
+                          f"({was} -> {now[name]:,.0f})")
             print(f"  {who}: where the instructions go now (self cost per request, top 12; "
                   f"full profile: callgrind_annotate --inclusive=yes {' '.join(paths)}):")
             for name, per_request in top(now, 12):
