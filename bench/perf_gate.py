@@ -366,8 +366,13 @@ def load_budget(path):
         return json.load(f)
 
 
+def shown(path):
+    """`path` relative to the source tree when inside it (as a reader types it)."""
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
 def update_command(args, names):
-    cmd = f"bash scripts/ci/perf-gate.sh {os.path.relpath(args.build, ROOT)} --update"
+    cmd = f"bash scripts/ci/perf-gate.sh {shown(args.build)} --update"
     if set(names) != set(CASES):
         cmd += " --cases " + ",".join(names)
     return cmd
@@ -415,7 +420,7 @@ def verdict(args, budget, measured, tc):
         return True
     for name, m, b in failed:
         if b is None:
-            log(f"FAIL {name}: no budget in {os.path.relpath(args.budget, ROOT)}. "
+            log(f"FAIL {name}: no budget in {shown(args.budget)}. "
                 f"Add one with: {update_command(args, [name])}")
             continue
         limit = b["instructions_per_request"] * (1 + tolerance)
@@ -458,7 +463,7 @@ def verdict(args, budget, measured, tc):
         log("if the increase is intended (a feature that costs what it costs), re-baseline "
             "on purpose and commit the budget with the change that caused it, saying why:")
         log(f"    {update_command(args, [n for n, _, _ in failed])}")
-        log(f"    git add {os.path.relpath(args.budget, ROOT)}")
+        log(f"    git add {shown(args.budget)}")
         log("otherwise find the regression: the profile above, or "
             "`bench/run.sh callgrind` for the inclusive breakdown.")
     return not failed
@@ -512,7 +517,7 @@ def write_budget(args, budget, measured, tc):
                   lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     with open(args.budget, "w") as f:
         f.write(text + "\n")
-    log(f"wrote {os.path.relpath(args.budget, ROOT)} ({', '.join(measured)}); commit it "
+    log(f"wrote {shown(args.budget)} ({', '.join(measured)}); commit it "
         "with the change that moved the numbers, and say why")
 
 
