@@ -22,6 +22,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -282,10 +283,15 @@ def perf(args, server, extra, out_json, timeout):
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise GateError(f"torii-perf did not finish within {timeout} s: {' '.join(cmd)}")
+        raise GateError(f"torii-perf did not finish within {timeout} s: {shlex.join(cmd)}")
     if p.returncode != 0:
-        raise GateError(f"torii-perf exited {p.returncode}: {' '.join(cmd)}\n"
-                        f"{p.stderr.strip()}\n--- server log:\n{server.log_tail()}")
+        hint = ""
+        if "callgrind_control" in p.stderr:
+            hint = ("\n(callgrind_control reaches an idle process through vgdb, which needs "
+                    "ptrace: /proc/sys/kernel/yama/ptrace_scope must be 0 or 1, and a container "
+                    "must allow ptrace)")
+        raise GateError(f"torii-perf exited {p.returncode}: {shlex.join(cmd)}\n"
+                        f"{p.stderr.strip()}{hint}\n--- server log:\n{server.log_tail()}")
 
 
 def measure_case(args, name):
@@ -312,8 +318,12 @@ def measure_case(args, name):
         for k in range(1, args.repeat + 1):
             # The pause lets the previous call's clean-up (after its response
             # left) finish before zeroing, and this run's before dumping.
-            zero = " && ".join(f"callgrind_control -z {p} >/dev/null" for p in pids.values())
-            dump = " && ".join(f"callgrind_control --dump=perf-gate-{k} {p} >/dev/null"
+            # callgrind_control talks to valgrind through vgdb, which wakes a
+            # process blocked in a system call with ptrace; bounded, so a
+            # machine that forbids ptrace fails with a reason instead of hanging.
+            zero = " && ".join(f"timeout 60 callgrind_control -z {p} >/dev/null"
+                               for p in pids.values())
+            dump = " && ".join(f"timeout 60 callgrind_control --dump=perf-gate-{k} {p} >/dev/null"
                                for p in pids.values())
             perf(args, server,
                  ["--request-count", str(args.requests), "--warmup-count", str(args.warmup),
