@@ -185,18 +185,21 @@ def identity(args):
     print()
     print("The same as a docs/performance.md table (medians over rounds):")
     print("| payload | c | echo req/s | Torii req/s | Torii / echo | echo µs p50 / p90 / p99 / p99.9 "
-          "| Torii µs p50 / p90 / p99 / p99.9 | Δ p50 µs | srv µs/req echo / Torii |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| Torii µs p50 / p90 / p99 / p99.9 | Δ p50 µs | srv µs/req echo / Torii "
+          "| sys µs echo / Torii |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for p in points:
         e, t = p["echo"], p["torii"]
         size = p["payload_bytes"]
         size = f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
-        print(f"| {size} | {p['concurrency']} | {fmt(e.get('throughput'), '{:,.0f}')} | "
-              f"{fmt(t.get('throughput'), '{:,.0f}')} | {fmt(p.get('throughput_ratio'), '{:.2f}')} | "
-              f"{percentiles(e, ' / ')} | {percentiles(t, ' / ')} | "
-              f"{fmt(p.get('p50_diff_us'), '{:+.1f}')} | "
-              f"{fmt(e.get('server_cpu_us_per_request'), '{:.0f}')} / "
-              f"{fmt(t.get('server_cpu_us_per_request'), '{:.0f}')} |")
+        print(f"| {size} | {p['concurrency']} | {doc_num(e.get('throughput'))} | "
+              f"{doc_num(t.get('throughput'))} | {fmt(p.get('throughput_ratio'), '{:.2f}')} | "
+              f"{percentiles(e, ' / ', doc_num)} | {percentiles(t, ' / ', doc_num)} | "
+              f"{doc_num(p.get('p50_diff_us'), '{:+,.1f}')} | "
+              f"{doc_num(e.get('server_cpu_us_per_request'))} / "
+              f"{doc_num(t.get('server_cpu_us_per_request'))} | "
+              f"{doc_num(e.get('server_sys_us_per_request'))} / "
+              f"{doc_num(t.get('server_sys_us_per_request'))} |")
     variants = [p for p in points if "no_deadlock_detection" in p]
     if variants:
         print()
@@ -216,10 +219,16 @@ SUMMARY_KEYS = ("throughput", "p50_us", "p90_us", "p95_us", "p99_us", "p99_9_us"
                 "server_cpu_us_per_request", "server_sys_us_per_request")
 
 
-def percentiles(side, sep="/"):
+def doc_num(v, spec="{:,.0f}"):
+    """The docs' style: thousands separated by a space, a true minus sign."""
+    return "-" if v is None else spec.format(v).replace(",", " ").replace("-", "−")
+
+
+def percentiles(side, sep="/", number=None):
     """'p50/p90/p99/p99.9' of one side of a point, in microseconds."""
     side = side or {}
-    return sep.join(fmt(side.get(k), "{:.0f}") for k in ("p50_us", "p90_us", "p99_us", "p99_9_us"))
+    number = number or (lambda v: fmt(v, "{:.0f}"))
+    return sep.join(number(side.get(k)) for k in ("p50_us", "p90_us", "p99_us", "p99_9_us"))
 
 
 def summary(r):

@@ -65,8 +65,15 @@ class IdentityTableTest(unittest.TestCase):
         self.assertAlmostEqual(point["p50_diff_us"], 23)  # paired: 20, 23, 28
         self.assertIn("| echo µs p50 / p90 / p99 / p99.9 | Torii µs p50 / p90 / p99 / p99.9 |",
                       stdout)
-        self.assertIn("| 1 KiB | 1 | 10,000 | 8,000 | 0.80 | 71 / 81 / 121 / 300 | "
-                      "95 / 115 / 195 / 500 | +23.0 | 40 / 40 |", stdout)
+        self.assertIn("| 1 KiB | 1 | 10 000 | 8 000 | 0.80 | 71 / 81 / 121 / 300 | "
+                      "95 / 115 / 195 / 500 | +23.0 | 40 / 40 | 10 / 10 |", stdout)
+
+    def test_docs_table_uses_spaces_for_thousands_and_a_true_minus(self):
+        self.write("echo_16384_c64_r1.json", perf_json(3000, 17533, 39733, 62832, 109194))
+        self.write("torii_16384_c64_r1.json", perf_json(3400, 15755, 27563, 55504, 67142))
+        stdout, _ = self.compare()
+        self.assertIn("| 64 KiB | 64 | 3 000 | 3 400 | 1.13 | 17 533 / 39 733 / 62 832 / 109 194 | "
+                      "15 755 / 27 563 / 55 504 / 67 142 | −1 778.0 | 40 / 40 | 10 / 10 |", stdout)
 
     def test_files_without_p99_9_still_compare(self):
         self.write("echo_256_c1_r1.json", perf_json(10000, 70, 80, 120))
