@@ -29,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,10 +62,16 @@ def log(msg):
     print(f"perf-gate: {msg}", flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """n distinct free loopback ports (all bound at once, so never the same)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def run_text(cmd, timeout=20):
@@ -233,7 +240,7 @@ class Server:
 
     def __init__(self, build, work, repo, trace_children, valgrind_args=()):
         self.work = work
-        self.port = free_port()
+        self.port, metrics_port = free_ports(2)
         env = dict(os.environ)
         shim = os.path.join(build, "lib", SHIM)
         env["LD_PRELOAD"] = shim + (":" + env["LD_PRELOAD"] if env.get("LD_PRELOAD") else "")
@@ -243,7 +250,7 @@ class Server:
                os.path.join(build, "bin", "torii-server"),
                f"--model-repository={repo}", "--grpc-address=127.0.0.1",
                f"--grpc-port={self.port}", "--metrics-address=127.0.0.1",
-               f"--metrics-port={free_port()}"]
+               f"--metrics-port={metrics_port}"]
         self.log_path = os.path.join(work, "server.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
@@ -277,21 +284,36 @@ class Server:
 
 
 def perf(args, server, extra, out_json, timeout):
+    """Runs torii-perf against `server`; a server that dies meanwhile ends it."""
     cmd = [os.path.join(args.build, "bin", "torii-perf"), "-u", server.url(),
            "-m", "identity", "--input", INPUT, "--concurrency-range", str(CONCURRENCY),
            "--output-json", out_json] + extra
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise GateError(f"torii-perf did not finish within {timeout} s: {shlex.join(cmd)}")
+    with tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        deadline = time.time() + timeout
+        try:
+            while p.poll() is None:
+                if server.proc.poll() is not None:
+                    raise GateError(f"torii-server exited ({server.proc.returncode}) during "
+                                    f"{shlex.join(cmd)}\n--- server log:\n{server.log_tail()}")
+                if time.time() > deadline:
+                    raise GateError(f"torii-perf did not finish within {timeout} s: "
+                                    f"{shlex.join(cmd)}")
+                time.sleep(0.2)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        err.seek(0)
+        stderr = err.read()
     if p.returncode != 0:
         hint = ""
-        if "callgrind_control" in p.stderr:
+        if "callgrind_control" in stderr:
             hint = ("\n(callgrind_control reaches an idle process through vgdb, which needs "
                     "ptrace: /proc/sys/kernel/yama/ptrace_scope must be 0 or 1, and a container "
                     "must allow ptrace)")
         raise GateError(f"torii-perf exited {p.returncode}: {shlex.join(cmd)}\n"
-                        f"{p.stderr.strip()}{hint}\n--- server log:\n{server.log_tail()}")
+                        f"{stderr.strip()}{hint}\n--- server log:\n{server.log_tail()}")
 
 
 def measure_case(args, name):
