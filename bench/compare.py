@@ -165,16 +165,16 @@ def identity(args):
     print(f"medians over {max((len(p['rounds']) for p in points), default=0)} round(s); "
           "ratio and diff are paired per round")
     print(f"{'payload':>8} {'c':>3} | {'echo/s':>9} {'torii/s':>9} {'ratio':>6} | "
-          f"{'echo p50':>8} {'torii p50':>9} {'diff':>7} | {'echo p99':>8} {'torii p99':>9} | "
-          f"{'srv us/req e/t':>15} | {'sys e/t':>7} | {'cli cores':>9} | err | stable")
+          f"{'echo p50/p90/p99/p99.9 us':>27} | {'torii p50/p90/p99/p99.9 us':>27} | "
+          f"{'p50 diff':>8} | {'srv us/req e/t':>15} | {'sys e/t':>7} | {'cli cores':>9} | "
+          f"err | stable")
     for p in points:
         e, t = p["echo"], p["torii"]
         print(f"{p['payload_bytes']:>7}B {p['concurrency']:>3} | "
               f"{fmt(e.get('throughput')):>9} {fmt(t.get('throughput')):>9} "
               f"{fmt(p.get('throughput_ratio'), '{:.3f}'):>6} | "
-              f"{fmt(e.get('p50_us')):>8} {fmt(t.get('p50_us')):>9} "
-              f"{fmt(p.get('p50_diff_us'), '{:+.1f}'):>7} | "
-              f"{fmt(e.get('p99_us')):>8} {fmt(t.get('p99_us')):>9} | "
+              f"{percentiles(e):>27} | {percentiles(t):>27} | "
+              f"{fmt(p.get('p50_diff_us'), '{:+.1f}'):>8} | "
               f"{fmt(e.get('server_cpu_us_per_request'), '{:.0f}'):>7}/"
               f"{fmt(t.get('server_cpu_us_per_request'), '{:.0f}'):<7} | "
               f"{fmt(e.get('server_sys_us_per_request'), '{:.0f}'):>3}/"
@@ -182,6 +182,24 @@ def identity(args):
               f"{fmt(t.get('client_cores'), '{:.2f}'):>9} | "
               f"{e.get('errors', '-')}/{t.get('errors', '-')} | "
               f"{'y' if e.get('stable') else 'n'}/{'y' if t.get('stable') else 'n'}")
+    print()
+    print("The same as a docs/performance.md table (medians over rounds):")
+    print("| payload | c | echo req/s | Torii req/s | Torii / echo | echo µs p50 / p90 / p99 / p99.9 "
+          "| Torii µs p50 / p90 / p99 / p99.9 | Δ p50 µs | srv µs/req echo / Torii "
+          "| sys µs echo / Torii |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for p in points:
+        e, t = p["echo"], p["torii"]
+        size = p["payload_bytes"]
+        size = f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
+        print(f"| {size} | {p['concurrency']} | {doc_num(e.get('throughput'))} | "
+              f"{doc_num(t.get('throughput'))} | {fmt(p.get('throughput_ratio'), '{:.2f}')} | "
+              f"{percentiles(e, ' / ', doc_num)} | {percentiles(t, ' / ', doc_num)} | "
+              f"{doc_num(p.get('p50_diff_us'), '{:+,.1f}')} | "
+              f"{doc_num(e.get('server_cpu_us_per_request'))} / "
+              f"{doc_num(t.get('server_cpu_us_per_request'))} | "
+              f"{doc_num(e.get('server_sys_us_per_request'))} / "
+              f"{doc_num(t.get('server_sys_us_per_request'))} |")
     variants = [p for p in points if "no_deadlock_detection" in p]
     if variants:
         print()
@@ -196,9 +214,21 @@ def identity(args):
     write(args.out, doc)
 
 
-SUMMARY_KEYS = ("throughput", "p50_us", "p90_us", "p95_us", "p99_us", "avg_us",
+SUMMARY_KEYS = ("throughput", "p50_us", "p90_us", "p95_us", "p99_us", "p99_9_us", "avg_us",
                 "client_cores", "client_cpu_us_per_request", "server_cores",
                 "server_cpu_us_per_request", "server_sys_us_per_request")
+
+
+def doc_num(v, spec="{:,.0f}"):
+    """The docs' style: thousands separated by a space, a true minus sign."""
+    return "-" if v is None else spec.format(v).replace(",", " ").replace("-", "−")
+
+
+def percentiles(side, sep="/", number=None):
+    """'p50/p90/p99/p99.9' of one side of a point, in microseconds."""
+    side = side or {}
+    number = number or (lambda v: fmt(v, "{:.0f}"))
+    return sep.join(number(side.get(k)) for k in ("p50_us", "p90_us", "p99_us", "p99_9_us"))
 
 
 def summary(r):
@@ -208,6 +238,8 @@ def summary(r):
         "throughput": r["throughput"],
         "p50_us": r["latency_us"]["p50"], "p90_us": r["latency_us"]["p90"],
         "p95_us": r["latency_us"]["p95"], "p99_us": r["latency_us"]["p99"],
+        # Files from torii-perf before p99.9 was reported have none.
+        "p99_9_us": r["latency_us"].get("p99.9"),
         "avg_us": r["latency_us"]["avg"],
         "requests": r["requests"], "errors": r["error_count"],
         "errors_by_code": r["errors"], "stable": r["stable"],
@@ -261,14 +293,14 @@ def mlp(args, name):
     doc["points"] = rows
     print()
     print(f"medians over {len(by_round)} round(s); 'x mlp' and '/ echo' are paired per round")
-    print(f"{'model':>20} | {'infer/s':>9} {'x mlp':>7} {'/ echo':>7} | {'p50 us':>8} "
-          f"{'p99 us':>8} | {'srv cores':>9} {'srv us/req':>10} | err | stable | per round")
+    print(f"{'model':>20} | {'infer/s':>9} {'x mlp':>7} {'/ echo':>7} | "
+          f"{'p50/p90/p99/p99.9 us':>24} | {'srv cores':>9} {'srv us/req':>10} | err | stable | "
+          f"per round")
     for label, r in rows.items():
         vs_base, _ = paired(label, "mlp")
         vs_echo, _ = paired(label, "echo")
         print(f"{label:>20} | {fmt(r['throughput']):>9} {fmt(vs_base, '{:.2f}'):>7} "
-              f"{fmt(vs_echo, '{:.3f}'):>7} | {fmt(r['p50_us'], '{:.0f}'):>8} "
-              f"{fmt(r['p99_us'], '{:.0f}'):>8} | "
+              f"{fmt(vs_echo, '{:.3f}'):>7} | {percentiles(r):>24} | "
               f"{fmt(r['server_cores'], '{:.2f}'):>9} "
               f"{fmt(r['server_cpu_us_per_request'], '{:.0f}'):>10} | {r['errors']} | "
               f"{'y' if r['stable'] else 'n'} | "

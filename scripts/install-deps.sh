@@ -31,6 +31,8 @@ build_pkgs=(
   prometheus
   openssl
   clang-14 libclang-rt-14-dev
+  # The instruction-count regression gate (scripts/ci/perf-gate.sh).
+  valgrind
 )
 
 if [ "${1:-}" = "--runtime" ]; then pkgs=("${runtime_pkgs[@]}"); else pkgs=("${build_pkgs[@]}"); fi

@@ -1,6 +1,10 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +36,9 @@ enum LongOnly {
   kLabel,
   kSeed,
   kWaitReady,
+  kWarmupCount,
+  kOnCountStart,
+  kOnCountEnd,
 };
 
 const option kOptions[] = {
@@ -48,6 +55,9 @@ const option kOptions[] = {
     {"percentile", required_argument, nullptr, kPercentile},
     {"warmup-interval", required_argument, nullptr, kWarmup},
     {"request-count", required_argument, nullptr, kRequestCount},
+    {"warmup-count", required_argument, nullptr, kWarmupCount},
+    {"on-count-start", required_argument, nullptr, kOnCountStart},
+    {"on-count-end", required_argument, nullptr, kOnCountEnd},
     {"streaming", no_argument, nullptr, kStreaming},
     {"input", required_argument, nullptr, kInput},
     {"shape", required_argument, nullptr, kShape},
@@ -119,6 +129,14 @@ Measurement
       --percentile P             use pP latency for stability (default avg)
       --warmup-interval MS       load before the first window (default 500)
       --request-count N          instead of windows: exactly N requests
+      --warmup-count N           with --request-count: N requests first, on
+                                 the same connection, not counted (default 0)
+      --on-count-start CMD       with --request-count: shell command run after
+                                 the warm-up, just before the first counted
+                                 request (e.g. zero a profiler's counters)
+      --on-count-end CMD         ...and right after the last counted response,
+                                 before the connection closes; a command that
+                                 fails fails the run (exit 1)
       --server-pid PID           also report that process's CPU per request
 Payload
       --input NAME:DATATYPE:SHAPE   e.g. INPUT0:FP32:1,256 (repeatable); without
@@ -211,6 +229,12 @@ absl::StatusOr<PerfConfig> ParseCommandLine(int argc, char** argv) {
         s = Number<uint64_t>("request-count", optarg,
                              &c.measure.request_count, 1);
         break;
+      case kWarmupCount:
+        s = Number<uint64_t>("warmup-count", optarg, &c.measure.warmup_count,
+                             0);
+        break;
+      case kOnCountStart: c.on_count_start_cmd = optarg; break;
+      case kOnCountEnd: c.on_count_end_cmd = optarg; break;
       case kStreaming: c.streaming = true; break;
       case kInput: {
         auto spec = ParseInputSpec(optarg);
@@ -277,7 +301,31 @@ absl::StatusOr<PerfConfig> ParseCommandLine(int argc, char** argv) {
     return absl::InvalidArgumentError(
         "--request-count works with --concurrency-range only");
   }
+  if (c.measure.request_count == 0 &&
+      (c.measure.warmup_count > 0 || !c.on_count_start_cmd.empty() ||
+       !c.on_count_end_cmd.empty())) {
+    return absl::InvalidArgumentError(
+        "--warmup-count, --on-count-start and --on-count-end need "
+        "--request-count");
+  }
   return c;
+}
+
+std::function<absl::Status()> ShellCommandHook(const std::string& flag,
+                                               const std::string& command) {
+  if (command.empty()) return nullptr;
+  return [flag, command]() -> absl::Status {
+    std::cout.flush();  // the command's output follows ours, in order
+    const int status = std::system(command.c_str());
+    if (status == 0) return absl::OkStatus();
+    std::string how =
+        status == -1 ? std::string("could not be started")
+        : WIFEXITED(status)
+            ? absl::StrCat("exited with status ", WEXITSTATUS(status))
+            : absl::StrCat("was killed by signal ", WTERMSIG(status));
+    return absl::InternalError(absl::StrCat("--", flag, " '", command, "' ",
+                                            how, " (expected status 0)"));
+  };
 }
 
 }  // namespace torii::perf

@@ -3,6 +3,7 @@
 #define TORII_BENCH_PERF_CLI_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct PerfConfig {
   uint64_t seed = 1;
   /// > 0: first poll ModelReady until true, for at most this long.
   int64_t wait_ready_ms = 0;
+  /// --on-count-start / --on-count-end: shell commands run around the
+  /// counted requests of --request-count (see MeasureOptions).
+  std::string on_count_start_cmd, on_count_end_cmd;
   bool help = false;
 };
 
@@ -48,6 +52,12 @@ absl::StatusOr<PerfConfig> ParseCommandLine(int argc, char** argv);
 
 /// The --help text.
 std::string Usage();
+
+/// A hook for MeasureOptions::on_count_start/on_count_end that runs
+/// `command` with /bin/sh and is OK when it exits 0; otherwise the error
+/// names `flag`, the command and how it ended. Empty command: no hook.
+std::function<absl::Status()> ShellCommandHook(const std::string& flag,
+                                               const std::string& command);
 
 }  // namespace torii::perf
 

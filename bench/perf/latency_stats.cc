@@ -38,6 +38,7 @@ LatencySummary Summarize(std::vector<int64_t>& latencies_ns) {
   s.p90_us = static_cast<double>(PercentileNs(latencies_ns, 90)) * kUs;
   s.p95_us = static_cast<double>(PercentileNs(latencies_ns, 95)) * kUs;
   s.p99_us = static_cast<double>(PercentileNs(latencies_ns, 99)) * kUs;
+  s.p99_9_us = static_cast<double>(PercentileNs(latencies_ns, 99.9)) * kUs;
   return s;
 }
 

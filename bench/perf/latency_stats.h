@@ -12,7 +12,12 @@ struct LatencySummary {
   uint64_t count = 0;
   double min_us = 0, max_us = 0, mean_us = 0, stddev_us = 0;
   double p50_us = 0, p90_us = 0, p95_us = 0, p99_us = 0;
+  /// Nearest rank too: with fewer than 1000 samples this is the maximum.
+  double p99_9_us = 0;
 };
+
+/// The fewest samples for which p99.9 is not simply the maximum.
+inline constexpr uint64_t kSamplesForP99_9 = 1000;
 
 /// Nearest-rank percentile of `sorted_ns` (ascending, nanoseconds), in
 /// nanoseconds: the smallest value such that at least p% of the samples are

@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  c.measure.on_count_start =
+      ShellCommandHook("on-count-start", c.on_count_start_cmd);
+  c.measure.on_count_end = ShellCommandHook("on-count-end", c.on_count_end_cmd);
   RunInfo info;
   info.label = c.label;
   info.url = c.url;
@@ -196,7 +199,11 @@ int main(int argc, char** argv) {
             << " bytes)\n";
   if (c.measure.request_count > 0) {
     std::cout << "  Fixed count: " << c.measure.request_count
-              << " requests per point\n\n";
+              << " requests per point";
+    if (c.measure.warmup_count > 0) {
+      std::cout << " after " << c.measure.warmup_count << " warm-up requests";
+    }
+    std::cout << "\n\n";
   } else {
     std::cout << "  Measurement window: " << c.measure.measurement_interval_ms
               << " msec; stable when 3 windows are within "
@@ -213,6 +220,7 @@ int main(int argc, char** argv) {
     for (int concurrency : c.concurrency) {
       results.push_back(
           MeasureConcurrency(**gen, concurrency, c.measure, std::cout));
+      if (!results.back().setup_error.empty()) break;  // reported below
       PrintPoint(std::cout, results.back(), c.measure.percentile);
     }
   }
@@ -224,6 +232,12 @@ int main(int argc, char** argv) {
     wrote = WriteFile(c.json_path, JsonReport(info, results)) && wrote;
   }
   if (!wrote) return 1;
+  for (const PointResult& r : results) {
+    if (!r.setup_error.empty()) {
+      std::cerr << "torii-perf: " << r.setup_error << "\n";
+      return 1;
+    }
+  }
   for (const PointResult& r : results) {
     if (r.error_count() > 0) return 2;
   }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cpu_usage.h"
 
@@ -133,6 +134,45 @@ PointResult RunWindows(LoadGenerator& gen, PointResult r,
   return Finish(std::move(r), windows, o.percentile);
 }
 
+// Fixed count: an optional warm-up, then one window from the first counted
+// send to the last counted response, between the two hooks.
+PointResult MeasureFixedCount(LoadGenerator& gen, PointResult r,
+                              const MeasureOptions& o) {
+  auto hook = [&r](const std::function<absl::Status()>& f, const char* name) {
+    if (!f) return true;
+    absl::Status s = f();
+    if (!s.ok()) r.setup_error = absl::StrCat(name, ": ", s.message());
+    return s.ok();
+  };
+  if (o.warmup_count > 0) {
+    gen.StartConcurrency(r.concurrency, o.warmup_count);
+    gen.WaitUntilIdle(std::chrono::hours(24));
+    gen.Stop();
+    gen.recorder().Take();
+  }
+  if (!hook(o.on_count_start, "on_count_start")) return r;
+  Window w;
+  CpuTimes server0 = ServerCpu(o.server_pid);
+  double client0 = SelfCpuSeconds();
+  gen.recorder().Take();
+  auto t0 = Clock::now();
+  gen.StartConcurrency(r.concurrency, o.request_count);
+  gen.WaitUntilIdle(std::chrono::hours(24));
+  w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  w.data = gen.recorder().Take();
+  w.client_cpu_s = SelfCpuSeconds() - client0;
+  SetServerCpu(server0, ServerCpu(o.server_pid), &w);
+  // Every counted response has arrived (streams, one per slot, were closed
+  // as their budget ran out); the channels are still open.
+  hook(o.on_count_end, "on_count_end");
+  gen.Stop();
+  r.stable = true;
+  r.peak_inflight = gen.peak_slots();
+  std::vector<Window> windows;
+  windows.push_back(std::move(w));
+  return Finish(std::move(r), windows, o.percentile);
+}
+
 }  // namespace
 
 uint64_t PointResult::error_count() const {
@@ -167,26 +207,7 @@ PointResult MeasureConcurrency(LoadGenerator& gen, int concurrency,
   r.mode = "concurrency";
   r.concurrency = concurrency;
   log << "Request concurrency: " << concurrency << "\n";
-  if (o.request_count > 0) {
-    // Fixed count: one window from the first send to the last response.
-    Window w;
-    CpuTimes server0 = ServerCpu(o.server_pid);
-    double client0 = SelfCpuSeconds();
-    gen.recorder().Take();
-    auto t0 = Clock::now();
-    gen.StartConcurrency(concurrency, o.request_count);
-    gen.WaitUntilIdle(std::chrono::hours(24));
-    w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    w.data = gen.recorder().Take();
-    w.client_cpu_s = SelfCpuSeconds() - client0;
-    SetServerCpu(server0, ServerCpu(o.server_pid), &w);
-    gen.Stop();
-    r.stable = true;
-    r.peak_inflight = gen.peak_slots();
-    std::vector<Window> windows;
-    windows.push_back(std::move(w));
-    return Finish(std::move(r), windows, o.percentile);
-  }
+  if (o.request_count > 0) return MeasureFixedCount(gen, std::move(r), o);
   gen.StartConcurrency(concurrency);
   return RunWindows(gen, std::move(r), o, log);
 }

@@ -4,11 +4,13 @@
 #define TORII_BENCH_PERF_MEASUREMENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "latency_stats.h"
 #include "load_generator.h"
 #include "recorder.h"
@@ -27,6 +29,17 @@ struct MeasureOptions {
   /// > 0: fixed-count mode (concurrency only): send exactly this many
   /// requests as one window, no warm-up, no stability rule.
   uint64_t request_count = 0;
+  /// Fixed-count mode: requests sent first, at the same concurrency and on
+  /// the same channels (so the connection is warm), and not recorded.
+  uint64_t warmup_count = 0;
+  /// Fixed-count mode: called after the warm-up, just before the first
+  /// counted request, and again after the last counted response; both times
+  /// no request is in flight and the channels stay open, so what runs in
+  /// between is exactly `request_count` requests on warm connections (with
+  /// --streaming also opening and closing one stream per slot).
+  /// bench/perf_gate.py zeroes and dumps callgrind's counters here. A
+  /// non-OK status ends the point: see PointResult::setup_error.
+  std::function<absl::Status()> on_count_start, on_count_end;
   /// Server process whose CPU time to sample per window; 0 = none.
   int server_pid = 0;
   bool verbose = false;  ///< print each window
@@ -52,6 +65,9 @@ struct PointResult {
   double client_cpu_s = 0;  ///< this process, over the reported windows
   double server_cpu_s = -1;  ///< --server-pid, over the reported windows
   double server_sys_s = -1;  ///< the kernel-mode part of server_cpu_s
+  /// Non-empty when the point could not be measured (a failed
+  /// on_count_start/on_count_end hook); the figures are then incomplete.
+  std::string setup_error;
 
   uint64_t error_count() const;
   /// CPU cores used on average (cpu seconds / wall seconds).

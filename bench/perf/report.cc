@@ -29,6 +29,14 @@ std::string PointLabel(const PointResult& r) {
              : absl::StrFormat("Request rate: %g", r.request_rate);
 }
 
+// p99.9 of fewer than 1000 samples is the slowest one: say so.
+std::string P99_9Caveat(const LatencySummary& l) {
+  if (l.count == 0 || l.count >= kSamplesForP99_9) return "";
+  return absl::StrFormat(" (the maximum: %llu samples < %llu)",
+                         static_cast<unsigned long long>(l.count),
+                         static_cast<unsigned long long>(kSamplesForP99_9));
+}
+
 }  // namespace
 
 std::string JsonString(const std::string& s) {
@@ -61,6 +69,7 @@ void PrintPoint(std::ostream& out, const PointResult& r, double percentile) {
       "    p90 latency: %.0f usec\n"
       "    p95 latency: %.0f usec\n"
       "    p99 latency: %.0f usec\n"
+      "    p99.9 latency: %.0f usec%s\n"
       "    Errors: %s\n",
       PointLabel(r), r.trials,
       r.stable ? "stable"
@@ -69,7 +78,8 @@ void PrintPoint(std::ostream& out, const PointResult& r, double percentile) {
                                  std::min(r.trials, 3)),
       static_cast<unsigned long long>(r.success), r.throughput,
       r.latency.mean_us, r.latency.stddev_us, r.latency.p50_us,
-      r.latency.p90_us, r.latency.p95_us, r.latency.p99_us, ErrorsText(r));
+      r.latency.p90_us, r.latency.p95_us, r.latency.p99_us,
+      r.latency.p99_9_us, P99_9Caveat(r.latency), ErrorsText(r));
   if (!r.first_error.empty()) out << "    First error: " << r.first_error << "\n";
   if (r.skipped > 0) {
     out << "    Skipped sends (max in-flight reached): " << r.skipped << "\n";
@@ -91,9 +101,10 @@ void PrintSweep(std::ostream& out, const std::vector<PointResult>& results) {
   out << "Inferences/Second vs. Client Latency\n";
   for (const PointResult& r : results) {
     out << absl::StrFormat(
-        "%s, throughput: %.1f infer/sec, latency p50 %.0f p99 %.0f usec, "
-        "errors %llu\n",
-        PointLabel(r), r.throughput, r.latency.p50_us, r.latency.p99_us,
+        "%s, throughput: %.1f infer/sec, latency p50 %.0f p90 %.0f p99 %.0f "
+        "p99.9 %.0f usec, errors %llu\n",
+        PointLabel(r), r.throughput, r.latency.p50_us, r.latency.p90_us,
+        r.latency.p99_us, r.latency.p99_9_us,
         static_cast<unsigned long long>(r.error_count()));
   }
 }
@@ -101,8 +112,8 @@ void PrintSweep(std::ostream& out, const std::vector<PointResult>& results) {
 std::string CsvReport(const std::vector<PointResult>& results) {
   std::string csv =
       "Mode,Concurrency,Request Rate,Inferences/Second,Avg latency,"
-      "p50 latency,p90 latency,p95 latency,p99 latency,Min latency,"
-      "Max latency,Requests,Errors,Stable,Windows,Client CPU cores,"
+      "p50 latency,p90 latency,p95 latency,p99 latency,p99.9 latency,"
+      "Min latency,Max latency,Requests,Errors,Stable,Windows,Client CPU cores,"
       "Client CPU us/request,Server CPU cores,Server CPU us/request\n";
   for (const PointResult& r : results) {
     absl::StrAppend(
@@ -110,9 +121,10 @@ std::string CsvReport(const std::vector<PointResult>& results) {
         Num(r.throughput), ",", Num(r.latency.mean_us), ",",
         Num(r.latency.p50_us), ",", Num(r.latency.p90_us), ",",
         Num(r.latency.p95_us), ",", Num(r.latency.p99_us), ",",
-        Num(r.latency.min_us), ",", Num(r.latency.max_us), ",", r.success,
-        ",", r.error_count(), ",", r.stable ? "true" : "false", ",", r.trials,
-        ",", Num(r.client_cores()), ",", Num(r.client_cpu_us_per_request()),
+        Num(r.latency.p99_9_us), ",", Num(r.latency.min_us), ",",
+        Num(r.latency.max_us), ",", r.success, ",", r.error_count(), ",",
+        r.stable ? "true" : "false", ",", r.trials, ",",
+        Num(r.client_cores()), ",", Num(r.client_cpu_us_per_request()),
         ",", r.server_cpu_s >= 0 ? Num(r.server_cores()) : "",
         ",", r.server_cpu_s >= 0 ? Num(r.server_cpu_us_per_request()) : "",
         "\n");
@@ -165,6 +177,7 @@ std::string JsonReport(const RunInfo& info,
         ", \"p90\": ", Num(r.latency.p90_us),
         ", \"p95\": ", Num(r.latency.p95_us),
         ", \"p99\": ", Num(r.latency.p99_us),
+        ", \"p99.9\": ", Num(r.latency.p99_9_us),
         ", \"max\": ", Num(r.latency.max_us), "},\n     \"requests\": ",
         r.success, ", \"error_count\": ", r.error_count(),
         ", \"errors\": {", absl::StrJoin(errors, ", "), "}",

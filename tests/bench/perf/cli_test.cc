@@ -72,10 +72,42 @@ TEST_CASE("bad command lines are rejected with a reason", "[bench][cli]") {
   CHECK_FALSE(Parse({"-m", "m", "stray"}).ok());
   CHECK_FALSE(Parse({"-m", "m", "--request-rate-range", "10",
                      "--request-count", "5"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "--warmup-count", "5"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "--on-count-start", "true"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "--request-count", "5", "--warmup-count",
+                     "-1"}).ok());
   auto help = Parse({"--help"});
   REQUIRE(help.ok());
   CHECK(help->help);
   CHECK_THAT(Usage(), Catch::Contains("--concurrency-range"));
+}
+
+TEST_CASE("fixed count with a warm-up and hooks", "[bench][cli]") {
+  auto c = Parse({"-m", "m", "--request-count", "2000", "--warmup-count",
+                  "200", "--on-count-start", "callgrind_control -z 42",
+                  "--on-count-end", "callgrind_control --dump 42"});
+  REQUIRE(c.ok());
+  CHECK(c->measure.request_count == 2000);
+  CHECK(c->measure.warmup_count == 200);
+  CHECK(c->on_count_start_cmd == "callgrind_control -z 42");
+  CHECK(c->on_count_end_cmd == "callgrind_control --dump 42");
+}
+
+TEST_CASE("shell hooks succeed on status 0 and name the failure otherwise",
+          "[bench][cli]") {
+  CHECK(ShellCommandHook("on-count-start", "") == nullptr);
+  auto ok = ShellCommandHook("on-count-start", "true");
+  REQUIRE(ok);
+  CHECK(ok().ok());
+  auto fails = ShellCommandHook("on-count-end", "exit 3");
+  REQUIRE(fails);
+  absl::Status s = fails();
+  CHECK_FALSE(s.ok());
+  CHECK_THAT(std::string(s.message()),
+             Catch::Contains("--on-count-end 'exit 3' exited with status 3"));
+  auto killed = ShellCommandHook("on-count-end", "kill -9 $$");
+  CHECK_THAT(std::string(killed().message()),
+             Catch::Contains("killed by signal 9"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // a server that fails every request.
 #include "load_generator.h"
 
+#include <atomic>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -49,6 +50,23 @@ class FailingService final
     };
     return new Stream();
   }
+};
+
+// Echoes ModelInfer and counts the calls it answered.
+class CountingEcho final
+    : public inference::GRPCInferenceService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* ModelInfer(
+      grpc::CallbackServerContext* ctx,
+      const inference::ModelInferRequest* request,
+      inference::ModelInferResponse* response) override {
+    torii::bench::Echo(*request, response);
+    ++calls;
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::atomic<int> calls{0};
 };
 
 LoadOptions Options(const std::string& address, bool streaming) {
@@ -110,6 +128,57 @@ TEST_CASE("fixed-count mode sends exactly N requests", "[bench][perf][e2e]") {
     CHECK(r.error_count() == 0);
     CHECK(r.latency.count == 250);
   }
+}
+
+TEST_CASE("fixed count: warm-up requests are not counted, hooks bracket the "
+          "counted ones", "[bench][perf][e2e]") {
+  CountingEcho echo;
+  InProcessServer server(&echo);
+  auto gen = LoadGenerator::Create(Options(server.address(), false));
+  REQUIRE(gen.ok());
+  MeasureOptions m;
+  m.warmup_count = 30;
+  m.request_count = 50;
+  int at_start = -1, at_end = -1;
+  m.on_count_start = [&] {
+    at_start = echo.calls.load();
+    return absl::OkStatus();
+  };
+  m.on_count_end = [&] {
+    at_end = echo.calls.load();
+    return absl::OkStatus();
+  };
+  std::ostringstream log;
+  PointResult r = MeasureConcurrency(**gen, 2, m, log);
+  CHECK(at_start == 30);
+  CHECK(at_end == 80);
+  CHECK(r.success == 50);
+  CHECK(r.latency.count == 50);
+  CHECK(r.error_count() == 0);
+  CHECK(r.setup_error.empty());
+}
+
+TEST_CASE("fixed count: a failing start hook stops the point before the "
+          "counted requests", "[bench][perf][e2e]") {
+  CountingEcho echo;
+  InProcessServer server(&echo);
+  auto gen = LoadGenerator::Create(Options(server.address(), false));
+  REQUIRE(gen.ok());
+  MeasureOptions m;
+  m.warmup_count = 5;
+  m.request_count = 50;
+  bool end_called = false;
+  m.on_count_start = [] { return absl::InternalError("no profiler"); };
+  m.on_count_end = [&] {
+    end_called = true;
+    return absl::OkStatus();
+  };
+  std::ostringstream log;
+  PointResult r = MeasureConcurrency(**gen, 1, m, log);
+  CHECK(echo.calls.load() == 5);
+  CHECK(r.success == 0);
+  CHECK_FALSE(end_called);
+  CHECK_THAT(r.setup_error, Catch::Contains("on_count_start: no profiler"));
 }
 
 TEST_CASE("request-rate mode against echo", "[bench][perf][e2e]") {
