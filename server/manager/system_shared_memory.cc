@@ -261,22 +261,25 @@ absl::Status SystemSharedMemory::Register(const std::string& name, const std::st
   }
   if (!IsShmKey(key)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, ": key '", key,
-        "' is not a POSIX shared-memory name (expected '/' followed by a file name of at most ",
-        NAME_MAX, " bytes without '/', as shm_open takes)"));
+        "cannot register shared memory region '", name, "' - invalid shm key '", key,
+        "': expected a POSIX shared-memory name, '/' followed by a file name of at most ",
+        NAME_MAX, " bytes without '/' (as shm_open takes)"));
   }
   if (byte_size == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": byte_size must be > 0"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("failed to register ", what, ": invalid args: byte_size must be > 0"));
   }
   if (offset > std::numeric_limits<uint64_t>::max() - byte_size ||
       offset + byte_size > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": offset ", offset, " + byte_size ",
-                                                   byte_size, " is out of range"));
+    return absl::InvalidArgumentError(absl::StrCat("failed to register ", what,
+                                                   ": invalid args: offset ", offset,
+                                                   " + byte_size ", byte_size,
+                                                   " is out of range"));
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto existing = regions_.find(name);
   if (existing != regions_.end()) {
-    return absl::AlreadyExistsError(absl::StrCat(what, " is already registered (key '",
+    return absl::AlreadyExistsError(absl::StrCat(what, " already in manager (key '",
                                                  existing->second->key(),
                                                  "'); unregister it first"));
   }
@@ -308,8 +311,9 @@ absl::Status SystemSharedMemory::Register(const std::string& name, const std::st
   }
   if (static_cast<uint64_t>(st.st_size) < offset + byte_size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, ": offset ", offset, " + byte_size ", byte_size, " = ", offset + byte_size,
-        " bytes, but the object '", key, "' holds ", st.st_size, " bytes"));
+        "failed to register ", what, ": invalid args: offset ", offset, " + byte_size ",
+        byte_size, " = ", offset + byte_size, " bytes, but the object '", key, "' holds ",
+        st.st_size, " bytes"));
   }
   // mmap takes a page-aligned file offset; the region starts inside the
   // first page.
@@ -387,11 +391,17 @@ absl::StatusOr<SharedMemoryView> SystemSharedMemory::View(const SharedMemoryRef&
     }
     region = it->second;
   }
-  if (ref.offset > region->byte_size() || ref.byte_size > region->byte_size() - ref.offset) {
+  // Triton's words first (its clients' tests look for them).
+  if (ref.offset >= region->byte_size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "shared memory region '", ref.region, "' is ", region->byte_size(),
-        " bytes; shared_memory_offset ", ref.offset, " + shared_memory_byte_size ",
-        ref.byte_size, " does not fit in it"));
+        "Invalid offset for shared memory region: '", ref.region, "': shared_memory_offset ",
+        ref.offset, " is not inside the region's ", region->byte_size(), " bytes"));
+  }
+  if (ref.byte_size > region->byte_size() - ref.offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Invalid offset + byte size for shared memory region: '", ref.region,
+        "': shared_memory_offset ", ref.offset, " + shared_memory_byte_size ", ref.byte_size,
+        " does not fit in the region's ", region->byte_size(), " bytes"));
   }
   if (region->damaged()) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -312,11 +312,12 @@ TEST_CASE("bad shared memory references are INVALID_ARGUMENT and the server keep
   };
   std::vector<Case> cases;
   cases.push_back({"an unknown region", ShmRequest("identity", 4, "nope", 0), "'nope'"});
-  cases.push_back({"a window past the region's end", ShmRequest("identity", 4, "in", 250), "256"});
+  cases.push_back({"a window past the region's end", ShmRequest("identity", 4, "in", 250),
+                   "Invalid offset + byte size for shared memory region: 'in'"});
   {
     auto q = ShmRequest("identity", 4, "in", 0);
     param(q.mutable_inputs(0), "shared_memory_offset")->set_int64_param(INT64_MAX);
-    cases.push_back({"an offset that overflows", q, "does not fit"});
+    cases.push_back({"an offset past the region", q, "Invalid offset for shared memory region"});
   }
   {
     auto q = ShmRequest("identity", 4, "in", 0);
