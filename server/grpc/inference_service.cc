@@ -1,9 +1,9 @@
 #include "server/grpc/inference_service.h"
 
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <cstring>
 #include <optional>
 #include <set>
 
