@@ -16,7 +16,11 @@
 #   - checks the Dockerfile builds through the scripts README.md and CI use;
 #   - with a build: installs it, checks every shared library the installed
 #     binaries need comes from `scripts/install-deps.sh --runtime` (or the
-#     base image), and runs the server on loopback to ask the exact health
+#     base image), serves the bundled mlp model (TorchScript; skipped with a
+#     reason when the build has no LibTorch) and the installed Python model
+#     template from the install alone (bare environment, default backend
+#     directory, no library mapped from the build tree), and runs the server
+#     on loopback to ask the exact health
 #     services the probes ask (and, once torii-server has --http-port, the
 #     HTTP health paths the load balancers and KServe ask), compares the metric
 #     names the rules and dashboard read with its /metrics, then SIGTERMs it
@@ -239,6 +243,130 @@ if [ "$have_server" = 1 ]; then
   fi
 else
   skip "install tree and runtime libraries" "torii-server is not built"
+fi
+
+# ------------------------------------------------------------------ the install serves models on its own
+# The container image is this install tree: it must serve the bundled mlp
+# model (TorchScript runner) and a Python model with nothing from the build
+# tree, the source tree or the environment (issue 11).
+section "installed prefix alone: serves the bundled mlp (TorchScript) and a Python model"
+if [ -n "${PREFIX:-}" ] && [ -x "$PREFIX/bin/torii-server" ]; then
+  IREPO="$WORK/installed-models"
+  mkdir -p "$IREPO"
+  served=()
+  if [ -f "$BUILD/lib/torii/libtorii_torchscript.so" ]; then
+    if [ -f "$PREFIX/lib/torii/libtorii_torchscript.so" ] && [ -f "$PREFIX/lib/torii/libtorii_torchscript.json" ]; then
+      ok "the install has the TorchScript runner (lib/torii/libtorii_torchscript.so and its manifest)"
+      cp -r "$ROOT/examples/model_repository/mlp" "$IREPO/"
+      served+=(mlp)
+    else
+      bad "installed TorchScript runner" "the build has libtorii_torchscript.so but cmake --install left it (or its .json manifest) out of $PREFIX/lib/torii"
+    fi
+  else
+    skip "mlp (TorchScript) from the install" "this build has no LibTorch (TORII_WITH_TORCH=OFF or LibTorch not found), so there is no TorchScript runner to install; build with LibTorch to check that the install serves mlp"
+  fi
+  if [ -f "$BUILD/lib/torii/libtorii_python.so" ]; then
+    if [ -f "$PREFIX/lib/torii/libtorii_python.so" ] && [ -f "$PREFIX/lib/torii/python/triton_python_backend_utils.py" ] \
+       && [ -d "$PREFIX/share/torii/python-model-template/my_model" ]; then
+      ok "the install has the Python runner (lib/torii/libtorii_python.so, lib/torii/python/, the model template)"
+      cp -r "$PREFIX/share/torii/python-model-template/my_model" "$IREPO/"
+      served+=(my_model)
+    else
+      bad "installed Python runner" "the build has libtorii_python.so but the install lacks it, lib/torii/python/ or share/torii/python-model-template"
+    fi
+  else
+    skip "a Python model from the install" "this build has no Python runner (TORII_WITH_PYTHON=OFF)"
+  fi
+  if [ ${#served[@]} -gt 0 ]; then
+    # Stubs from the proto/ the install ships, not the source tree's.
+    mkdir -p "$WORK/stubs"
+    if ! protoc -I "$PREFIX/share/torii/proto" --python_out="$WORK/stubs" --grpc_python_out="$WORK/stubs" \
+         --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \
+         inference.proto model_config.proto >"$WORK/stubs.log" 2>&1; then
+      bad "stubs from the installed proto/" "$(tr '\n' ' ' <"$WORK/stubs.log")"
+    else
+      iport="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+      # A bare environment: no LD_LIBRARY_PATH, no PYTHONPATH, no TORII_* variables.
+      env -i PATH=/usr/bin:/bin HOME="$WORK" TMPDIR="$WORK" "$PREFIX/bin/torii-server" \
+        --model-repository="$IREPO" --grpc-address=127.0.0.1 --grpc-port="$iport" \
+        --allow-metrics=false --exit-timeout-secs=5 >"$WORK/installed-server.log" 2>&1 &
+      SERVER_PID=$!
+      up=0
+      for _ in $(seq 1 240); do
+        if "$PREFIX/bin/torii-health" --address="127.0.0.1:$iport" --timeout-ms=1000 >/dev/null 2>&1; then up=1; break; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.5
+      done
+      if [ "$up" = 1 ]; then
+        ok "installed torii-server is ready with ${served[*]} (a bare environment, the default --backend-directory)"
+        # Every library the server and its runner processes mapped comes from
+        # the install or the system, none from the build tree.
+        pids="$SERVER_PID $(ps -o pid= --ppid "$SERVER_PID" 2>/dev/null | tr '\n' ' ')"
+        from_build="$(for p in $pids; do grep -h "$BUILD/" "/proc/$p/maps" 2>/dev/null | awk '{print $6}'; done | sort -u | tr '\n' ' ')"
+        runners="$(for p in $pids; do grep -h 'libtorii_' "/proc/$p/maps" 2>/dev/null | awk '{print $6}'; done | sort -u | tr '\n' ' ')"
+        if [ -n "$from_build" ]; then bad "installed server maps only installed runners" "mapped from the build tree: $from_build"
+        else ok "the server and its runner processes map runners from the install only: $runners"; fi
+        PYTHONPATH="$WORK/stubs" /usr/bin/python3 - "$iport" "${served[@]}" >"$WORK/installed-infer.out" 2>&1 <<'PYEOF'
+import math, struct, sys
+import grpc, inference_pb2 as pb, inference_pb2_grpc as rpc
+
+stub = rpc.GRPCInferenceServiceStub(grpc.insecure_channel("127.0.0.1:" + sys.argv[1]))
+
+def infer(model, name, rows, cols, values):
+    q = pb.ModelInferRequest(model_name=model)
+    t = q.inputs.add()
+    t.name, t.datatype = name, "FP32"
+    t.shape.extend([rows, cols])
+    q.raw_input_contents.append(struct.pack("<%df" % len(values), *values))
+    return stub.ModelInfer(q, timeout=60)
+
+def floats(b):
+    return list(struct.unpack("<%df" % (len(b) // 4), b))
+
+for model in sys.argv[2:]:
+    try:
+        if model == "mlp":
+            one = [((i * 37) % 17) / 17.0 - 0.5 for i in range(64)]
+            two = [0.25] * 64
+            r1 = infer("mlp", "INPUT__0", 1, 64, one)
+            r2 = infer("mlp", "INPUT__0", 2, 64, one + two)
+            out1, out2 = floats(r1.raw_output_contents[0]), floats(r2.raw_output_contents[0])
+            assert list(r1.outputs[0].shape) == [1, 10], r1.outputs[0].shape
+            assert all(math.isfinite(v) for v in out1) and len(set(out1)) > 1, out1
+            assert all(abs(a - b) < 1e-5 for a, b in zip(out1, out2[:10])), "batch row 0 differs"
+            print("PASS mlp: INPUT__0 [1,64] -> OUTPUT__0 [1,10], the same row batched")
+        else:
+            r = infer("my_model", "FEATURES", 1, 3, [0.5, 2.5, 4.5])
+            got = {o.name: r.raw_output_contents[i] for i, o in enumerate(r.outputs)}
+            assert floats(got["SCORES"]) == [0.0, 1.0, 2.0], floats(got["SCORES"])
+            assert got["LABEL"][4:] == b"high", got["LABEL"]
+            print("PASS my_model (Python): SCORES and LABEL as the template computes them")
+    except Exception as e:  # noqa: BLE001 - reported as a failed check
+        print("FAIL %s: %s" % (model, e))
+PYEOF
+        while IFS= read -r line; do
+          case "$line" in
+            "PASS "*) ok "installed server: ${line#PASS }" ;;
+            "FAIL "*) l="${line#FAIL }"; bad "installed server: ${l%%: *}" "${l#*: }" ;;
+          esac
+        done <"$WORK/installed-infer.out"
+        grep -q '^PASS\|^FAIL' "$WORK/installed-infer.out" || bad "inference against the installed server" "$(tail -5 "$WORK/installed-infer.out" | tr '\n' ' ')"
+        kill -TERM "$SERVER_PID"
+        rc=""
+        for _ in $(seq 1 40); do
+          if ! kill -0 "$SERVER_PID" 2>/dev/null; then wait "$SERVER_PID"; rc=$?; break; fi
+          sleep 0.5
+        done
+        if [ "$rc" = 0 ]; then ok "installed server: SIGTERM, exit 0"; else bad "installed server: SIGTERM" "exit ${rc:-none after 20 s}"; fi
+        SERVER_PID=""
+      else
+        bad "installed torii-server serves ${served[*]}" "not ready in 120 s: $(grep -E 'error|failed' "$WORK/installed-server.log" | tail -5 | tr '\n' ' ')"
+        kill -KILL "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+      fi
+    fi
+  fi
+else
+  skip "installed prefix serves models" "no install tree (torii-server is not built)"
 fi
 
 # ------------------------------------------------------------------ live: health services the probes ask

@@ -1,11 +1,15 @@
 #include "server/grpc/inference_service.h"
 
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 #include "server/grpc/status_util.h"
 #include "server/grpc/stream_infer.h"
 #include "server/grpc/wire_request.h"
@@ -82,25 +86,45 @@ class UnarySink : public ResponseSink {
   UnarySink(ServerUnaryReactor* reactor, inference::ModelInferResponse* wire)
       : reactor_(reactor), wire_(wire) {}
   std::unique_ptr<InferenceResponse> NewResponse() override {
+    if (binding_.has_outputs()) return std::make_unique<SharedMemoryWireResponse>(&binding_);
     return std::make_unique<WireResponse>();
   }
   void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
     if (!final) return;  // a unary caller takes one response; decoupled models are refused
-    if (response != nullptr && response->status.ok()) {
+    grpc::Status status = response == nullptr ? grpc::Status::OK : ToGrpcStatus(response->status);
+    // A region truncated under the request: what the runner read or wrote
+    // there is lost, so the answer is an error whatever the runner said.
+    if (status.ok() && !binding_.empty()) status = ToGrpcStatus(binding_.CheckIntact());
+    if (status.ok() && response != nullptr) {
       wire_->Swap(&static_cast<WireResponse&>(*response).Finish());
     }
     // Nothing may touch the reactor after Finish: gRPC may delete it.
     ServerUnaryReactor* reactor = reactor_;
     reactor_ = nullptr;
-    reactor->Finish(response == nullptr ? grpc::Status::OK : ToGrpcStatus(response->status));
+    reactor->Finish(status);
   }
   std::vector<std::string>* converted() { return &converted_; }
+  SharedMemoryBinding* binding() { return &binding_; }
 
  private:
   ServerUnaryReactor* reactor_;
   inference::ModelInferResponse* wire_;
   std::vector<std::string> converted_;  // typed contents turned into raw bytes
+  SharedMemoryBinding binding_;         // regions the request reads and writes
 };
+
+bool HasSharedMemoryParameter(
+    const google::protobuf::Map<std::string, inference::InferParameter>& params) {
+  for (const auto& [key, value] : params) {
+    if (IsSharedMemoryParameter(key)) return true;
+  }
+  return false;
+}
+
+ServerUnaryReactor* Unimplemented(CallbackServerContext* ctx, absl::string_view what) {
+  return Reply(ctx, absl::UnimplementedError(
+                        absl::StrCat(what, " is not implemented by Torii ", kServerVersion)));
+}
 
 // A stream refused before it starts (restricted protocol).
 class RefusedStream
@@ -121,6 +145,130 @@ std::unique_ptr<InferenceRequest> NewRequest(const CallbackServerContext* ctx,
   return r;
 }
 
+bool UsesSharedMemory(const inference::ModelInferRequest& wire) {
+  for (const auto& in : wire.inputs()) {
+    if (HasSharedMemoryParameter(in.parameters())) return true;
+  }
+  for (const auto& out : wire.outputs()) {
+    if (HasSharedMemoryParameter(out.parameters())) return true;
+  }
+  return false;
+}
+
+absl::Status RequestFromWireWithSharedMemory(const inference::ModelInferRequest& wire,
+                                             const SystemSharedMemory& registry,
+                                             InferenceRequest* out,
+                                             std::vector<std::string>* converted,
+                                             SharedMemoryBinding* binding) {
+  auto invalid = [&](absl::string_view msg) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", wire.model_name(), "': ", msg));
+  };
+  // The inputs not in shared memory go through RequestFromWire as usual, as
+  // a copy of the request's metadata without the others; raw contents are
+  // not copied (placeholders, pointed back at `wire` afterwards).
+  inference::ModelInferRequest rest;
+  rest.set_model_name(wire.model_name());
+  rest.set_model_version(wire.model_version());
+  rest.set_id(wire.id());
+  *rest.mutable_parameters() = wire.parameters();
+  *rest.mutable_outputs() = wire.outputs();
+  const bool raw = wire.raw_input_contents_size() > 0;
+  std::vector<std::optional<SharedMemoryRef>> refs(wire.inputs_size());
+  std::vector<int> raw_index(wire.inputs_size(), -1);
+  int raw_count = 0;
+  for (int i = 0; i < wire.inputs_size(); ++i) {
+    const auto& in = wire.inputs(i);
+    Parameters params;
+    ParametersFromWire(in.parameters(), &params);
+    TORII_ASSIGN_OR_RETURN(refs[i], SharedMemoryRefFromParameters(params, "input", in.name()));
+    if (refs[i]) {
+      if (in.has_contents()) {
+        return invalid(absl::StrCat("input '", in.name(),
+                                    "' is in shared memory and also sets contents; use one or "
+                                    "the other"));
+      }
+      continue;
+    }
+    auto* t = rest.add_inputs();
+    t->set_name(in.name());
+    t->set_datatype(in.datatype());
+    *t->mutable_shape() = in.shape();
+    if (raw) {
+      raw_index[i] = raw_count++;
+      rest.add_raw_input_contents();
+    } else {
+      *t->mutable_contents() = in.contents();
+    }
+  }
+  if (raw && raw_count != wire.raw_input_contents_size()) {
+    return invalid(absl::StrCat("raw_input_contents has ", wire.raw_input_contents_size(),
+                                " entries but ", raw_count,
+                                " inputs are not in shared memory; it needs one entry per "
+                                "input not in shared memory"));
+  }
+  TORII_RETURN_IF_ERROR(RequestFromWire(rest, out, converted));
+
+  // All inputs, in the request's order.
+  std::vector<InferenceInput> others = std::move(out->inputs);
+  out->inputs.clear();
+  out->inputs.reserve(wire.inputs_size());
+  size_t next = 0;
+  for (int i = 0; i < wire.inputs_size(); ++i) {
+    const auto& in = wire.inputs(i);
+    if (!refs[i]) {
+      InferenceInput input = std::move(others[next++]);
+      if (raw_index[i] >= 0) {
+        const std::string& bytes = wire.raw_input_contents(raw_index[i]);
+        input.data = bytes.data();
+        input.byte_size = bytes.size();
+      }
+      out->inputs.push_back(std::move(input));
+      continue;
+    }
+    InferenceInput input;
+    input.name = in.name();
+    input.datatype = DataTypeFromName(in.datatype());
+    if (input.datatype == TORII_TYPE_INVALID) {
+      return invalid(absl::StrCat("input '", in.name(), "': '", in.datatype(),
+                                  "' is not a datatype (BOOL, UINT8..UINT64, INT8..INT64, "
+                                  "FP16, FP32, FP64, BF16, BYTES)"));
+    }
+    input.shape.assign(in.shape().begin(), in.shape().end());
+    auto view = binding->Bind(registry, *refs[i]);
+    if (!view.ok()) {
+      return absl::Status(view.status().code(),
+                          absl::StrCat("model '", wire.model_name(), "': input '", in.name(),
+                                       "': ", view.status().message()));
+    }
+    input.data = view->data;
+    input.byte_size = view->byte_size;
+    out->inputs.push_back(std::move(input));
+  }
+  for (const auto& o : wire.outputs()) {
+    Parameters params;
+    ParametersFromWire(o.parameters(), &params);
+    TORII_ASSIGN_OR_RETURN(auto ref, SharedMemoryRefFromParameters(params, "output", o.name()));
+    if (!ref) continue;
+    auto view = binding->Bind(registry, *ref);
+    if (!view.ok()) {
+      return absl::Status(view.status().code(),
+                          absl::StrCat("model '", wire.model_name(), "': output '", o.name(),
+                                       "': ", view.status().message()));
+    }
+    binding->AddOutput(o.name(), *view);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<char*> SharedMemoryWireResponse::AllocateBuffer(size_t index) {
+  const OutputTensor& o = outputs()[index];
+  TORII_ASSIGN_OR_RETURN(char* region, binding_->OutputBuffer(o.name, o.byte_size));
+  if (region == nullptr) return WireResponse::AllocateBuffer(index);
+  // An empty entry keeps raw_output_contents(k) the bytes of output k.
+  message().add_raw_output_contents();
+  return region;
+}
+
 InferenceRequest::Clock::time_point SteadyDeadline(const CallbackServerContext* ctx) {
   const auto deadline = ctx->deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) {
@@ -134,7 +282,13 @@ InferenceRequest::Clock::time_point SteadyDeadline(const CallbackServerContext* 
 InferenceService::InferenceService(Options options)
     : options_(std::move(options)),
       repository_pool_(std::make_unique<TaskPool>(options_.repository_threads,
-                                                   /*max_queued=*/64)) {}
+                                                   /*max_queued=*/64)) {
+  shared_memory_ = options_.shared_memory;
+  if (shared_memory_ == nullptr) {
+    own_shared_memory_ = std::make_unique<SystemSharedMemory>();
+    shared_memory_ = own_shared_memory_.get();
+  }
+}
 
 absl::Status InferenceService::CheckRestricted(const CallbackServerContext* ctx,
                                               const char* protocol) const {
@@ -191,7 +345,7 @@ ServerUnaryReactor* InferenceService::ServerMetadata(CallbackServerContext* ctx,
   resp->set_name(kServerName);
   resp->set_version(kServerVersion);
   for (const char* ext : {"model_configuration", "statistics", "model_repository",
-                          "schedule_policy"}) {
+                          "schedule_policy", "system_shared_memory"}) {
     resp->add_extensions(ext);
   }
   return Reply(ctx, absl::OkStatus());
@@ -230,9 +384,13 @@ ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
   }
   auto sink = std::make_shared<UnarySink>(reactor, resp);
   std::vector<std::string>* converted = sink->converted();
+  SharedMemoryBinding* binding = sink->binding();
   auto r = NewRequest(ctx, std::move(sink));
   r->single_response = true;
-  absl::Status s = RequestFromWire(*req, r.get(), converted);
+  absl::Status s = UsesSharedMemory(*req)
+                       ? RequestFromWireWithSharedMemory(*req, *shared_memory_, r.get(),
+                                                         converted, binding)
+                       : RequestFromWire(*req, r.get(), converted);
   if (!s.ok()) {
     r->RespondError(s);
     return reactor;
@@ -311,32 +469,64 @@ ServerUnaryReactor* InferenceService::RepositoryIndex(CallbackServerContext* ctx
 }
 
 // Load and unload share their checks; the work runs on the repository pool,
-// off gRPC's threads, because loading can take seconds.
+// off gRPC's threads, because loading can take seconds. Errors start with
+// "failed to load 'm'" / "failed to unload 'm'", as Triton's do (Triton's
+// clients and scripts look for it).
 ServerUnaryReactor* InferenceService::RepositoryAction(
     CallbackServerContext* ctx, const std::string& model_name,
     const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters,
     bool load, std::function<absl::Status(const std::string&)> action) {
   if (absl::Status st = CheckRestricted(ctx, "model-repository"); !st.ok()) return Reply(ctx, st);
+  const std::string failed =
+      absl::StrCat("failed to ", load ? "load" : "unload", " '", model_name, "': ");
+  auto fail = [&](const absl::Status& s) {
+    return Reply(ctx, absl::Status(s.code(), absl::StrCat(failed, s.message())));
+  };
   if (!options_.explicit_model_control) {
-    return Reply(ctx, absl::UnavailableError(
-                          "explicit model load/unload is not allowed; start the server with "
-                          "--model-control-mode=explicit"));
+    return fail(absl::UnavailableError(
+        "explicit model load/unload is not allowed; start the server with "
+        "--model-control-mode=explicit"));
   }
   if (!IsPlainName(model_name)) {
-    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
-                          "model name '", model_name,
-                          "' must be a plain directory name in the repository")));
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        "model name '", model_name, "' must be a plain directory name in the repository")));
   }
   for (const auto& [key, value] : parameters) {
-    // Triton's clients always send unload_dependents with an unload.
-    if (!load && key == "unload_dependents") continue;
-    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
-                          "repository ", load ? "load" : "unload", " parameter '", key,
-                          "' is not supported")));
+    using P = inference::ModelRepositoryParameter;
+    // Triton's clients always send unload_dependents with an unload. Torii
+    // loads no dependent models on a model's behalf, so there is nothing
+    // more to unload.
+    if (!load && key == "unload_dependents") {
+      if (value.parameter_choice_case() != P::kBoolParam) {
+        return fail(absl::InvalidArgumentError(
+            "unload parameter 'unload_dependents' must be a bool (bool_param)"));
+      }
+      continue;
+    }
+    if (load && key == "config") {
+      if (value.parameter_choice_case() != P::kStringParam) {
+        return fail(absl::InvalidArgumentError(
+            "load parameter 'config' must be a string (string_param) holding the model config "
+            "as JSON"));
+      }
+      continue;
+    }
+    if (load && absl::StartsWith(key, kOverrideFilePrefix)) {
+      if (value.parameter_choice_case() != P::kBytesParam) {
+        return fail(absl::InvalidArgumentError(absl::StrCat(
+            "load parameter '", key, "' must be bytes (bytes_param) holding the file")));
+      }
+      continue;
+    }
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        "unknown ", load ? "load" : "unload", " parameter '", key, "' (accepted: ",
+        load ? "'config' and 'file:<version>/<name>'" : "'unload_dependents'", ")")));
   }
   ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!repository_pool_->Submit([reactor, model_name, action = std::move(action)] {
-        reactor->Finish(ToGrpcStatus(action(model_name)));
+  if (!repository_pool_->Submit([reactor, model_name, failed, action = std::move(action)] {
+        absl::Status s = action(model_name);
+        if (!s.ok()) s = absl::Status(s.code(), absl::StrCat(failed, s.message()));
+        reactor->Finish(ToGrpcStatus(s));
       })) {
     reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
         "too many repository loads and unloads are waiting; retry later")));
@@ -347,8 +537,20 @@ ServerUnaryReactor* InferenceService::RepositoryAction(
 ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
     inference::RepositoryModelLoadResponse*) {
+  // The override views the request's bytes: gRPC keeps the request until the
+  // reactor finishes, which is after the load.
+  ModelOverride override;
+  for (const auto& [key, value] : req->parameters()) {
+    if (key == "config" && value.has_string_param()) override.config_json = value.string_param();
+    if (absl::StartsWith(key, kOverrideFilePrefix) && value.has_bytes_param()) {
+      override.files.emplace_back(key.substr(std::strlen(kOverrideFilePrefix)),
+                                  value.bytes_param());
+    }
+  }
   return RepositoryAction(ctx, req->model_name(), req->parameters(), /*load=*/true,
-                          [this](const std::string& name) { return options_.manager->Load(name); });
+                          [this, override = std::move(override)](const std::string& name) {
+                            return options_.manager->Load(name, override);
+                          });
 }
 
 ServerUnaryReactor* InferenceService::RepositoryModelUnload(
@@ -356,6 +558,93 @@ ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     inference::RepositoryModelUnloadResponse*) {
   return RepositoryAction(ctx, req->model_name(), req->parameters(), /*load=*/false,
                           [this](const std::string& name) { return options_.manager->Unload(name); });
+}
+
+// --- Shared memory ------------------------------------------------------------
+// Triton's restricted-protocol group for all of these is "shared-memory".
+
+ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(
+    CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* req,
+    inference::SystemSharedMemoryStatusResponse* resp) {
+  if (absl::Status st = CheckRestricted(ctx, "shared-memory"); !st.ok()) return Reply(ctx, st);
+  auto regions = shared_memory_->Status(req->name());
+  if (!regions.ok()) return Reply(ctx, regions.status());
+  for (const auto& r : *regions) {
+    auto& out = (*resp->mutable_regions())[r.name];
+    out.set_name(r.name);
+    out.set_key(r.key);
+    out.set_offset(r.offset);
+    out.set_byte_size(r.byte_size);
+  }
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::SystemSharedMemoryRegister(
+    CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* req,
+    inference::SystemSharedMemoryRegisterResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "shared-memory"); !st.ok()) return Reply(ctx, st);
+  return Reply(ctx, shared_memory_->Register(req->name(), req->key(), req->offset(),
+                                             req->byte_size()));
+}
+
+ServerUnaryReactor* InferenceService::SystemSharedMemoryUnregister(
+    CallbackServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
+    inference::SystemSharedMemoryUnregisterResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "shared-memory"); !st.ok()) return Reply(ctx, st);
+  return Reply(ctx, shared_memory_->Unregister(req->name()));
+}
+
+// CUDA shared memory as Triton answers it when built without GPU support:
+// registering is refused, and since nothing can be registered, the status
+// lists nothing and unregistering has nothing to do (Triton's examples call
+// both first, to clean up).
+ServerUnaryReactor* InferenceService::CudaSharedMemoryStatus(
+    CallbackServerContext* ctx, const inference::CudaSharedMemoryStatusRequest* req,
+    inference::CudaSharedMemoryStatusResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "shared-memory"); !st.ok()) return Reply(ctx, st);
+  if (!req->name().empty()) {
+    return Reply(ctx, absl::NotFoundError(absl::StrCat(
+                          "no CUDA shared memory region '", req->name(),
+                          "' is registered: Torii runs on the CPU and has no CUDA support")));
+  }
+  return Reply(ctx, absl::OkStatus());
+}
+
+ServerUnaryReactor* InferenceService::CudaSharedMemoryRegister(
+    CallbackServerContext* ctx, const inference::CudaSharedMemoryRegisterRequest* req,
+    inference::CudaSharedMemoryRegisterResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "shared-memory"); !st.ok()) return Reply(ctx, st);
+  return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
+                        "failed to register CUDA shared memory region '", req->name(),
+                        "': GPUs not supported: Torii runs on the CPU and has no CUDA support; "
+                        "use system shared memory (SystemSharedMemoryRegister) instead")));
+}
+
+ServerUnaryReactor* InferenceService::CudaSharedMemoryUnregister(
+    CallbackServerContext* ctx, const inference::CudaSharedMemoryUnregisterRequest*,
+    inference::CudaSharedMemoryUnregisterResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "shared-memory"); !st.ok()) return Reply(ctx, st);
+  return Reply(ctx, absl::OkStatus());
+}
+
+// --- Not implemented ----------------------------------------------------------
+// gRPC's generated default answers UNIMPLEMENTED with an empty message; these
+// say what is missing.
+
+ServerUnaryReactor* InferenceService::TraceSetting(CallbackServerContext* ctx,
+                                                   const inference::TraceSettingRequest*,
+                                                   inference::TraceSettingResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "trace"); !st.ok()) return Reply(ctx, st);
+  return Unimplemented(ctx, "TraceSetting (request tracing)");
+}
+
+ServerUnaryReactor* InferenceService::LogSettings(CallbackServerContext* ctx,
+                                                  const inference::LogSettingsRequest*,
+                                                  inference::LogSettingsResponse*) {
+  if (absl::Status st = CheckRestricted(ctx, "logging"); !st.ok()) return Reply(ctx, st);
+  return Unimplemented(ctx,
+                       "LogSettings (changing log settings at run time; start the server with "
+                       "--log-verbose and --log-format instead)");
 }
 
 }  // namespace torii

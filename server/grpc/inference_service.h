@@ -9,11 +9,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "inference.grpc.pb.h"
 #include "server/common/task_pool.h"
+#include "server/grpc/wire_request.h"
 #include "server/manager/inference_core.h"
 #include "server/manager/model_manager.h"
+#include "server/manager/system_shared_memory.h"
 
 namespace torii {
 
@@ -35,6 +38,9 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
       std::string value;
     };
     std::map<std::string, Restriction> restricted;
+    /// Registered system shared-memory regions, shared with the other
+    /// frontends; null: the service keeps its own.
+    SystemSharedMemory* shared_memory = nullptr;
   };
 
   explicit InferenceService(Options options);
@@ -75,10 +81,36 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::ServerUnaryReactor* RepositoryModelUnload(grpc::CallbackServerContext*,
                                                   const inference::RepositoryModelUnloadRequest*,
                                                   inference::RepositoryModelUnloadResponse*) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
+      grpc::CallbackServerContext*, const inference::SystemSharedMemoryStatusRequest*,
+      inference::SystemSharedMemoryStatusResponse*) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext*, const inference::SystemSharedMemoryRegisterRequest*,
+      inference::SystemSharedMemoryRegisterResponse*) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext*, const inference::SystemSharedMemoryUnregisterRequest*,
+      inference::SystemSharedMemoryUnregisterResponse*) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryStatus(
+      grpc::CallbackServerContext*, const inference::CudaSharedMemoryStatusRequest*,
+      inference::CudaSharedMemoryStatusResponse*) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryRegister(
+      grpc::CallbackServerContext*, const inference::CudaSharedMemoryRegisterRequest*,
+      inference::CudaSharedMemoryRegisterResponse*) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryUnregister(
+      grpc::CallbackServerContext*, const inference::CudaSharedMemoryUnregisterRequest*,
+      inference::CudaSharedMemoryUnregisterResponse*) override;
+  grpc::ServerUnaryReactor* TraceSetting(grpc::CallbackServerContext*,
+                                         const inference::TraceSettingRequest*,
+                                         inference::TraceSettingResponse*) override;
+  grpc::ServerUnaryReactor* LogSettings(grpc::CallbackServerContext*,
+                                        const inference::LogSettingsRequest*,
+                                        inference::LogSettingsResponse*) override;
 
   /// PERMISSION_DENIED unless `ctx` carries the header `protocol` requires.
   absl::Status CheckRestricted(const grpc::CallbackServerContext* ctx, const char* protocol) const;
   InferenceCore& core() const { return *options_.core; }
+  /// The shared-memory regions requests may name.
+  SystemSharedMemory& shared_memory() const { return *shared_memory_; }
 
  private:
   grpc::ServerUnaryReactor* RepositoryAction(
@@ -90,6 +122,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   std::atomic<bool> started_{false};
   std::atomic<int64_t> in_flight_{0};
   std::unique_ptr<TaskPool> repository_pool_;
+  std::unique_ptr<SystemSharedMemory> own_shared_memory_;
+  SystemSharedMemory* shared_memory_ = nullptr;
 };
 
 /// The client's deadline on the steady clock the scheduler uses.
@@ -100,6 +134,40 @@ InferenceRequest::Clock::time_point SteadyDeadline(const grpc::CallbackServerCon
 /// until the final response.
 std::unique_ptr<InferenceRequest> NewRequest(const grpc::CallbackServerContext* ctx,
                                              std::shared_ptr<ResponseSink> sink);
+
+/// True when an input or requested output of `wire` carries a
+/// shared_memory_* parameter.
+bool UsesSharedMemory(const inference::ModelInferRequest& wire);
+
+/// RequestFromWire (wire_request.h) for a request whose inputs or outputs
+/// name shared-memory regions, as Triton defines it: an input whose
+/// parameters name a region is a view into the region (no copy) and carries
+/// no contents; raw_input_contents then hold one entry per input that is
+/// not in shared memory, in order. Requested outputs that name a region are
+/// bound in `binding`, which must outlive the request (as `converted`);
+/// responses from SharedMemoryWireResponse write them there.
+/// INVALID_ARGUMENT for an unknown region, a window outside it, bad
+/// parameters, or contents set for an input in shared memory.
+absl::Status RequestFromWireWithSharedMemory(const inference::ModelInferRequest& wire,
+                                             const SystemSharedMemory& registry,
+                                             InferenceRequest* out,
+                                             std::vector<std::string>* converted,
+                                             SharedMemoryBinding* binding);
+
+/// A WireResponse whose outputs bound to a shared-memory region are
+/// written into the region; the message then carries an empty
+/// raw_output_contents entry for them (so entry k stays output k, as
+/// Triton's clients expect). `binding` must outlive the response.
+class SharedMemoryWireResponse : public WireResponse {
+ public:
+  explicit SharedMemoryWireResponse(const SharedMemoryBinding* binding) : binding_(binding) {}
+
+ protected:
+  absl::StatusOr<char*> AllocateBuffer(size_t index) override;
+
+ private:
+  const SharedMemoryBinding* binding_;
+};
 
 }  // namespace torii
 

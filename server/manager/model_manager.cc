@@ -8,6 +8,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/common/filesystem.h"
 #include "server/common/logging.h"
+#include "server/common/status_macros.h"
 
 namespace torii {
 namespace {
@@ -29,7 +30,8 @@ const char* ModelStateName(ModelState state) {
 }
 
 ModelManager::ModelManager(ModelRepository* repository, ModelLoader* loader, Options options)
-    : repository_(repository), loader_(loader), options_(options) {}
+    : repository_(repository), loader_(loader), options_(options),
+      overrides_(options_.overrides) {}
 
 ModelManager::~ModelManager() { UnloadAll(); }
 
@@ -69,10 +71,36 @@ void ModelManager::RecordFailure(const std::string& name, const absl::Status& st
 }
 
 absl::Status ModelManager::Load(const std::string& name) {
+  return LoadWith(name, [&] { return repository_->Read(name); }, nullptr);
+}
+
+absl::Status ModelManager::Load(const std::string& name, const ModelOverride& override) {
+  if (override.empty()) return Load(name);
+  if (!IsPlainName(name)) return repository_->Read(name).status();
+  if (!override.config_json) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", name, "': the load request carries files but no 'config' parameter; a model "
+        "loaded from files needs its config"));
+  }
+  TORII_ASSIGN_OR_RETURN(ParsedModelConfig config,
+                         ParseModelConfigJson(*override.config_json, "config override", name));
+  std::shared_ptr<const OverrideDirectory> files;
+  if (!override.files.empty()) {
+    TORII_ASSIGN_OR_RETURN(files, overrides_.Write(name, config.config.DebugString(),
+                                                   override.files));
+  }
+  const std::string directory = files == nullptr ? std::string() : files->path();
+  return LoadWith(
+      name, [&] { return repository_->ReadOverride(name, config, directory); }, std::move(files));
+}
+
+absl::Status ModelManager::LoadWith(const std::string& name,
+                                    const std::function<absl::StatusOr<ModelSource>()>& read,
+                                    std::shared_ptr<const OverrideDirectory> files) {
   auto model_lock = ModelLock(name);
   std::lock_guard<std::mutex> serialise(*model_lock);
   const auto start = std::chrono::steady_clock::now();
-  auto source = repository_->Read(name);
+  auto source = read();
   if (!source.ok()) {
     LogError("model load failed", {{"model", name}, {"reason", std::string(source.status().message())}});
     std::lock_guard<std::mutex> lock(mu_);
@@ -113,6 +141,9 @@ absl::Status ModelManager::Load(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     ModelSlot& slot = models_[name];
     old.swap(slot.versions);
+    // The replaced directory (if any) goes once the old versions have
+    // drained, at the end of this function.
+    files.swap(slot.override_files);
     for (auto& v : *built) slot.versions[v->version] = v;
     slot.state = ModelState::kReady;
     slot.reason.clear();
@@ -169,6 +200,7 @@ void ModelManager::Retire(const std::string& name,
 absl::Status ModelManager::Unload(const std::string& name) {
   auto model_lock = ModelLock(name);
   std::lock_guard<std::mutex> serialise(*model_lock);
+  std::shared_ptr<const OverrideDirectory> files;
   std::map<int64_t, std::shared_ptr<ModelVersion>> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -177,6 +209,7 @@ absl::Status ModelManager::Unload(const std::string& name) {
       return absl::NotFoundError(absl::StrCat("model '", name, "' is not loaded"));
     }
     old.swap(it->second.versions);
+    files = std::move(it->second.override_files);  // removed after the drain
     it->second.state = old.empty() ? ModelState::kUnavailable : ModelState::kUnloading;
     it->second.reason = "unloaded";
     it->second.unloaded = true;

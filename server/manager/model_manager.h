@@ -12,6 +12,7 @@
 #define TORII_SERVER_MANAGER_MODEL_MANAGER_H_
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "server/manager/model_loader.h"
 #include "server/manager/model_version.h"
+#include "server/repository/model_override.h"
 #include "server/repository/model_repository.h"
 
 namespace torii {
@@ -49,6 +51,8 @@ class ModelManager {
     /// How long replaced or unloaded versions may take to finish queued and
     /// running work before it is cut short (isolated runners killed).
     std::chrono::milliseconds drain_timeout{5000};
+    /// Where the files of load requests go (OverrideStore::Options).
+    OverrideStore::Options overrides;
   };
 
   /// `repository` and `loader` must outlive the manager.
@@ -63,6 +67,13 @@ class ModelManager {
   /// they are. On failure the versions already serving stay, and the reason
   /// is recorded and returned.
   absl::Status Load(const std::string& name);
+  /// Loads (or reloads) `name` as a repository load override describes it
+  /// (Triton's "config" and "file:" load parameters): the config replaces
+  /// config.pbtxt and, when files are given, they replace the model's folder
+  /// (written to a private directory of the server that lives as long as a
+  /// version loaded from it). Otherwise as Load(name); a later Load(name)
+  /// goes back to the repository. An empty override is Load(name).
+  absl::Status Load(const std::string& name, const ModelOverride& override);
   /// Loads several models in parallel on `threads` threads (startup).
   void LoadAll(const std::vector<std::string>& names, size_t threads);
   /// Stops serving `name`; queued and running requests finish first, within
@@ -92,7 +103,15 @@ class ModelManager {
     ModelState state = ModelState::kUnavailable;
     std::string reason;
     bool unloaded = false;  // by request (does not count against readiness)
+    // The files a load request carried, while versions load from them.
+    std::shared_ptr<const OverrideDirectory> override_files;
   };
+
+  // Load's steps, with the source from `read` and, for a load override, the
+  // directory its versions load from.
+  absl::Status LoadWith(const std::string& name,
+                        const std::function<absl::StatusOr<ModelSource>()>& read,
+                        std::shared_ptr<const OverrideDirectory> files);
 
   // Builds the versions `source` selects, reusing serving ones that did not
   // change.
@@ -107,6 +126,7 @@ class ModelManager {
   ModelRepository* const repository_;
   ModelLoader* const loader_;
   const Options options_;
+  OverrideStore overrides_;
 
   mutable std::mutex mu_;
   std::map<std::string, ModelSlot> models_;

@@ -11,6 +11,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 #include "server/common/status_macros.h"
 
 namespace torii {
@@ -180,16 +181,42 @@ absl::Status CheckTensors(const Tensors& tensors, absl::string_view kind,
   return absl::OkStatus();
 }
 
+// The steps after the syntax: the name (filled in, or checked against the
+// model's), the semantic checks, the warnings for unimplemented fields.
+absl::Status FinishParsed(absl::string_view file_name, absl::string_view model_name,
+                          absl::string_view model_is, bool require_io,
+                          ParsedModelConfig* parsed) {
+  if (parsed->config.name().empty()) {
+    parsed->config.set_name(std::string(model_name));
+  } else if (parsed->config.name() != model_name) {
+    return Invalid(file_name, absl::StrCat("'name' is \"", parsed->config.name(), "\" but ",
+                                           model_is, " is \"", model_name,
+                                           "\"; they must agree"));
+  }
+  TORII_RETURN_IF_ERROR(ValidateModelConfig(parsed->config, file_name, require_io));
+  std::set<std::string> unimplemented;
+  CollectUnimplemented(parsed->config, "", unimplemented);
+  for (const auto& path : unimplemented) {
+    parsed->warnings.push_back(absl::StrCat(
+        file_name, ": field '", path, "' is not implemented by Torii and is ignored"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateModelConfig(const inference::ModelConfig& config,
-                                 absl::string_view file) {
+                                 absl::string_view file, bool require_io) {
   if (config.max_batch_size() < 0) {
     return Invalid(file, absl::StrCat("'max_batch_size' is ", config.max_batch_size(),
                                       "; it must be >= 0"));
   }
-  if (config.input_size() == 0) return Invalid(file, "the model declares no 'input'");
-  if (config.output_size() == 0) return Invalid(file, "the model declares no 'output'");
+  if (require_io && config.input_size() == 0) {
+    return Invalid(file, "the model declares no 'input'");
+  }
+  if (require_io && config.output_size() == 0) {
+    return Invalid(file, "the model declares no 'output'");
+  }
   TORII_RETURN_IF_ERROR(CheckTensors(config.input(), "input", file));
   TORII_RETURN_IF_ERROR(CheckTensors(config.output(), "output", file));
   for (const auto& g : config.instance_group()) {
@@ -256,20 +283,25 @@ absl::StatusOr<ParsedModelConfig> ParseModelConfig(absl::string_view text,
     }
     return Invalid(file_name, msg);
   }
-  if (parsed.config.name().empty()) {
-    parsed.config.set_name(std::string(model_dir_name));
-  } else if (parsed.config.name() != model_dir_name) {
-    return Invalid(file_name, absl::StrCat("'name' is \"", parsed.config.name(),
-                                           "\" but the model directory is \"",
-                                           model_dir_name, "\"; they must agree"));
+  TORII_RETURN_IF_ERROR(FinishParsed(file_name, model_dir_name, "the model directory",
+                                     /*require_io=*/true, &parsed));
+  return parsed;
+}
+
+absl::StatusOr<ParsedModelConfig> ParseModelConfigJson(const std::string& json,
+                                                       absl::string_view what,
+                                                       absl::string_view model_name) {
+  ParsedModelConfig parsed;
+  pb::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  // As Triton: "type_fp32" or "TYPE_FP32".
+  options.case_insensitive_enum_parsing = true;
+  auto s = pb::util::JsonStringToMessage(json, &parsed.config, options);
+  if (!s.ok()) {
+    return Invalid(what, absl::StrCat("not a model config in JSON: ", s.message().ToString()));
   }
-  TORII_RETURN_IF_ERROR(ValidateModelConfig(parsed.config, file_name));
-  std::set<std::string> unimplemented;
-  CollectUnimplemented(parsed.config, "", unimplemented);
-  for (const auto& path : unimplemented) {
-    parsed.warnings.push_back(absl::StrCat(
-        file_name, ": field '", path, "' is not implemented by Torii and is ignored"));
-  }
+  TORII_RETURN_IF_ERROR(FinishParsed(what, model_name, "the model", /*require_io=*/false,
+                                     &parsed));
   return parsed;
 }
 

@@ -36,9 +36,20 @@ absl::StatusOr<ParsedModelConfig> LoadModelConfig(const std::string& path,
 /// datatypes set, dims >= -1, max_batch_size >= 0, batching settings within
 /// max_batch_size, instance kinds Torii can run, and no field Torii cannot
 /// serve correctly without implementing it (`sequence_batching`). Messages
-/// name the field.
+/// name the field. `require_io`: at least one input and one output (false
+/// while a runner may still complete the config).
 absl::Status ValidateModelConfig(const inference::ModelConfig& config,
-                                 absl::string_view file_name);
+                                 absl::string_view file_name, bool require_io = true);
+
+/// A config given as JSON (Triton's repository load override "config":
+/// protobuf's JSON mapping of model_config.proto, field names as in
+/// config.pbtxt or in lowerCamelCase, enum names in any case), for the model
+/// `model_name`: parsed, named, checked as ParseModelConfig does (without
+/// requiring inputs and outputs: the caller knows whether the runner can
+/// complete them) and warned about. `what` names it in messages.
+absl::StatusOr<ParsedModelConfig> ParseModelConfigJson(const std::string& json,
+                                                       absl::string_view what,
+                                                       absl::string_view model_name);
 
 }  // namespace torii
 

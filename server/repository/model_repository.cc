@@ -84,13 +84,30 @@ std::string ModelRepository::Fingerprint(const std::string& directory) {
 }
 
 absl::StatusOr<ModelSource> ModelRepository::Read(const std::string& name) const {
+  return ReadModel(name, options_.root + "/" + name, nullptr);
+}
+
+absl::StatusOr<ModelSource> ModelRepository::ReadOverride(const std::string& name,
+                                                          const ParsedModelConfig& config,
+                                                          const std::string& directory) const {
+  if (directory.empty()) return ReadModel(name, options_.root + "/" + name, &config);
+  TORII_ASSIGN_OR_RETURN(ModelSource src, ReadModel(name, directory, &config));
+  // The same files in another directory are another load: nothing may
+  // keep serving from a directory that is about to be removed.
+  for (auto& v : src.versions) absl::StrAppend(&v.fingerprint, "override:", directory, "\n");
+  return src;
+}
+
+absl::StatusOr<ModelSource> ModelRepository::ReadModel(const std::string& name,
+                                                       const std::string& directory,
+                                                       const ParsedModelConfig* config) const {
   if (!IsPlainName(name)) {
     return absl::InvalidArgumentError(
         absl::StrCat("model name '", name, "' must be a plain directory name in the repository"));
   }
   ModelSource src;
   src.name = name;
-  src.directory = options_.root + "/" + name;
+  src.directory = directory;
   if (!IsDirectory(src.directory)) {
     return absl::NotFoundError(
         absl::StrCat("no model directory '", name, "' in the repository ", options_.root));
@@ -100,7 +117,10 @@ absl::StatusOr<ModelSource> ModelRepository::Read(const std::string& name) const
   for (const auto& [v, dir] : available) all_version_dirs.push_back(src.directory + "/" + dir);
 
   const std::string config_path = src.directory + "/config.pbtxt";
-  if (IsFile(config_path)) {
+  if (config != nullptr) {
+    src.config = config->config;
+    src.warnings = config->warnings;
+  } else if (IsFile(config_path)) {
     TORII_ASSIGN_OR_RETURN(ParsedModelConfig parsed, LoadModelConfig(config_path, name));
     src.config = std::move(parsed.config);
     src.warnings = std::move(parsed.warnings);
@@ -141,6 +161,11 @@ absl::StatusOr<ModelSource> ModelRepository::Read(const std::string& name) const
                                               src.directory, ", and runner '", *runner,
                                               "' cannot complete a config"));
     }
+  }
+  // A given config may leave inputs and outputs to a runner that completes
+  // configs (as Triton's auto-complete does); for any other it is complete.
+  if (config != nullptr && !src.runner.manifest.auto_complete_config) {
+    TORII_RETURN_IF_ERROR(ValidateModelConfig(src.config, "config override"));
   }
   for (int64_t v : selected) {
     VersionSource vs;

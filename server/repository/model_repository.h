@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "model_config.pb.h"
+#include "server/repository/model_config_parser.h"
 #include "server/repository/runner_catalog.h"
 
 namespace torii {
@@ -65,10 +66,26 @@ class ModelRepository {
   /// errors name the model and the file.
   absl::StatusOr<ModelSource> Read(const std::string& name) const;
 
+  /// Reads model `name` as a repository load override describes it: with
+  /// `config` (ParseModelConfigJson) instead of config.pbtxt, and, when
+  /// `directory` is not empty, from that directory (the files the request
+  /// carried, OverrideStore) instead of the model's folder in the
+  /// repository. Versions read from `directory` never compare equal to ones
+  /// read from elsewhere, so a reload always rebuilds them. The config must
+  /// declare inputs and outputs unless its runner can complete them.
+  absl::StatusOr<ModelSource> ReadOverride(const std::string& name,
+                                           const ParsedModelConfig& config,
+                                           const std::string& directory) const;
+
   /// A cheap summary of a model directory for poll mode (see VersionSource).
   static std::string Fingerprint(const std::string& directory);
 
  private:
+  // Read and ReadOverride: the model `name` in `directory`, with `config`
+  // when given (else its config.pbtxt).
+  absl::StatusOr<ModelSource> ReadModel(const std::string& name, const std::string& directory,
+                                        const ParsedModelConfig* config) const;
+
   Options options_;
   RunnerCatalog catalog_;
 };
