@@ -53,10 +53,13 @@ std::function<absl::Status(ServerFlags&, const std::string&)> IntFlag(const char
 // Shared by --grpc-restricted-protocol and --http-restricted-api.
 absl::Status ParseRestriction(const char* flag, std::vector<ServerFlags::Restriction>& out,
                               const std::string& v) {
-  static const char* kKnown[] = {"health", "metadata", "inference", "model-config",
-                                 "model-repository", "statistics"};
+  // Triton's protocol groups.
+  static const char* kKnown[] = {"health",           "metadata",   "inference",     "model-config",
+                                 "model-repository", "statistics", "shared-memory", "trace",
+                                 "logging"};
   const char* want = "PROTOCOL[,PROTOCOL...]:HEADER=VALUE with protocols among health, metadata, "
-                     "inference, model-config, model-repository, statistics";
+                     "inference, model-config, model-repository, statistics, shared-memory, "
+                     "trace, logging";
   const size_t eq = v.rfind('=');
   if (eq == std::string::npos) return Bad(flag, v, want);
   size_t sep = v.rfind(':', eq);
@@ -164,7 +167,8 @@ const std::vector<FlagSpec>& Specs() {
        }},
       {"grpc-restricted-protocol", "PROTOCOLS:HEADER=VALUE",
        "Restrict RPC groups (health, metadata, inference, model-config, model-repository, "
-       "statistics) to requests carrying the header, e.g. model-repository:admin-key=secret. "
+       "statistics, shared-memory, trace, logging) to requests carrying the header, e.g. "
+       "model-repository:admin-key=secret. "
        "Repeatable.",
        [](ServerFlags& f, const std::string& v) {
          return ParseRestriction("grpc-restricted-protocol", f.restrictions, v);

@@ -1,42 +1,26 @@
 // The restricted-protocol group "shared-memory" (Triton's name) covers every
-// shared-memory RPC, system and CUDA. Served in process by the gRPC frontend
-// itself (InferenceService::Options::restricted), because torii-server's
-// --grpc-restricted-protocol flag does not list the group yet.
+// shared-memory RPC, system and CUDA: torii-server started with
+// --grpc-restricted-protocol=shared-memory:shm-key=s3cret.
 #include <grpcpp/grpcpp.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 
-#include "server/grpc/inference_service.h"
-#include "server/manager/inference_core.h"
-#include "server/manager/model_loader.h"
-#include "server/manager/model_manager.h"
-#include "tests/util/temp_dir.h"
+#include "tests/e2e/e2e_util.h"
+#include "tests/util/server_process.h"
 
 namespace torii {
 namespace testing {
 namespace {
 
 TEST_CASE("the shared-memory protocol group restricts every shared-memory RPC") {
-  TempDir dir("torii-restricted-");
-  ModelRepository repository(ModelRepository::Options{dir.path(), {}});
-  ModelLoader loader(ModelLoader::Options{});
-  ModelManager manager(&repository, &loader, ModelManager::Options{});
-  InferenceCore core(&manager, ValidationLimits{});
-  InferenceService::Options so;
-  so.manager = &manager;
-  so.core = &core;
-  so.restricted["shared-memory"] = {"shm-key", "s3cret"};
-  InferenceService service(so);
-  service.SetStarted(true);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  REQUIRE(server != nullptr);
-  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  TempRepository repo;
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  o.extra_args = {"--grpc-restricted-protocol=shared-memory:shm-key=s3cret"};
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
 
   auto call = [&](const char* header_value, auto rpc) {
     grpc::ClientContext ctx;
@@ -94,7 +78,6 @@ TEST_CASE("the shared-memory protocol group restricts every shared-memory RPC") 
   grpc::ClientContext ctx;
   inference::ServerLiveResponse live;
   CHECK(stub->ServerLive(&ctx, {}, &live).ok());
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
 }  // namespace

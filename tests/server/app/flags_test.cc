@@ -72,7 +72,8 @@ TEST_CASE("HTTP flags: Triton's names and defaults") {
                   "--http-address=127.0.0.1", "--http-thread-count", "3",
                   "--http-restricted-api=model-repository,statistics:Admin-Key=s3cret",
                   "--http-restricted-api=inference,infer-key=k",
-                  "--grpc-restricted-protocol=health:h=v"});
+                  "--grpc-restricted-protocol=health:h=v",
+                  "--grpc-restricted-protocol=shared-memory,trace,logging:ops=1"});
   REQUIRE(f.ok());
   CHECK_FALSE(f->allow_http);
   CHECK(f->http_port == 9000);
@@ -85,8 +86,10 @@ TEST_CASE("HTTP flags: Triton's names and defaults") {
   CHECK(f->http_restrictions[1].protocols == std::vector<std::string>{"inference"});
   CHECK(f->http_restrictions[1].header == "infer-key");
   // The two restriction flags fill their own lists.
-  REQUIRE(f->restrictions.size() == 1);
+  REQUIRE(f->restrictions.size() == 2);
   CHECK(f->restrictions[0].protocols == std::vector<std::string>{"health"});
+  CHECK(f->restrictions[1].protocols ==
+        std::vector<std::string>{"shared-memory", "trace", "logging"});
 
   CHECK(Parse({"--model-repository=/m", "--http-port=0"})->http_port == 0);
   CHECK(Parse({"--model-repository=/m", "--allow-http=false", "--http-port=8001"}).ok());
