@@ -209,6 +209,8 @@ std::vector<std::string> ModelManager::StepModels(const std::string& name) const
 }
 
 absl::Status ModelManager::LoadComposingModels(const ModelSource& ensemble) {
+  // The ensemble's own rules first: a broken graph loads nothing.
+  TORII_RETURN_IF_ERROR(loader_->Spec(ensemble, ensemble.config, /*require_io=*/true).status());
   std::vector<std::string> direct;
   std::vector<size_t> first_step;
   const auto& steps = ensemble.config.ensemble_scheduling().step();
