@@ -571,6 +571,24 @@ void EnsembleModel::Execute(size_t /*instance*/, RequestBatch& requests, Timing*
   if (timing != nullptr) *timing = Timing::Between(start, done, done, done);
 }
 
+void EnsembleModel::Submit(std::unique_ptr<InferenceRequest> request, ModelStatistics* stats) {
+  auto ns = [](Clock::duration d) {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+  };
+  InferenceRequest* r = request.get();
+  const uint64_t rows = static_cast<uint64_t>(r->rows);
+  r->execution_start = Clock::now();
+  r->on_final = [stats, r, ns](bool success) {
+    stats->RecordRequest(success, static_cast<uint64_t>(r->rows), ns(Clock::now() - r->arrival),
+                         ns(r->execution_start - r->arrival));
+  };
+  RequestBatch batch;
+  batch.push_back(std::move(request));
+  Timing timing;
+  Execute(0, batch, &timing);
+  stats->RecordExecution(rows, timing.input_ns, timing.infer_ns, timing.output_ns);
+}
+
 absl::StatusOr<std::vector<std::shared_ptr<const ModelSpec>>> EnsembleModel::ServingSpecs() const {
   const ModelSpec& spec = *options_.spec;
   std::vector<std::shared_ptr<const ModelSpec>> specs;

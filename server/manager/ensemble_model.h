@@ -38,6 +38,7 @@
 #include "server/core/execution_backend.h"
 #include "server/core/inference_dispatcher.h"
 #include "server/core/model_spec.h"
+#include "server/scheduler/model_statistics.h"
 
 namespace torii {
 
@@ -90,6 +91,13 @@ class EnsembleModel : public ExecutionBackend {
   /// Takes every request out of `requests` and answers each later, from the
   /// thread that completes its last step.
   void Execute(size_t instance, RequestBatch& requests, Timing* timing) override;
+  /// What InferenceCore does with a validated ensemble request instead of
+  /// queueing it on the ensemble's scheduler: the steps that read only
+  /// ensemble inputs are sent on the caller's thread (Triton's ensemble
+  /// scheduler does the same), which saves a thread hand-off per request.
+  /// Records the request and its execution in `stats` as the scheduler would
+  /// (no queue time: an ensemble does not queue).
+  void Submit(std::unique_ptr<InferenceRequest> request, ModelStatistics* stats);
   /// True while Availability() is OK.
   bool healthy() const override { return Availability().ok(); }
   bool InstanceReady(size_t /*instance*/) const override { return true; }

@@ -1,6 +1,7 @@
 #include "server/manager/inference_core.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/manager/ensemble_model.h"
 
 namespace torii {
 namespace {
@@ -44,6 +45,13 @@ void InferenceCore::Infer(std::unique_ptr<InferenceRequest> request) {
     }
     absl::Status s = ValidateRequest(*model->spec, limits_, request.get());
     if (!s.ok()) return fail(s);
+    if (model->spec->is_ensemble()) {
+      // An ensemble only sends its steps on: it starts them here rather than
+      // behind a scheduler hop. A retiring version hands over to its successor.
+      if (model->scheduler->stopping() && attempt < 3 && !shutting_down_) continue;
+      static_cast<EnsembleModel*>(model->backend.get())->Submit(std::move(request), &model->stats);
+      return;
+    }
     s = model->scheduler->Enqueue(request);
     if (s.ok()) return;
     if (absl::IsUnavailable(s) && model->scheduler->stopping() && attempt < 3 && !shutting_down_) {
