@@ -245,6 +245,8 @@ class EnsembleModel::Run : public std::enable_shared_from_this<Run> {
     for (size_t i = 0; i < p.steps.size(); ++i) sinks_.emplace_back(this, static_cast<int>(i));
   }
 
+  static bool IsStep(const ResponseSink* sink) { return StepSink::Is(sink); }
+
   // Starts every step that reads only ensemble inputs.
   void Start() {
     const Plan& p = *plan_;
@@ -280,6 +282,7 @@ class EnsembleModel::Run : public std::enable_shared_from_this<Run> {
   // aliasing shared_ptr (the step request holds it).
   class StepSink : public ResponseSink {
    public:
+    static bool Is(const ResponseSink* sink) { return dynamic_cast<const StepSink*>(sink) != nullptr; }
     StepSink(Run* run, int step) : run_(run), step_(step) {}
     void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
       run_->OnResponse(step_, std::move(response), final);
@@ -525,6 +528,10 @@ class EnsembleModel::Run : public std::enable_shared_from_this<Run> {
 };
 
 // ---------------------------------------------------------------------------
+
+bool IsEnsembleStep(const InferenceRequest& request) {
+  return EnsembleModel::Run::IsStep(request.sink.get());
+}
 
 absl::StatusOr<std::unique_ptr<EnsembleModel>> EnsembleModel::Create(Options options) {
   if (options.spec == nullptr || !options.spec->is_ensemble()) {

@@ -65,6 +65,10 @@ class ComposingModels {
 /// dimension (-1 matches any size), which is what passes at run time.
 absl::Status CheckEnsembleSteps(const ModelSpec& ensemble, const std::vector<const ModelSpec*>& steps);
 
+/// True for a request an ensemble sends for one of its steps: part of an
+/// ensemble request already accepted (a draining server still takes it).
+bool IsEnsembleStep(const InferenceRequest& request);
+
 class EnsembleModel : public ExecutionBackend {
  public:
   struct Options {

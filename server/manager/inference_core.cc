@@ -15,7 +15,9 @@ uint64_t NsSince(InferenceRequest::Clock::time_point t) {
 }  // namespace
 
 void InferenceCore::Infer(std::unique_ptr<InferenceRequest> request) {
-  if (shutting_down_) {
+  // A draining server refuses new requests, but not the steps of ensemble
+  // requests it accepted before.
+  if (shutting_down_ && !IsEnsembleStep(*request)) {
     request->RespondError(
         absl::UnavailableError("the server is shutting down; retry on another replica"));
     return;

@@ -4,6 +4,8 @@
 // load with its reason, explicit-mode lifecycle, deadlines and step errors,
 // statistics, and a composing model reloaded under load.
 #include <arpa/inet.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -417,9 +419,9 @@ TEST_CASE("explicit mode: an ensemble loads what it needs and is ready only with
   CHECK(ModelReady(*stub, "add_sub"));
 }
 
-TEST_CASE("a step's error fails the ensemble request, naming the step and model") {
-  Repo repo;
-  AddCppModels(repo);
+// identity -> broken (the fault runner: its fault comes from the request's
+// parameters) -> after
+void AddFaultyEnsemble(const Repo& repo) {
   repo.Write("broken/config.pbtxt", R"(name: "broken" backend: "fault" max_batch_size: 8
 input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
 output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ])");
@@ -438,22 +440,29 @@ ensemble_scheduling { step [
   { model_name: "broken" input_map { key: "INPUT0" value: "a" } output_map { key: "OUTPUT0" value: "b" } },
   { model_name: "after" input_map { key: "INPUT0" value: "b" } output_map { key: "OUTPUT0" value: "OUT" } } ] })");
   repo.Write("faulty/1/.keep", "");
+}
+
+inference::ModelInferRequest FaultyRequest(const std::string& fault, int64_t sleep_ms = 0) {
+  inference::ModelInferRequest r;
+  r.set_model_name("faulty");
+  AddFp32(r, "IN", {1, 3}, {1, 2, 3});
+  if (!fault.empty()) (*r.mutable_parameters())["fault"].set_string_param(fault);
+  if (sleep_ms > 0) (*r.mutable_parameters())["sleep_ms"].set_int64_param(sleep_ms);
+  return r;
+}
+
+TEST_CASE("a step's error fails the ensemble request, naming the step and model") {
+  Repo repo;
+  AddCppModels(repo);
+  AddFaultyEnsemble(repo);
   auto server = Start(repo);
   auto stub = server->Stub();
-  auto request = [](const std::string& fault, int64_t sleep_ms = 0) {
-    inference::ModelInferRequest r;
-    r.set_model_name("faulty");
-    AddFp32(r, "IN", {1, 3}, {1, 2, 3});
-    if (!fault.empty()) (*r.mutable_parameters())["fault"].set_string_param(fault);
-    if (sleep_ms > 0) (*r.mutable_parameters())["sleep_ms"].set_int64_param(sleep_ms);
-    return r;
-  };
   inference::ModelInferResponse resp;
-  REQUIRE(Infer(*stub, request(""), &resp).ok());
+  REQUIRE(Infer(*stub, FaultyRequest(""), &resp).ok());
   CHECK(Fp32Values(Raw(resp, "OUT")) == std::vector<float>{1, 2, 3});
 
   SECTION("an error") {
-    grpc::Status st = Infer(*stub, request("error"), &resp);
+    grpc::Status st = Infer(*stub, FaultyRequest("error"), &resp);
     INFO(st.error_message());
     CHECK(st.error_code() == grpc::FAILED_PRECONDITION);
     CHECK(st.error_message().find("ensemble 'faulty' step 1 (model 'broken'): ") != std::string::npos);
@@ -464,7 +473,7 @@ ensemble_scheduling { step [
   }
   SECTION("the client's deadline stops the ensemble between steps") {
     // broken sleeps 1500 ms past the 500 ms deadline; the last step must not start.
-    grpc::Status st = Infer(*stub, request("sleep", 1500), &resp, milliseconds(500));
+    grpc::Status st = Infer(*stub, FaultyRequest("sleep", 1500), &resp, milliseconds(500));
     CHECK(st.error_code() == grpc::DEADLINE_EXCEEDED);
     uint64_t failed = 0;
     for (int i = 0; i < 100 && failed == 0; ++i) {
@@ -477,6 +486,27 @@ ensemble_scheduling { step [
     Successes(*stub, "after", &after_failed);
     CHECK(after_failed == 0);  // not started at all, not failed in its queue
   }
+}
+
+TEST_CASE("a draining server finishes the ensemble requests it accepted") {
+  Repo repo;
+  AddCppModels(repo);
+  AddFaultyEnsemble(repo);
+  auto server = Start(repo);
+  auto stub = server->Stub();
+  // The middle step sleeps 1500 ms; SIGTERM comes while it runs, and the
+  // last step must still be taken.
+  grpc::Status st;
+  inference::ModelInferResponse resp;
+  std::thread client([&] { st = Infer(*stub, FaultyRequest("sleep", 1500), &resp); });
+  std::this_thread::sleep_for(milliseconds(500));
+  const int exit_status = server->Signal(SIGTERM, std::chrono::seconds(30));
+  client.join();
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  CHECK(Fp32Values(Raw(resp, "OUT")) == std::vector<float>{1, 2, 3});
+  CHECK(WIFEXITED(exit_status));
+  CHECK(WEXITSTATUS(exit_status) == 0);
 }
 
 TEST_CASE("statistics count the ensemble's requests and each composing model's steps") {
