@@ -187,7 +187,9 @@ struct EnsembleModel::Plan {
           s.reads.push_back(s.inputs.back().tensor);
         }
       }
-      for (const auto& [output, tensor] : steps[i].output_map) s.outputs.push_back({output, id(tensor)});
+      for (const auto& [output, tensor] : steps[i].output_map) {
+        s.outputs.push_back({output, id(tensor)});
+      }
       p->steps.push_back(std::move(s));
     }
     for (const auto& out : spec->outputs) p->output_tensor.push_back(id(out.name));
@@ -282,7 +284,9 @@ class EnsembleModel::Run : public std::enable_shared_from_this<Run> {
   // aliasing shared_ptr (the step request holds it).
   class StepSink : public ResponseSink {
    public:
-    static bool Is(const ResponseSink* sink) { return dynamic_cast<const StepSink*>(sink) != nullptr; }
+    static bool Is(const ResponseSink* sink) {
+      return dynamic_cast<const StepSink*>(sink) != nullptr;
+    }
     StepSink(Run* run, int step) : run_(run), step_(step) {}
     void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
       run_->OnResponse(step_, std::move(response), final);

@@ -63,7 +63,8 @@ class ComposingModels {
 /// (an ensemble input or a step output) and a reader (a step input) or the
 /// ensemble output it becomes. Shapes are compared with their batch
 /// dimension (-1 matches any size), which is what passes at run time.
-absl::Status CheckEnsembleSteps(const ModelSpec& ensemble, const std::vector<const ModelSpec*>& steps);
+absl::Status CheckEnsembleSteps(const ModelSpec& ensemble,
+                                const std::vector<const ModelSpec*>& steps);
 
 /// True for a request an ensemble sends for one of its steps: part of an
 /// ensemble request already accepted (a draining server still takes it).

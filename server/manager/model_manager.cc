@@ -144,8 +144,8 @@ absl::Status ModelManager::LoadLocked(const std::string& name,
   absl::Status composing = source->runner.manifest.runner == kEnsembleRunner
                                ? LoadComposingModels(*source)
                                : absl::OkStatus();
-  auto built = composing.ok() ? BuildVersions(*source, serving)
-                              : absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>>(composing);
+  using Built = absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>>;
+  Built built = composing.ok() ? BuildVersions(*source, serving) : Built(composing);
   if (!built.ok()) {
     LogError("model load failed", {{"model", name},
                                     {"duration_ms", Ms(std::chrono::steady_clock::now() - start)},
@@ -260,7 +260,8 @@ absl::Status ModelManager::LoadComposingModels(const ModelSource& ensemble) {
     auto model_lock = ModelLock(m);
     std::lock_guard<std::mutex> serialise(*model_lock);
     if (serving(m)) continue;
-    LogInfo("loading a composing model of an ensemble", {{"model", m}, {"ensemble", ensemble.name}});
+    LogInfo("loading a composing model of an ensemble",
+            {{"model", m}, {"ensemble", ensemble.name}});
     absl::Status s = LoadLocked(m, [&] { return repository_->Read(m); }, nullptr);
     if (!s.ok()) {
       return absl::Status(s.code(), absl::StrCat("model '", ensemble.name, "': step ",

@@ -99,7 +99,9 @@ class Builder {
     const auto& steps = s_.ensemble_steps;
     for (size_t i = 0; i < steps.size(); ++i) {
       const EnsembleStepSpec& st = steps[i];
-      if (st.model_name.empty()) return Invalid(absl::StrCat("step ", i, ": 'model_name' is empty"));
+      if (st.model_name.empty()) {
+        return Invalid(absl::StrCat("step ", i, ": 'model_name' is empty"));
+      }
       if (st.model_name == c_.name()) {
         return Invalid(absl::StrCat(StepLabel(i), " calls the ensemble itself"));
       }
