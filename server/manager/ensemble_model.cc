@@ -474,12 +474,16 @@ class EnsembleModel::Run : public std::enable_shared_from_this<Run> {
       response = request_->NewResponse();
       response->status = status;
     }
+    // The failure reason in statistics: the client's deadline or
+    // cancellation (in whichever step they struck), else from the code.
+    if (absl::IsCancelled(status)) request_->failure_reason = "cancelled";
+    if (absl::IsDeadlineExceeded(status)) request_->failure_reason = "expired";
     // The version's statistics (on_final) are recorded only while it exists.
     if (request_->on_final) {
       auto on_final = std::move(request_->on_final);
       request_->on_final = nullptr;
       std::lock_guard<std::mutex> lock(shared_->mu);
-      if (shared_->alive) on_final(status.ok());
+      if (shared_->alive) on_final(status);
     }
     request_->Respond(std::move(response), /*final=*/true);
     {
@@ -589,9 +593,11 @@ void EnsembleModel::Submit(std::unique_ptr<InferenceRequest> request, ModelStati
   InferenceRequest* r = request.get();
   const uint64_t rows = static_cast<uint64_t>(r->rows);
   r->execution_start = Clock::now();
-  r->on_final = [stats, r, ns](bool success) {
-    stats->RecordRequest(success, static_cast<uint64_t>(r->rows), ns(Clock::now() - r->arrival),
-                         ns(r->execution_start - r->arrival));
+  r->on_final = [stats, r, ns](const absl::Status& outcome) {
+    stats->RecordRequest(outcome.ok(), static_cast<uint64_t>(r->rows),
+                         ns(Clock::now() - r->arrival), ns(r->execution_start - r->arrival),
+                         outcome.ok() ? nullptr
+                                      : ModelStatistics::FailureReason(outcome, r->failure_reason));
   };
   RequestBatch batch;
   batch.push_back(std::move(request));

@@ -466,9 +466,9 @@ TEST_CASE("a failing step fails the request, naming the step and model, after ru
   auto t = EnsembleRequest(SpecOf(text), {1});
   int finals_recorded = 0;
   bool recorded_success = true;
-  t->request->on_final = [&](bool success) {
+  t->request->on_final = [&](const absl::Status& outcome) {
     ++finals_recorded;
-    recorded_success = success;
+    recorded_success = outcome.ok();
   };
   RunBatch(*e, {t.get()});
   REQUIRE(f.WaitHeld("inc", 1, milliseconds(10000)));
@@ -575,7 +575,7 @@ TEST_CASE("an unloaded ensemble waits for its requests in flight before it goes"
   f.Hold("dbl");
   auto t = EnsembleRequest(SpecOf(kChain), {1});
   int recorded = 0;
-  t->request->on_final = [&](bool) { ++recorded; };
+  t->request->on_final = [&](const absl::Status&) { ++recorded; };
   RunBatch(*e, {t.get()});
   REQUIRE(f.WaitHeld("dbl", 1, milliseconds(10000)));
   std::atomic<bool> gone{false};
