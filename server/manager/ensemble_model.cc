@@ -303,13 +303,14 @@ class EnsembleModel::Run : public std::enable_shared_from_this<Run> {
     if (failed_.load(std::memory_order_acquire)) {
       return absl::AbortedError(absl::StrCat(step.label, " was not started: another step failed"));
     }
-    if (request_->Cancelled()) {
-      return absl::CancelledError(
-          absl::StrCat(step.label, " was not started: the request was cancelled"));
-    }
+    // The deadline first: gRPC also marks a call cancelled when it expires.
     if (Clock::now() >= request_->deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat(step.label, " was not started: the client deadline passed"));
+    }
+    if (request_->Cancelled()) {
+      return absl::CancelledError(
+          absl::StrCat(step.label, " was not started: the request was cancelled"));
     }
     return absl::OkStatus();
   }

@@ -481,6 +481,22 @@ TEST_CASE("a step's error fails the ensemble request, naming the step and model"
       Successes(*stub, "faulty", &failed);
     }
     CHECK(failed == 1);
+    // Counted as the client's deadline passing.
+    bool expired = false;
+    std::string faulty_lines;
+    const std::string metrics = HttpGet(server->metrics_port(), "/metrics");
+    for (size_t p = 0; (p = metrics.find("torii_inference_request_failure_total{", p)) !=
+                       std::string::npos;
+         ++p) {
+      const std::string line = metrics.substr(p, metrics.find('\n', p) - p);
+      if (line.find("model=\"faulty\"") != std::string::npos) faulty_lines += line + "\n";
+      if (line.find("model=\"faulty\"") != std::string::npos &&
+          line.find("reason=\"expired\"") != std::string::npos) {
+        expired = line.size() >= 2 && line.compare(line.size() - 2, 2, " 1") == 0;
+      }
+    }
+    INFO(faulty_lines);
+    CHECK(expired);
     CHECK(Successes(*stub, "after") == 1);
     uint64_t after_failed = 0;
     Successes(*stub, "after", &after_failed);
