@@ -77,8 +77,8 @@ void AddFp32(inference::ModelInferRequest& r, const std::string& name, std::vect
   r.add_raw_input_contents(Fp32Raw(values));
 }
 
-void AddBytes(inference::ModelInferRequest& r, const std::string& name,
-              const std::vector<std::string>& rows) {
+[[maybe_unused]] void AddBytes(inference::ModelInferRequest& r, const std::string& name,
+                               const std::vector<std::string>& rows) {
   auto* in = r.add_inputs();
   in->set_name(name);
   in->set_datatype("BYTES");
@@ -104,7 +104,7 @@ std::string Raw(const inference::ModelInferResponse& r, const std::string& name)
   return "";
 }
 
-std::vector<std::string> BytesValues(const std::string& raw) {
+[[maybe_unused]] std::vector<std::string> BytesValues(const std::string& raw) {
   std::vector<std::string> out;
   for (size_t p = 0; p + 4 <= raw.size();) {
     uint32_t n;
@@ -115,7 +115,7 @@ std::vector<std::string> BytesValues(const std::string& raw) {
   return out;
 }
 
-std::vector<int64_t> Int64Values(const std::string& raw) {
+[[maybe_unused]] std::vector<int64_t> Int64Values(const std::string& raw) {
   std::vector<int64_t> v(raw.size() / 8);
   std::memcpy(v.data(), raw.data(), v.size() * 8);
   return v;
