@@ -1,6 +1,7 @@
 #include "server/manager/inference_core.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/manager/ensemble_model.h"
 
 namespace torii {
 namespace {
@@ -14,7 +15,9 @@ uint64_t NsSince(InferenceRequest::Clock::time_point t) {
 }  // namespace
 
 void InferenceCore::Infer(std::unique_ptr<InferenceRequest> request) {
-  if (shutting_down_) {
+  // A draining server refuses new requests, but not the steps of ensemble
+  // requests it accepted before.
+  if (shutting_down_ && !IsEnsembleStep(*request)) {
     request->RespondError(
         absl::UnavailableError("the server is shutting down; retry on another replica"));
     return;
@@ -44,6 +47,13 @@ void InferenceCore::Infer(std::unique_ptr<InferenceRequest> request) {
     }
     absl::Status s = ValidateRequest(*model->spec, limits_, request.get());
     if (!s.ok()) return fail(s);
+    if (model->spec->is_ensemble()) {
+      // An ensemble only sends its steps on: it starts them here rather than
+      // behind a scheduler hop. A retiring version hands over to its successor.
+      if (model->scheduler->stopping() && attempt < 3 && !shutting_down_) continue;
+      static_cast<EnsembleModel*>(model->backend.get())->Submit(std::move(request), &model->stats);
+      return;
+    }
     s = model->scheduler->Enqueue(request);
     if (s.ok()) return;
     if (absl::IsUnavailable(s) && model->scheduler->stopping() && attempt < 3 && !shutting_down_) {

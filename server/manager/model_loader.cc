@@ -24,8 +24,7 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelLoader::Load(const ModelSourc
   TORII_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSpec> spec,
                          Spec(source, source.config, /*require_io=*/!may_complete));
   if (spec->is_ensemble() || manifest.runner == kEnsembleRunner) {
-    return absl::UnimplementedError(
-        absl::StrCat("model '", source.name, "': ensembles are not supported yet"));
+    return LoadEnsemble(source, version, std::move(spec));
   }
 
   auto mv = std::make_shared<ModelVersion>();
@@ -120,6 +119,29 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelLoader::Load(const ModelSourc
   mv->spec = served;
   mv->provenance = mv->backend->provenance();
   mv->scheduler = std::make_unique<Scheduler>(Scheduler::FromSpec(*served), mv->backend.get(),
+                                              &mv->stats);
+  return mv;
+}
+
+absl::StatusOr<std::shared_ptr<ModelVersion>> ModelLoader::LoadEnsemble(
+    const ModelSource& source, const VersionSource& version,
+    std::shared_ptr<const ModelSpec> spec) {
+  EnsembleModel::Options o;
+  o.spec = spec;
+  o.dispatcher = options_.dispatcher;
+  o.models = options_.composing_models;
+  TORII_ASSIGN_OR_RETURN(auto model, EnsembleModel::Create(std::move(o)));
+  auto mv = std::make_shared<ModelVersion>();
+  mv->name = source.name;
+  mv->version = version.version;
+  mv->version_string = std::to_string(version.version);
+  mv->fingerprint = version.fingerprint;
+  mv->source_config = source.config;
+  mv->config = source.config;
+  mv->spec = spec;
+  mv->backend = std::move(model);
+  mv->provenance = mv->backend->provenance();
+  mv->scheduler = std::make_unique<Scheduler>(Scheduler::FromSpec(*spec), mv->backend.get(),
                                               &mv->stats);
   return mv;
 }

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/core/inference_dispatcher.h"
+#include "server/manager/ensemble_model.h"
 #include "server/manager/model_version.h"
 #include "server/repository/model_repository.h"
 #include "server/repository/model_spec_builder.h"
@@ -28,6 +29,8 @@ class ModelLoader {
     InferenceDispatcher* dispatcher = nullptr;
     /// torii-runner-host for isolated models; empty = beside this executable.
     std::string runner_host_path;
+    /// Where ensembles look up the models their steps call (the manager).
+    const ComposingModels* composing_models = nullptr;
   };
 
   explicit ModelLoader(Options options) : options_(std::move(options)) {}
@@ -35,6 +38,9 @@ class ModelLoader {
   /// Sets where runners' model calls go (the dispatcher is built after the
   /// manager that owns this loader). Call before the first Load().
   void set_dispatcher(InferenceDispatcher* dispatcher) { options_.dispatcher = dispatcher; }
+  /// Sets where ensembles look up their composing models (the manager that
+  /// owns this loader sets itself).
+  void set_composing_models(const ComposingModels* models) { options_.composing_models = models; }
 
   /// Loads version `version` of `source`. Errors name the model.
   absl::StatusOr<std::shared_ptr<ModelVersion>> Load(const ModelSource& source,
@@ -47,6 +53,11 @@ class ModelLoader {
                                                         bool require_io) const;
 
  private:
+  // An ensemble version: its steps checked against the models serving now.
+  absl::StatusOr<std::shared_ptr<ModelVersion>> LoadEnsemble(
+      const ModelSource& source, const VersionSource& version,
+      std::shared_ptr<const ModelSpec> spec);
+
   Options options_;
   RunnerLibraryCache libraries_;
 };

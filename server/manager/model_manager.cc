@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -31,7 +33,10 @@ const char* ModelStateName(ModelState state) {
 
 ModelManager::ModelManager(ModelRepository* repository, ModelLoader* loader, Options options)
     : repository_(repository), loader_(loader), options_(options),
-      overrides_(options_.overrides) {}
+      overrides_(options_.overrides) {
+  // Ensembles check their steps against the models this manager serves.
+  loader_->set_composing_models(this);
+}
 
 ModelManager::~ModelManager() { UnloadAll(); }
 
@@ -99,6 +104,12 @@ absl::Status ModelManager::LoadWith(const std::string& name,
                                     std::shared_ptr<const OverrideDirectory> files) {
   auto model_lock = ModelLock(name);
   std::lock_guard<std::mutex> serialise(*model_lock);
+  return LoadLocked(name, read, std::move(files));
+}
+
+absl::Status ModelManager::LoadLocked(const std::string& name,
+                                      const std::function<absl::StatusOr<ModelSource>()>& read,
+                                      std::shared_ptr<const OverrideDirectory> files) {
   const auto start = std::chrono::steady_clock::now();
   auto source = read();
   if (!source.ok()) {
@@ -128,7 +139,13 @@ absl::Status ModelManager::LoadWith(const std::string& name,
     slot.unloaded = false;
     serving = slot.versions;
   }
-  auto built = BuildVersions(*source, serving);
+  // An ensemble's steps are checked against the models serving them, so
+  // those load first.
+  absl::Status composing = source->runner.manifest.runner == kEnsembleRunner
+                               ? LoadComposingModels(*source)
+                               : absl::OkStatus();
+  using Built = absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>>;
+  Built built = composing.ok() ? BuildVersions(*source, serving) : Built(composing);
   if (!built.ok()) {
     LogError("model load failed", {{"model", name},
                                     {"duration_ms", Ms(std::chrono::steady_clock::now() - start)},
@@ -168,6 +185,108 @@ absl::Status ModelManager::LoadWith(const std::string& name,
   // Old versions drain after the swap; requests holding them finish first.
   Retire(name, std::move(old));
   return absl::OkStatus();
+}
+
+std::vector<std::string> ModelManager::StepModels(const std::string& name) const {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& m) {
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it != models_.end() && !it->second.versions.empty()) {
+      for (const auto& st : it->second.versions.rbegin()->second->spec->ensemble_steps) {
+        add(st.model_name);
+      }
+      return out;
+    }
+  }
+  auto source = repository_->Read(name);
+  if (!source.ok()) return out;
+  for (const auto& st : source->config.ensemble_scheduling().step()) add(st.model_name());
+  return out;
+}
+
+absl::Status ModelManager::LoadComposingModels(const ModelSource& ensemble) {
+  // The ensemble's own rules first: a broken graph loads nothing.
+  TORII_RETURN_IF_ERROR(loader_->Spec(ensemble, ensemble.config, /*require_io=*/true).status());
+  std::vector<std::string> direct;
+  std::vector<size_t> first_step;
+  const auto& steps = ensemble.config.ensemble_scheduling().step();
+  for (int i = 0; i < steps.size(); ++i) {
+    const std::string& m = steps[i].model_name();
+    if (m.empty() || std::find(direct.begin(), direct.end(), m) != direct.end()) continue;
+    direct.push_back(m);
+    first_step.push_back(static_cast<size_t>(i));
+  }
+  // Ensembles that call each other in a cycle would each wait for the
+  // other's load (and then call each other forever): refuse them first.
+  std::vector<std::string> path = {ensemble.name};
+  std::set<std::string> cleared;
+  std::function<absl::Status(const std::string&)> visit = [&](const std::string& m) {
+    if (std::find(path.begin(), path.end(), m) != path.end()) {
+      std::string cycle;
+      for (auto it = std::find(path.begin(), path.end(), m); it != path.end(); ++it) {
+        absl::StrAppend(&cycle, *it, " -> ");
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model '", ensemble.name, "': ensembles call each other in a cycle: ", cycle, m));
+    }
+    if (cleared.count(m) != 0) return absl::OkStatus();
+    path.push_back(m);
+    for (const auto& next : StepModels(m)) {
+      absl::Status s = visit(next);
+      if (!s.ok()) return s;
+    }
+    path.pop_back();
+    cleared.insert(m);
+    return absl::OkStatus();
+  };
+  for (const auto& m : direct) {
+    absl::Status s = visit(m);
+    if (!s.ok()) return s;
+  }
+  auto serving = [&](const std::string& m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(m);
+    return it != models_.end() && !it->second.versions.empty();
+  };
+  for (size_t k = 0; k < direct.size(); ++k) {
+    const std::string& m = direct[k];
+    if (serving(m)) continue;
+    // Another thread may be loading it (LoadAll): wait for that, then load
+    // it only if it still serves nothing.
+    auto model_lock = ModelLock(m);
+    std::lock_guard<std::mutex> serialise(*model_lock);
+    if (serving(m)) continue;
+    LogInfo("loading a composing model of an ensemble",
+            {{"model", m}, {"ensemble", ensemble.name}});
+    absl::Status s = LoadLocked(m, [&] { return repository_->Read(m); }, nullptr);
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("model '", ensemble.name, "': step ",
+                                                 first_step[k], " (model '", m,
+                                                 "') cannot run: model '", m,
+                                                 "' did not load: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSpec>> ModelManager::ServingSpec(
+    const std::string& name, int64_t version) const {
+  auto found = Get(name, version < 0 ? std::string() : std::to_string(version));
+  if (!found.ok()) return found.status();
+  const ModelVersion& mv = **found;
+  if (const auto* ensemble = dynamic_cast<const EnsembleModel*>(mv.backend.get())) {
+    absl::Status s = ensemble->Availability();
+    if (!s.ok()) return absl::UnavailableError(s.message());
+  } else if (!mv.CanServe()) {
+    return absl::UnavailableError(absl::StrCat(
+        "model '", name, "' version ", mv.version_string,
+        " cannot serve now (its runner process is restarting or every instance is stuck)"));
+  }
+  return mv.spec;
 }
 
 void ModelManager::LoadAll(const std::vector<std::string>& names, size_t threads) {
@@ -276,16 +395,29 @@ std::vector<std::shared_ptr<ModelVersion>> ModelManager::AllReadyVersions() cons
 }
 
 std::vector<ModelIndexEntry> ModelManager::Index() const {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<ModelIndexEntry> out;
-  for (const auto& [name, slot] : models_) {
-    if (slot.versions.empty()) {
-      out.push_back({name, "", slot.state, slot.reason});
-      continue;
+  std::vector<std::pair<size_t, std::shared_ptr<ModelVersion>>> ensembles;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, slot] : models_) {
+      if (slot.versions.empty()) {
+        out.push_back({name, "", slot.state, slot.reason});
+        continue;
+      }
+      for (const auto& [v, mv] : slot.versions) {
+        if (mv->spec->is_ensemble()) ensembles.emplace_back(out.size(), mv);
+        out.push_back({name, mv->version_string, ModelState::kReady, slot.reason});
+      }
     }
-    for (const auto& [v, mv] : slot.versions) {
-      out.push_back({name, mv->version_string, ModelState::kReady, slot.reason});
-    }
+  }
+  // Outside the lock: an ensemble looks its composing models up.
+  for (const auto& [i, mv] : ensembles) {
+    const auto* ensemble = dynamic_cast<const EnsembleModel*>(mv->backend.get());
+    if (ensemble == nullptr) continue;
+    absl::Status s = ensemble->Availability();
+    if (s.ok()) continue;
+    out[i].state = ModelState::kUnavailable;
+    out[i].reason = std::string(s.message());
   }
   return out;
 }

@@ -45,7 +45,7 @@ struct ModelIndexEntry {
   std::string reason;
 };
 
-class ModelManager {
+class ModelManager : public ComposingModels {
  public:
   struct Options {
     /// How long replaced or unloaded versions may take to finish queued and
@@ -65,7 +65,9 @@ class ModelManager {
   /// Loads (or reloads) `name` from the repository: every version its policy
   /// selects; versions whose config and files did not change keep serving as
   /// they are. On failure the versions already serving stay, and the reason
-  /// is recorded and returned.
+  /// is recorded and returned. An ensemble first loads each composing model
+  /// that serves no version (as Triton does in explicit mode); ensembles that
+  /// call each other in a cycle are refused.
   absl::Status Load(const std::string& name);
   /// Loads (or reloads) `name` as a repository load override describes it
   /// (Triton's "config" and "file:" load parameters): the config replaces
@@ -90,8 +92,14 @@ class ModelManager {
   std::vector<std::shared_ptr<ModelVersion>> ReadyVersions(const std::string& name) const;
   /// Every serving version of every model.
   std::vector<std::shared_ptr<ModelVersion>> AllReadyVersions() const;
-  /// Every model the manager knows (serving, failed, loading, unloaded).
+  /// Every model the manager knows (serving, failed, loading, unloaded). A
+  /// loaded ensemble whose composing models cannot all serve is UNAVAILABLE,
+  /// with the step and the reason.
   std::vector<ModelIndexEntry> Index() const;
+  /// ComposingModels (for ensembles): the spec of the version of `name` that
+  /// serves now, or why none can.
+  absl::StatusOr<std::shared_ptr<const ModelSpec>> ServingSpec(const std::string& name,
+                                                               int64_t version) const override;
   /// True when no model is loading or failed (unloaded models do not count).
   bool AllReady() const;
   /// Logs instances that became stuck (or recovered) since the last call.
@@ -117,6 +125,15 @@ class ModelManager {
   // change.
   absl::StatusOr<std::vector<std::shared_ptr<ModelVersion>>> BuildVersions(
       const ModelSource& source, const std::map<int64_t, std::shared_ptr<ModelVersion>>& serving);
+  // LoadWith() with the model's lock held.
+  absl::Status LoadLocked(const std::string& name,
+                          const std::function<absl::StatusOr<ModelSource>()>& read,
+                          std::shared_ptr<const OverrideDirectory> files);
+  // Loads the composing models of an ensemble that serve no version.
+  absl::Status LoadComposingModels(const ModelSource& ensemble);
+  // The models an ensemble's steps call: from its serving version, else
+  // from the repository; empty for a model that is not an ensemble.
+  std::vector<std::string> StepModels(const std::string& name) const;
   // The per-model lock serialising that model's loads and unloads.
   std::shared_ptr<std::mutex> ModelLock(const std::string& name);
   // Drains replaced or unloaded versions; keeps the ones stuck in a runner.

@@ -1,6 +1,9 @@
 #include "server/repository/model_spec_builder.h"
 
 #include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -44,6 +47,9 @@ class Builder {
       e.output_map.insert(step.output_map().begin(), step.output_map().end());
       s_.ensemble_steps.push_back(std::move(e));
     }
+    if (c_.platform() == kEnsembleRunner || c_.has_ensemble_scheduling()) {
+      TORII_RETURN_IF_ERROR(CheckEnsemble());
+    }
     s_.default_model_filename = c_.default_model_filename().empty()
                                     ? runner_.default_model_filename
                                     : c_.default_model_filename();
@@ -55,6 +61,183 @@ class Builder {
  private:
   absl::Status Invalid(const std::string& msg) const {
     return absl::InvalidArgumentError(absl::StrCat("model '", c_.name(), "': ", msg));
+  }
+
+  // "step 1 (model 'classify')": how every ensemble error names a step (its
+  // index in ensemble_scheduling.step, from 0, as Triton counts).
+  std::string StepLabel(size_t i) const {
+    return absl::StrCat("step ", i, " (model '", s_.ensemble_steps[i].model_name, "')");
+  }
+
+  // An ensemble's own rules (Triton's), checked from its config alone: the
+  // composing models are checked when the ensemble loads (ensemble_model.h).
+  // Every tensor has exactly one producer (an ensemble input or one step's
+  // output), every step input and ensemble output is produced, every
+  // produced tensor is used, and the steps form no cycle.
+  absl::Status CheckEnsemble() {
+    if (c_.platform() != kEnsembleRunner) {
+      return Invalid(absl::StrCat("'ensemble_scheduling' is set but 'platform' is \"",
+                                  c_.platform(), "\"; an ensemble has platform: \"ensemble\""));
+    }
+    if (!c_.backend().empty()) {
+      return Invalid(absl::StrCat("an ensemble has platform: \"ensemble\" and no 'backend' (it "
+                                  "has backend: \"", c_.backend(), "\")"));
+    }
+    if (s_.ensemble_steps.empty()) {
+      return Invalid("an ensemble needs 'ensemble_scheduling' with at least one 'step'");
+    }
+    if (c_.instance_group_size() > 0) {
+      return Invalid("an ensemble has no 'instance_group': its steps run on the instances of "
+                     "the models they call");
+    }
+    if (c_.model_warmup_size() > 0) return Invalid("an ensemble has no 'model_warmup'");
+    if (c_.has_optimization()) return Invalid("an ensemble has no 'optimization'");
+    // An ensemble is decoupled only through its steps (Triton derives it);
+    // steps that are decoupled are refused when the ensemble loads.
+    s_.decoupled = false;
+
+    const auto& steps = s_.ensemble_steps;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const EnsembleStepSpec& st = steps[i];
+      if (st.model_name.empty()) {
+        return Invalid(absl::StrCat("step ", i, ": 'model_name' is empty"));
+      }
+      if (st.model_name == c_.name()) {
+        return Invalid(absl::StrCat(StepLabel(i), " calls the ensemble itself"));
+      }
+      if (st.model_version < -1) {
+        return Invalid(absl::StrCat(StepLabel(i), ": 'model_version' is ", st.model_version,
+                                    "; it is -1 (the latest ready version) or a version number"));
+      }
+      if (st.input_map.empty()) {
+        return Invalid(absl::StrCat(StepLabel(i), ": 'input_map' is empty; map each input of "
+                                    "the model to an ensemble tensor"));
+      }
+      if (st.output_map.empty()) {
+        return Invalid(absl::StrCat(StepLabel(i), ": 'output_map' is empty; map the outputs "
+                                    "the ensemble uses to ensemble tensors"));
+      }
+      for (const auto& [key, tensor] : st.input_map) {
+        if (key.empty() || tensor.empty()) {
+          return Invalid(absl::StrCat(StepLabel(i), ": 'input_map' has an empty name"));
+        }
+      }
+      for (const auto& [key, tensor] : st.output_map) {
+        if (key.empty() || tensor.empty()) {
+          return Invalid(absl::StrCat(StepLabel(i), ": 'output_map' has an empty name"));
+        }
+      }
+    }
+
+    // Producers: -1 = the client (an ensemble input), else the step.
+    struct Producer {
+      int step;
+      std::string output;
+    };
+    std::map<std::string, Producer> producers;
+    for (const auto& in : c_.input()) producers[in.name()] = {-1, ""};
+    for (size_t i = 0; i < steps.size(); ++i) {
+      for (const auto& [output, tensor] : steps[i].output_map) {
+        auto [it, inserted] = producers.emplace(tensor, Producer{static_cast<int>(i), output});
+        if (inserted) continue;
+        if (it->second.step < 0) {
+          return Invalid(absl::StrCat("ensemble tensor '", tensor, "' is produced twice: it is "
+                                      "an ensemble input and ", StepLabel(i), " maps its output '",
+                                      output, "' to it"));
+        }
+        return Invalid(absl::StrCat("ensemble tensor '", tensor, "' is produced twice: by ",
+                                    StepLabel(it->second.step), " output '", it->second.output,
+                                    "' and by ", StepLabel(i), " output '", output, "'"));
+      }
+    }
+    std::map<std::string, int> readers;  // tensor -> how many step inputs read it
+    for (size_t i = 0; i < steps.size(); ++i) {
+      for (const auto& [input, tensor] : steps[i].input_map) {
+        if (producers.count(tensor) == 0) {
+          return Invalid(absl::StrCat(StepLabel(i), ": input '", input, "' reads ensemble tensor '",
+                                      tensor, "', which nothing produces (it is neither an "
+                                      "ensemble input nor mapped from any step's output)"));
+        }
+        ++readers[tensor];
+      }
+    }
+    TORII_RETURN_IF_ERROR(CheckEnsembleAcyclic(producers_of(producers)));
+    std::set<std::string> ensemble_outputs;
+    for (const auto& out : c_.output()) {
+      ensemble_outputs.insert(out.name());
+      auto it = producers.find(out.name());
+      if (it == producers.end()) {
+        return Invalid(absl::StrCat("ensemble output '", out.name(), "' is not mapped: no "
+                                    "step's 'output_map' produces it"));
+      }
+      if (it->second.step < 0) {
+        return Invalid(absl::StrCat("ensemble output '", out.name(), "' has the name of an "
+                                    "ensemble input; an output must be produced by a step"));
+      }
+    }
+    for (const auto& in : c_.input()) {
+      if (readers.count(in.name()) == 0) {
+        return Invalid(absl::StrCat("ensemble input '", in.name(), "' is read by no step"));
+      }
+    }
+    for (const auto& [tensor, p] : producers) {
+      if (p.step < 0 || readers.count(tensor) != 0 || ensemble_outputs.count(tensor) != 0) continue;
+      return Invalid(absl::StrCat("ensemble tensor '", tensor, "' (output '", p.output, "' of ",
+                                  StepLabel(p.step), ") is read by no step and is not an "
+                                  "ensemble output; remove it from the 'output_map'"));
+    }
+    return absl::OkStatus();
+  }
+
+  // For each step, for each tensor it reads that a step produces: the
+  // producing step.
+  template <typename Producers>
+  std::vector<std::vector<std::pair<int, std::string>>> producers_of(const Producers& producers) {
+    std::vector<std::vector<std::pair<int, std::string>>> deps(s_.ensemble_steps.size());
+    for (size_t i = 0; i < s_.ensemble_steps.size(); ++i) {
+      for (const auto& [input, tensor] : s_.ensemble_steps[i].input_map) {
+        const auto& p = producers.at(tensor);
+        if (p.step >= 0) deps[i].emplace_back(p.step, tensor);
+      }
+    }
+    return deps;
+  }
+
+  // Refuses steps that (directly or through others) wait for their own
+  // output, naming the steps and tensors of one such cycle.
+  absl::Status CheckEnsembleAcyclic(
+      const std::vector<std::vector<std::pair<int, std::string>>>& deps) {
+    const size_t n = deps.size();
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    std::vector<int> mark(n, 0);
+    std::vector<std::pair<int, std::string>> path;  // (step, tensor it reads next)
+    std::function<absl::Status(int)> visit = [&](int step) -> absl::Status {
+      mark[step] = 1;
+      for (const auto& [from, tensor] : deps[step]) {
+        path.emplace_back(step, tensor);
+        if (mark[from] == 1) {
+          // The cycle is the part of the path from `from` on.
+          size_t start = 0;
+          while (path[start].first != from) ++start;
+          std::string text;
+          for (size_t k = start; k < path.size(); ++k) {
+            const int reader = path[k].first;
+            const int producer = k + 1 < path.size() ? path[k + 1].first : from;
+            absl::StrAppend(&text, k == start ? StepLabel(reader) : ", which", " reads '",
+                            path[k].second, "' from ", StepLabel(producer));
+          }
+          return Invalid(absl::StrCat("the steps form a cycle: ", text));
+        }
+        if (mark[from] == 0) TORII_RETURN_IF_ERROR(visit(from));
+        path.pop_back();
+      }
+      mark[step] = 2;
+      return absl::OkStatus();
+    };
+    for (size_t i = 0; i < n; ++i) {
+      if (mark[i] == 0) TORII_RETURN_IF_ERROR(visit(static_cast<int>(i)));
+    }
+    return absl::OkStatus();
   }
 
   void ReadScheduling() {

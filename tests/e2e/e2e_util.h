@@ -23,8 +23,11 @@ class TempRepository {
  public:
   TempRepository() : dir_(MakeTempDir("torii-repo-")) {
     std::filesystem::copy(TORII_EXAMPLE_REPOSITORY, dir_, std::filesystem::copy_options::recursive);
-    // The TorchScript example needs a runner this build may not have.
-    std::filesystem::remove_all(dir_ + "/mlp");
+    // The TorchScript example needs a runner this build may not have; so does
+    // the pipeline ensemble example (Python), tested in ensemble_e2e_test.cc.
+    for (const char* m : {"mlp", "pipeline", "pipeline_preprocess", "pipeline_postprocess"}) {
+      std::filesystem::remove_all(dir_ + "/" + m);
+    }
   }
   ~TempRepository() {
     std::error_code ignored;
