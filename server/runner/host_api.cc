@@ -42,6 +42,16 @@ struct ToriiInferResult {
 namespace torii {
 namespace {
 
+RunnerLogForwarder& LogForwarder() {
+  static RunnerLogForwarder forwarder;
+  return forwarder;
+}
+
+SenderResponseFactory& SenderResponses() {
+  static SenderResponseFactory factory;
+  return factory;
+}
+
 ToriiError* NewError(ToriiStatusCode code, std::string message) {
   return new ToriiError{code, std::move(message)};
 }
@@ -200,7 +210,14 @@ ToriiResponse* NewResponseFor(ToriiResponseSender* s) {
   if (s->finished) return nullptr;
   auto* r = new ToriiResponse;
   r->sender = s->self;
-  r->response = s->request->NewResponse();
+  if (const SenderResponseFactory& f = SenderResponses()) {
+    r->response = f();
+    r->response->model_name = s->request->model_name;
+    r->response->model_version = s->request->served_version;
+    r->response->id = s->request->id;
+  } else {
+    r->response = s->request->NewResponse();
+  }
   return r;
 }
 
@@ -390,6 +407,7 @@ ToriiHostApi MakeApi() {
   a.error_code = [](const ToriiError* e) { return e->code; };
   a.error_message = [](const ToriiError* e) { return e->message.c_str(); };
   a.log = [](const ToriiModel* m, ToriiLogLevel level, const char* msg) {
+    if (const RunnerLogForwarder& f = LogForwarder()) return f(m, level, msg ? msg : "");
     LogFields fields;
     if (m != nullptr) fields = {{"model", m->name}, {"version", std::to_string(m->version)}};
     const LogLevel l = level == TORII_LOG_ERROR     ? LogLevel::kError
@@ -617,6 +635,12 @@ void HandOverTakenRequests(ToriiBatch* b) {
     std::lock_guard<std::mutex> lock(s->mu);
     if (!s->finished) s->owned = std::move((*b->requests)[r]);
   }
+}
+
+void SetRunnerLogForwarder(RunnerLogForwarder forwarder) { LogForwarder() = std::move(forwarder); }
+
+void SetSenderResponseFactory(SenderResponseFactory factory) {
+  SenderResponses() = std::move(factory);
 }
 
 size_t OpenSenders(const ToriiModel* model) {
