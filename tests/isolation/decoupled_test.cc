@@ -164,7 +164,7 @@ class TestDispatcher : public InferenceDispatcher {
   std::vector<std::thread> threads_;
 };
 
-TEST_CASE("1000 responses for one request arrive complete and in order (in process and isolated)") {
+TEST_CASE("1000 responses for one request arrive complete and in order (in process and isolated)", "[decoupled]") {
   for (bool isolated : {false, true}) {
     for (const char* where : {"thread", "execute"}) {
       INFO((isolated ? "isolated" : "in process") << ", sent from " << where);
@@ -189,7 +189,7 @@ TEST_CASE("1000 responses for one request arrive complete and in order (in proce
   }
 }
 
-TEST_CASE("the last response may carry the final flag and zero responses are a final alone") {
+TEST_CASE("the last response may carry the final flag and zero responses are a final alone", "[decoupled]") {
   for (bool isolated : {false, true}) {
     INFO((isolated ? "isolated" : "in process"));
     auto b = Start(isolated);
@@ -207,7 +207,7 @@ TEST_CASE("the last response may carry the final flag and zero responses are a f
   }
 }
 
-TEST_CASE("back-pressure: a receiver that does not read holds the sender back (bounded)") {
+TEST_CASE("back-pressure: a receiver that does not read holds the sender back (bounded)", "[decoupled]") {
   for (bool isolated : {false, true}) {
     INFO((isolated ? "isolated" : "in process"));
     auto b = Start(isolated);
@@ -229,7 +229,7 @@ TEST_CASE("back-pressure: a receiver that does not read holds the sender back (b
   }
 }
 
-TEST_CASE("a receiver that goes away makes the sends fail and the runner stop") {
+TEST_CASE("a receiver that goes away makes the sends fail and the runner stop", "[decoupled]") {
   for (bool isolated : {false, true}) {
     INFO((isolated ? "isolated" : "in process"));
     auto b = Start(isolated);
@@ -247,7 +247,7 @@ TEST_CASE("a receiver that goes away makes the sends fail and the runner stop") 
   }
 }
 
-TEST_CASE("cancellation after execute returned reaches the runner") {
+TEST_CASE("cancellation after execute returned reaches the runner", "[decoupled]") {
   for (bool isolated : {false, true}) {
     INFO((isolated ? "isolated" : "in process"));
     auto b = Start(isolated);
@@ -266,7 +266,7 @@ TEST_CASE("cancellation after execute returned reaches the runner") {
   }
 }
 
-TEST_CASE("a child that crashes with open decoupled requests ends each with the signal") {
+TEST_CASE("a child that crashes with open decoupled requests ends each with the signal", "[decoupled]") {
   auto b = Start(/*isolated=*/true);
   auto slow = CountRequest(*b->spec, 100000);
   slow->request->parameters.Set("delay_us", int64_t{2000});
@@ -294,7 +294,7 @@ TEST_CASE("a child that crashes with open decoupled requests ends each with the 
   CHECK(again->sink->count() == 3);
 }
 
-TEST_CASE("unloading ends requests still open with an error") {
+TEST_CASE("unloading ends requests still open with an error", "[decoupled]") {
   for (bool isolated : {false, true}) {
     INFO((isolated ? "isolated" : "in process"));
     auto b = Start(isolated);
@@ -310,7 +310,7 @@ TEST_CASE("unloading ends requests still open with an error") {
   }
 }
 
-TEST_CASE("an isolated runner calls another model and reads every response of it") {
+TEST_CASE("an isolated runner calls another model and reads every response of it", "[decoupled]") {
   TestDispatcher dispatcher;
   auto callee = Start(/*isolated=*/false, nullptr, "callee");
   dispatcher.target = &callee->get();
