@@ -180,14 +180,12 @@ class StreamReactor
     StartRead(&incoming_);
     auto r = NewRequest(ctx_, call);
     // Cancelled once the client is gone, whether it said so or stopped
-    // taking writes. (The context lives until OnDone, which comes only after
-    // every request of the stream got its final response.)
+    // taking writes. The context is read under the stream's lock, which
+    // OnDone takes before gRPC destroys the context: a request that
+    // outlives its stream (a runner still holding it) never touches it.
     r->is_cancelled = [state = state_.get(), ctx = ctx_] {
-      {
-        std::lock_guard<std::mutex> lock(state->mu);
-        if (state->gone) return true;
-      }
-      return ctx->IsCancelled();
+      std::lock_guard<std::mutex> lock(state->mu);
+      return state->gone || state->reactor == nullptr || ctx->IsCancelled();
     };
     absl::Status st = RequestFromWire(call->request, r.get(), &call->converted);
     if (!st.ok()) {
