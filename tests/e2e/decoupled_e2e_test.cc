@@ -33,7 +33,27 @@ model_transaction_policy { decoupled: true }
 instance_group [ { count: 2 } ]
 )";
 
+// The SDK's worked example (plugins/generator), served as it is documented.
+const char* kGeneratorConfig = R"(
+backend: "generator"
+max_batch_size: 0
+model_transaction_policy { decoupled: true }
+input [
+  { name: "PROMPT" data_type: TYPE_STRING dims: [ 1 ] },
+  { name: "MAX_TOKENS" data_type: TYPE_INT32 dims: [ 1 ] }
+]
+output [ { name: "TOKEN" data_type: TYPE_STRING dims: [ 1 ] } ]
+)";
+
 void FillRepository(const TempRepository* r) {
+  for (const std::string m : {"generator", "generator_iso"}) {
+    std::string config = "name: \"" + m + "\"" + kGeneratorConfig;
+    if (m == "generator_iso") {
+      config += R"(parameters { key: "isolation" value { string_value: "process" } })";
+    }
+    r->Write(m + "/config.pbtxt", config);
+    r->Write(m + "/1/.keep", "");
+  }
   for (const std::string m : {"stream", "stream_iso"}) {
     std::string config = "name: \"" + m + "\"" + kStreamConfig;
     if (m == "stream_iso") {
@@ -163,6 +183,54 @@ TEST_CASE("ModelStreamInfer delivers 1000 responses of one request complete and 
     REQUIRE(three.size() == 3);
     CHECK(Index(three[2]) == 2);
     CHECK(FinalFlag(three[2]) == 0);  // its end was the final flag alone, not written
+  }
+}
+
+TEST_CASE("the generator example streams its tokens in process and isolated") {
+  auto stub = Server().Stub();
+  for (const std::string model : {"generator", "generator_iso"}) {
+    INFO(model);
+    REQUIRE(WaitModelReady(*stub, model));
+    inference::ModelInferRequest r;
+    r.set_model_name(model);
+    r.set_id("gen");
+    auto* prompt = r.add_inputs();
+    prompt->set_name("PROMPT");
+    prompt->set_datatype("BYTES");
+    prompt->add_shape(1);
+    auto* max = r.add_inputs();
+    max->set_name("MAX_TOKENS");
+    max->set_datatype("INT32");
+    max->add_shape(1);
+    const std::string text = "to be or not";
+    const uint32_t len = static_cast<uint32_t>(text.size());
+    r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&len), 4) + text);
+    const int32_t tokens = 1000;
+    r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&tokens), 4));
+    (*r.mutable_parameters())["triton_enable_empty_final_response"].set_bool_param(true);
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(60000));
+    auto stream = stub->ModelStreamInfer(&ctx);
+    REQUIRE(stream->Write(r));
+    stream->WritesDone();
+    const std::vector<std::string> words = {"to", "be", "or", "not"};
+    size_t n = 0;
+    bool ordered = true, final_seen = false;
+    inference::ModelStreamInferResponse m;
+    while (stream->Read(&m)) {
+      INFO(m.error_message());
+      REQUIRE(m.error_message().empty());
+      if (FinalFlag(m) == 1) {
+        final_seen = true;
+        continue;
+      }
+      ordered &= m.infer_response().raw_output_contents(0).substr(4) == words[n % 4];
+      ++n;
+    }
+    REQUIRE(stream->Finish().ok());
+    CHECK(n == 1000);
+    CHECK(ordered);
+    CHECK(final_seen);
   }
 }
 
