@@ -274,6 +274,14 @@ class ChildEvents {
   ChildEvents(int fd, SharedRegion child_heap, SharedRegion parent_heap)
       : fd_(fd), child_region_(std::move(child_heap)), parent_heap_(std::move(parent_heap)),
         heap_(&child_region_) {}
+  ~ChildEvents() {
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_done_ = true;
+    }
+    results_cv_.notify_all();
+    results_thread_.join();
+  }
 
   RegionHeap& heap() { return heap_; }
   bool closing() const { return closing_.load(); }
@@ -325,6 +333,11 @@ class ChildEvents {
   // Wakes every waiting sender (their sends fail from now on) and ends every
   // pending call with an error.
   void Close();
+  // Waits until every queued call result reached its callback.
+  void WaitResultsDelivered() {
+    std::unique_lock<std::mutex> lock(results_mu_);
+    results_cv_.wait(lock, [&] { return results_.empty() && !delivering_; });
+  }
 
  private:
   struct PendingCall {
@@ -332,6 +345,22 @@ class ChildEvents {
     std::vector<uint64_t> blocks;  // the inputs in the child heap
   };
   void HandleCallResult(const CallResultMessage& m);
+  // Delivers call results to the runners' callbacks, in order, on a thread
+  // of its own: a callback that waits (say, in sender_send for credit that
+  // only the events thread can bring) must not stop the events thread.
+  void DeliverResults();
+  struct Result {
+    uint64_t call_id = 0;
+    std::unique_ptr<InferenceResponse> response;
+    bool final = false;
+  };
+  void Enqueue(Result r) {
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_.push_back(std::move(r));
+    }
+    results_cv_.notify_all();  // the delivery thread, or a waiter of WaitResultsDelivered
+  }
 
   const int fd_;
   SharedRegion child_region_;
@@ -345,6 +374,12 @@ class ChildEvents {
   std::map<RequestHandle, std::shared_ptr<ChildSink>> open_;
   std::map<uint64_t, PendingCall> calls_;
   uint64_t next_call_id_ = 1;
+  std::mutex results_mu_;
+  std::condition_variable results_cv_;
+  std::deque<Result> results_;
+  bool results_done_ = false;  // guarded by results_mu_
+  bool delivering_ = false;     // guarded by results_mu_
+  std::thread results_thread_{[this] { DeliverResults(); }};  // last: the above exist
 };
 
 namespace {
@@ -571,13 +606,6 @@ void ChildEvents::StartCall(std::unique_ptr<InferenceRequest> request) {
 }
 
 void ChildEvents::HandleCallResult(const CallResultMessage& m) {
-  InferenceRequest* request = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = calls_.find(m.call_id);
-    if (it == calls_.end()) return;
-    request = it->second.request.get();
-  }
   std::unique_ptr<InferenceResponse> response;
   if (m.has_response) {
     auto view = std::make_unique<ViewResponse>(this);
@@ -585,6 +613,7 @@ void ChildEvents::HandleCallResult(const CallResultMessage& m) {
     view->model_version = m.model_version;
     view->id = m.id;
     view->status = FromCode(m.code, m.message);
+    // Mapped here, on the one thread that follows the parent heap.
     absl::Status s = parent_heap_.Follow(m.heap_size);
     if (s.ok()) s = CheckBounds(m.outputs, parent_heap_.size());
     for (size_t i = 0; s.ok() && i < m.outputs.size(); ++i) {
@@ -604,17 +633,43 @@ void ChildEvents::HandleCallResult(const CallResultMessage& m) {
     }
     response = std::move(view);
   }
-  request->sink->Deliver(std::move(response), m.final != 0);
-  if (m.final) {
-    PendingCall done;
+  Enqueue({m.call_id, std::move(response), m.final != 0});
+}
+
+void ChildEvents::DeliverResults() {
+  std::unique_lock<std::mutex> lock(results_mu_);
+  for (;;) {
+    results_cv_.wait(lock, [&] { return results_done_ || !results_.empty(); });
+    if (results_.empty()) return;
+    Result r = std::move(results_.front());
+    results_.pop_front();
+    delivering_ = true;
+    lock.unlock();
+    InferenceRequest* request = nullptr;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = calls_.find(m.call_id);
-      if (it == calls_.end()) return;
-      done = std::move(it->second);
-      calls_.erase(it);
+      std::lock_guard<std::mutex> calls(mu_);
+      auto it = calls_.find(r.call_id);
+      if (it != calls_.end()) request = it->second.request.get();
     }
-    for (uint64_t b : done.blocks) heap_.Free(b);
+    if (request != nullptr) {
+      request->sink->Deliver(std::move(r.response), r.final);
+      if (r.final) {
+        PendingCall done;
+        {
+          std::lock_guard<std::mutex> calls(mu_);
+          auto it = calls_.find(r.call_id);
+          if (it != calls_.end()) {
+            done = std::move(it->second);
+            calls_.erase(it);
+          }
+        }
+        for (uint64_t b : done.blocks) heap_.Free(b);
+      }
+    }
+    r.response.reset();  // a result nobody takes: its blocks go back now
+    lock.lock();
+    delivering_ = false;
+    results_cv_.notify_all();
   }
 }
 
@@ -675,17 +730,19 @@ void ChildEvents::Serve() {
 void ChildEvents::Close() {
   closing_ = true;
   std::vector<std::shared_ptr<ChildSink>> sinks;
-  std::map<uint64_t, PendingCall> calls;
+  std::vector<uint64_t> calls;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [h, sink] : open_) sinks.push_back(sink);
-    calls.swap(calls_);
+    for (auto& [id, call] : calls_) calls.push_back(id);
   }
   for (auto& sink : sinks) sink->OnClose();
-  for (auto& [id, call] : calls) {
-    for (uint64_t b : call.blocks) heap_.Free(b);
-    call.request->RespondError(absl::UnavailableError(
-        "the server closed the runner's channel (the model is being unloaded)"));
+  // Pending calls end after the results already queued for them.
+  for (uint64_t id : calls) {
+    auto error = std::make_unique<InferenceResponse>();
+    error->status = absl::UnavailableError(
+        "the server closed the runner's channel (the model is being unloaded)");
+    Enqueue({id, std::move(error), true});
   }
 }
 
@@ -990,6 +1047,9 @@ int RunnerHostMain(int argc, char** argv) {
   events.Serve();
   for (const auto& a : args.instances) shutdown(a.first, SHUT_RDWR);
   for (auto& t : threads) t.join();
+  // Every call the runner made has had its last callback before the model
+  // goes away.
+  events.WaitResultsDelivered();
   // Destroys the instances and unloads the model; requests still open get
   // their final error on the events channel, which the server still reads.
   loaded.model.reset();

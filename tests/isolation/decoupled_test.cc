@@ -330,6 +330,29 @@ TEST_CASE("an isolated runner calls another model and reads every response of it
   CHECK(dispatcher.calls == 2);
 }
 
+TEST_CASE("a runner may send from a call's callback: the callback does not hold up the channel", "[decoupled]") {
+  TestDispatcher dispatcher;
+  auto callee = Start(/*isolated=*/false, nullptr, "callee");
+  dispatcher.target = &callee->get();
+  dispatcher.spec = callee->spec;
+  for (bool isolated : {false, true}) {
+    INFO((isolated ? "isolated" : "in process"));
+    auto b = Start(isolated, &dispatcher);
+    // Each of the callee's 300 responses is sent on from the callback,
+    // far beyond the child's window of unacknowledged responses.
+    auto t = CountRequest(*b->spec, 300);
+    t->request->parameters.Set("call", std::string("callee"));
+    t->request->parameters.Set("forward", true);
+    Submit(b->get(), *t);
+    REQUIRE(t->sink->WaitFinal(milliseconds(20000)));
+    REQUIRE(t->sink->count() == 301);
+    bool ordered = true;
+    for (size_t i = 0; i < 300; ++i) ordered &= Index(t->sink->at(i)) == static_cast<int32_t>(i);
+    CHECK(ordered);
+    CHECK(Index(t->sink->at(300)) == 300);
+  }
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace torii
