@@ -4,15 +4,16 @@ Debian's python3-grpcio with stubs generated from proto/ (the same the
 clients.python test uses).
 
 It starts torii-server on a free 127.0.0.1 port with a temporary repository
-holding examples/decoupled/token_stream (Python, decoupled) and the stream
-test runner isolated (stream_iso), and checks Triton's stream conventions,
-concurrent streams, and that a client that goes away stops the model's
-work. The server is always stopped (SIGTERM, then SIGKILL) and the
+holding examples/decoupled/token_stream (Python, decoupled), the stream
+test runner isolated (stream_iso), add_sub and the Python models of
+tests/e2e/decoupled_models, and checks Triton's stream conventions,
+concurrent streams, that a client that goes away stops the model's work, and
+Python models that call other models (exec, async_exec, a decoupled call). The server is always stopped (SIGTERM, then SIGKILL) and the
 repository removed.
 
     /usr/bin/python3 tests/e2e/decoupled_client_test.py --server build/bin/torii-server \
         --stubs build/tests/clients/python_stubs --stream-runner <libtorii_stream.so> \
-        --examples examples -v
+        --examples examples --models tests/e2e/decoupled_models -v
 
 Only the standard library besides grpcio/protobuf.
 """
@@ -62,6 +63,10 @@ class Server:
         with open(os.path.join(self.repo, "stream_iso", "config.pbtxt"), "w") as f:
             f.write(STREAM_CONFIG)
         shutil.copy(ARGS.stream_runner, os.path.join(self.repo, "stream_iso", "libtorii_stream.so"))
+        shutil.copytree(os.path.join(ARGS.examples, "model_repository", "add_sub"),
+                        os.path.join(self.repo, "add_sub"))
+        for name in os.listdir(ARGS.models):
+            shutil.copytree(os.path.join(ARGS.models, name), os.path.join(self.repo, name))
         self.port = free_port()
         self.log_path = os.path.join(self.repo, "server.log")
         self.log = open(self.log_path, "w")
@@ -208,6 +213,29 @@ class DecoupledTest(unittest.TestCase):
         self.assertIn("of 1000000 responses", line)
         self.assertTrue("(cancelled)" in line or "(send failed)" in line, line)
 
+    def test_python_models_call_other_models(self):
+        a = [float(i) for i in range(16)]
+        b = [float(100 - i) for i in range(16)]
+        for model in ("py_bls_sync", "py_bls_async"):
+            req = pb.ModelInferRequest(model_name=model, id="bls")
+            req.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
+            req.inputs.add(name="INPUT1", datatype="FP32", shape=[1, 16])
+            req.raw_input_contents.extend([struct.pack("<16f", *a), struct.pack("<16f", *b)])
+            resp = SERVER.stub.ModelInfer(req, timeout=30)
+            total = struct.unpack("<16f", resp.raw_output_contents[0])
+            diff = struct.unpack("<16f", resp.raw_output_contents[1])
+            self.assertEqual(list(total), [x + y for x, y in zip(a, b)], model)
+            want = [x - y for x, y in zip(a, b)] if model == "py_bls_sync" else \
+                [y - x for x, y in zip(a, b)]
+            self.assertEqual(list(diff), want, model)
+        values = list(range(1, 41))
+        req = pb.ModelInferRequest(model_name="py_bls_decoupled", id="bls-d")
+        req.inputs.add(name="IN", datatype="INT32", shape=[len(values)])
+        req.raw_input_contents.append(struct.pack("<%di" % len(values), *values))
+        resp = SERVER.stub.ModelInfer(req, timeout=30)
+        self.assertEqual(struct.unpack("<q", resp.raw_output_contents[0])[0], sum(values))
+        self.assertEqual(struct.unpack("<q", resp.raw_output_contents[1])[0], len(values))
+
     def test_unary_infer_is_refused(self):
         with self.assertRaises(grpc.RpcError) as e:
             SERVER.stub.ModelInfer(text_request("a b", "unary"), timeout=10)
@@ -222,6 +250,7 @@ def main():
     parser.add_argument("--stubs", required=True)
     parser.add_argument("--stream-runner", required=True)
     parser.add_argument("--examples", required=True)
+    parser.add_argument("--models", required=True, help="tests/e2e/decoupled_models")
     ARGS, rest = parser.parse_known_args()
     sys.path.insert(0, ARGS.stubs)
     import grpc as grpc_module  # noqa: E402
