@@ -1015,6 +1015,9 @@ int RunnerHostMain(int argc, char** argv) {
   } else {
     loaded = Load(load, &dispatcher, &reply);
   }
+  // Calls to other models work from the first batch on, which may come as
+  // soon as the reply is out (calls during the load itself are refused).
+  if (reply.code == 0) events.set_ready();
   Encode(reply, &frame);
   if (!events.Send(frame) || reply.code != 0) return reply.code != 0 ? 1 : 3;
 
@@ -1041,7 +1044,6 @@ int RunnerHostMain(int argc, char** argv) {
       }
     });
   }
-  events.set_ready();
   // Acknowledgements, cancellations and call results, until the server
   // closes its side of the events channel: the unload.
   events.Serve();
