@@ -266,13 +266,20 @@ struct IsolatedRunnerModel::Generation {
   bool load_done = false;
   absl::StatusOr<isolation::LoadReply> load_reply = absl::UnavailableError("no load reply");
 
-  // Requests answered through senders; per channel, the batch in flight.
+  // Per channel, the batch in flight, published by its worker without a
+  // lock (the plain path). The events thread, holding open_mu, claims the
+  // batch (sets kClaimed) before it touches one of its requests; a worker
+  // whose batch was claimed, or whose reply names requests answered by
+  // senders, reconciles under open_mu. A claim that comes after the worker
+  // cleared the batch fails: the request is no longer the events thread's.
+  static constexpr uint64_t kClaimed = uint64_t{1} << 63;
   struct Current {
-    uint64_t batch_id = 0;
-    RequestBatch* requests = nullptr;
+    std::atomic<uint64_t> batch{0};
+    RequestBatch* requests = nullptr;  // written before `batch` is published
   };
+  std::unique_ptr<Current[]> current;
+  // Requests answered through senders.
   std::mutex open_mu;
-  std::vector<Current> current;
   std::map<RequestHandle, std::shared_ptr<OpenRequest>> open;
 
   bool Send(const std::string& frame) {
@@ -741,7 +748,7 @@ absl::StatusOr<std::shared_ptr<IsolatedRunnerModel::Generation>> IsolatedRunnerM
   }
   g->pid = pid;
   close_child_ends();
-  g->current.resize(slot.instance_count);
+  g->current = std::make_unique<Generation::Current[]>(slot.instance_count);
   // From now on one thread reads what the child says: the load reply, log
   // lines, output, and after the load its responses and calls.
   g->reader = std::thread([this, &slot, g] { ReadEvents(slot, g); });
@@ -1027,10 +1034,18 @@ void IsolatedRunnerModel::ReadEvents(Slot& slot, std::shared_ptr<Generation> g) 
       auto it = g->open.find(m.handle);
       if (it != g->open.end()) {
         e = it->second;
-      } else if (m.handle.channel < g->current.size()) {
-        const Generation::Current& c = g->current[m.handle.channel];
-        if (c.requests != nullptr && c.batch_id == m.handle.batch_id &&
-            m.handle.index < c.requests->size() && (*c.requests)[m.handle.index] != nullptr) {
+      } else if (m.handle.channel < g->channels.size() && m.handle.batch_id != 0 &&
+                 (m.handle.batch_id & Generation::kClaimed) == 0) {
+        Generation::Current& c = g->current[m.handle.channel];
+        uint64_t v = c.batch.load(std::memory_order_acquire);
+        while (v == m.handle.batch_id &&
+               !c.batch.compare_exchange_weak(v, v | Generation::kClaimed,
+                                              std::memory_order_acq_rel)) {
+        }
+        const bool claimed =
+            v == m.handle.batch_id || v == (m.handle.batch_id | Generation::kClaimed);
+        if (claimed && m.handle.index < c.requests->size() &&
+            (*c.requests)[m.handle.index] != nullptr) {
           e = std::make_shared<OpenRequest>();
           e->handle = m.handle;
           e->request = (*c.requests)[m.handle.index].get();
@@ -1281,11 +1296,10 @@ absl::Status IsolatedRunnerModel::SendBatch(Generation& g, size_t channel, Chann
   }
   b.region_size = ch.region.size();
   isolation::Encode(b, &ch.out);
-  {
-    // Responses a sender sends during the batch find their requests here.
-    std::lock_guard<std::mutex> lock(g.open_mu);
-    g.current[channel] = {b.batch_id, &requests};
-  }
+  // Responses a sender sends during the batch find their requests here.
+  Generation::Current& c = g.current[channel];
+  c.requests = &requests;
+  c.batch.store(b.batch_id, std::memory_order_release);
   return isolation::WriteFrame(ch.fd, ch.out);
 }
 
@@ -1378,20 +1392,27 @@ void IsolatedRunnerModel::Answer(Channel& ch, RequestBatch& requests) {
   }
 }
 
-bool IsolatedRunnerModel::Reconcile(Generation& g, size_t channel, RequestBatch& requests,
-                                    const BatchReply* reply, const absl::Status& failure) {
+bool IsolatedRunnerModel::Reconcile(Generation& g, size_t channel, uint64_t batch_id,
+                                    RequestBatch& requests, const BatchReply* reply,
+                                    const absl::Status& failure) {
+  Generation::Current& c = g.current[channel];
+  bool taken_any = false;
+  if (reply != nullptr) {
+    for (const auto& res : reply->results) taken_any |= res.code == isolation::kAnsweredBySender;
+  }
+  if (!taken_any && failure.ok()) {
+    // The plain path: unless the events thread claimed this batch, nothing
+    // but this worker ever touched its requests.
+    const uint64_t prev = c.batch.exchange(0, std::memory_order_acq_rel);
+    if ((prev & Generation::kClaimed) == 0) return false;
+  }
   bool broke = false;
   std::vector<std::shared_ptr<OpenRequest>> to_end;
   {
     std::lock_guard<std::mutex> lock(g.open_mu);
-    const uint64_t batch_id = g.current[channel].batch_id;
-    g.current[channel] = {};
-    if (g.open.empty() && reply != nullptr) {
-      // The plain path: nothing was sent through a sender.
-      bool any = false;
-      for (const auto& res : reply->results) any |= res.code == isolation::kAnsweredBySender;
-      if (!any) return false;
-    }
+    // Cleared under the lock: the events thread finds the requests named by
+    // senders either here or, from now on, among the open ones.
+    c.batch.store(0, std::memory_order_release);
     for (size_t r = 0; r < requests.size(); ++r) {
       const RequestHandle h{static_cast<uint32_t>(channel), batch_id, static_cast<uint32_t>(r)};
       const bool taken =
@@ -1481,7 +1502,7 @@ void IsolatedRunnerModel::Execute(size_t instance, RequestBatch& requests, Timin
   if (s.ok()) s = AwaitReply(slot, g, ch, requests, instance);
   if (!s.ok()) {
     // Requests a sender answered in part are ended with the others.
-    Reconcile(*g, channel, requests, nullptr, s);
+    Reconcile(*g, channel, ch.batch.batch_id, requests, nullptr, s);
     for (auto& r : requests) {
       if (r != nullptr) r->RespondError(s);
     }
@@ -1489,7 +1510,7 @@ void IsolatedRunnerModel::Execute(size_t instance, RequestBatch& requests, Timin
     return;
   }
   const Clock::time_point t2 = Clock::now();
-  if (Reconcile(*g, channel, requests, &ch.reply, absl::OkStatus())) {
+  if (Reconcile(*g, channel, ch.batch.batch_id, requests, &ch.reply, absl::OkStatus())) {
     std::lock_guard<std::mutex> lock(slot.mu);
     KillLocked(slot, *g, "protocol error: a request answered both by a sender and by the batch");
   }

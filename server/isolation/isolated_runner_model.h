@@ -141,7 +141,7 @@ class IsolatedRunnerModel : public ExecutionBackend {
   // the supervisor to learn why.
   absl::Status DeathStatus(Slot& slot, const std::shared_ptr<Generation>& g);
   // Writes one batch into the channel's region and frame.
-  // (and registers it as the channel's batch in flight).
+  // (and publishes it as the channel's batch in flight, without a lock).
   absl::Status SendBatch(Generation& g, size_t channel, Channel& ch, RequestBatch& requests);
   // Waits for the batch's reply, passing on cancellations and enforcing the
   // execution timeout.
@@ -153,8 +153,8 @@ class IsolatedRunnerModel : public ExecutionBackend {
   // After a batch (answered, or failed with `failure`): requests answered
   // through senders move out of `requests` into the generation's open
   // requests. True when the child broke the protocol doing so.
-  bool Reconcile(Generation& g, size_t channel, RequestBatch& requests, const isolation::BatchReply* reply,
-                 const absl::Status& failure);
+  bool Reconcile(Generation& g, size_t channel, uint64_t batch_id, RequestBatch& requests,
+                 const isolation::BatchReply* reply, const absl::Status& failure);
   // The events thread of one child: frames, output lines, cancellations.
   void ReadEvents(Slot& slot, std::shared_ptr<Generation> g);
   // Ends every open request of `g` (the child is gone) with `status`.
