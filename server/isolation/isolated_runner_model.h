@@ -12,6 +12,15 @@
 // Nothing of the runner's code runs in the server: the child opens the
 // library, checks its ABI and reports its provenance.
 //
+// Per child, the control socket becomes a full-duplex events channel after
+// the load (protocol.h), read by one thread per child together with the
+// child's stdout and stderr pipes (each line goes to the log, tagged with the
+// model): responses a runner sends through senders reach their requests in
+// order (paced by the receiver's AwaitCapacity on a small elastic pool of
+// threads, so a slow client never holds up another's responses), calls the
+// runner makes go to the InferenceDispatcher, cancellations go back. Batches
+// keep their strict frame-for-frame path on the instance channels.
+//
 // A supervisor thread per child starts it, waits for it to end, records why,
 // kills what is left of its process group (helpers the runner started), and
 // starts it again with exponential backoff. While a child is down its
@@ -35,6 +44,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/core/execution_backend.h"
+#include "server/core/inference_dispatcher.h"
 #include "server/core/model_spec.h"
 #include "server/isolation/protocol.h"
 #include "server/isolation/shared_memory.h"
@@ -60,6 +70,9 @@ class IsolatedRunnerModel : public ExecutionBackend {
     std::string library_path;
     std::string runner;
     std::string default_model_filename;
+    /// Where the runner's calls to other models go (null: they fail with
+    /// UNAVAILABLE).
+    InferenceDispatcher* dispatcher = nullptr;
     /// The runner may complete the config at load (its manifest allows it);
     /// `on_completed_config` then receives what it made of it.
     bool allow_config_completion = false;
@@ -107,10 +120,15 @@ class IsolatedRunnerModel : public ExecutionBackend {
   /// the requests they were running fail with UNAVAILABLE naming `reason`.
   void Abort(const std::string& reason) override;
 
- private:
+ public:
+  // Implementation types (isolated_runner_model.cc).
   struct Channel;
   struct Generation;
   struct Slot;
+  struct OpenRequest;
+  class PumpPool;
+
+ private:
 
   explicit IsolatedRunnerModel(Options options);
 
@@ -123,13 +141,24 @@ class IsolatedRunnerModel : public ExecutionBackend {
   // the supervisor to learn why.
   absl::Status DeathStatus(Slot& slot, const std::shared_ptr<Generation>& g);
   // Writes one batch into the channel's region and frame.
-  absl::Status SendBatch(Channel& ch, const RequestBatch& requests);
+  // (and publishes it as the channel's batch in flight, without a lock).
+  absl::Status SendBatch(Generation& g, size_t channel, Channel& ch, RequestBatch& requests);
   // Waits for the batch's reply, passing on cancellations and enforcing the
   // execution timeout.
   absl::Status AwaitReply(Slot& slot, const std::shared_ptr<Generation>& g, Channel& ch,
                           const RequestBatch& requests, size_t instance);
-  // Checks the child's outputs against the spec and answers each request.
+  // Checks the child's outputs against the spec and answers each request
+  // the reply answers.
   void Answer(Channel& ch, RequestBatch& requests);
+  // After a batch (answered, or failed with `failure`): requests answered
+  // through senders move out of `requests` into the generation's open
+  // requests. True when the child broke the protocol doing so.
+  bool Reconcile(Generation& g, size_t channel, uint64_t batch_id, RequestBatch& requests,
+                 const isolation::BatchReply* reply, const absl::Status& failure);
+  // The events thread of one child: frames, output lines, cancellations.
+  void ReadEvents(Slot& slot, std::shared_ptr<Generation> g);
+  // Ends every open request of `g` (the child is gone) with `status`.
+  void EndOpenRequests(Generation& g, const absl::Status& status);
 
   Options options_;
   const std::string model_name_;
@@ -138,6 +167,7 @@ class IsolatedRunnerModel : public ExecutionBackend {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::pair<Slot*, size_t>> instances_;  // instance -> (slot, channel)
   std::atomic<bool> spec_settled_{false};  // set by Create() once slot 0 has loaded
+  std::shared_ptr<PumpPool> pumps_;
   mutable std::mutex provenance_mu_;
   RunnerProvenance provenance_;
 };

@@ -65,6 +65,27 @@ class Writer {
     Put<uint64_t>(t.offset);
     Put<uint64_t>(t.size);
   }
+  void PutHandle(const RequestHandle& h) {
+    Put<uint32_t>(h.channel);
+    Put<uint64_t>(h.batch_id);
+    Put<uint32_t>(h.index);
+  }
+  void PutNamed(const std::vector<NamedTensor>& ts) {
+    Put<uint32_t>(static_cast<uint32_t>(ts.size()));
+    for (const auto& t : ts) {
+      PutString(t.name);
+      Put<int32_t>(t.datatype);
+      PutTensor(t.tensor);
+    }
+  }
+  void PutOutputs(const std::vector<BatchReply::Output>& outputs) {
+    Put<uint32_t>(static_cast<uint32_t>(outputs.size()));
+    for (const auto& o : outputs) {
+      Put<uint32_t>(o.index);
+      Put<int32_t>(o.datatype);
+      PutTensor(o.tensor);
+    }
+  }
   void Finish() {
     const uint32_t body = static_cast<uint32_t>(out_->size() - kFrameHeaderSize);
     std::memcpy(&(*out_)[8], &body, 4);
@@ -159,6 +180,25 @@ class Reader {
     return true;
   }
   bool GetTensor(TensorRef* t) { return GetShape(&t->shape) && Get(&t->offset) && Get(&t->size); }
+  bool GetHandle(RequestHandle* h) { return Get(&h->channel) && Get(&h->batch_id) && Get(&h->index); }
+  bool GetNamed(std::vector<NamedTensor>* ts) {
+    uint32_t n;
+    if (!GetCount(&n, kMaxCount)) return false;
+    ts->resize(n);
+    for (auto& t : *ts) {
+      if (!GetString(&t.name) || !Get(&t.datatype) || !GetTensor(&t.tensor)) return false;
+    }
+    return true;
+  }
+  bool GetOutputs(std::vector<BatchReply::Output>* outputs) {
+    uint32_t n;
+    if (!GetCount(&n, kMaxCount)) return false;
+    outputs->resize(n);
+    for (auto& o : *outputs) {
+      if (!Get(&o.index) || !Get(&o.datatype) || !GetTensor(&o.tensor)) return false;
+    }
+    return true;
+  }
   bool done() const { return left_ == 0; }
 
  private:
@@ -319,6 +359,199 @@ absl::Status Decode(absl::string_view body, BatchReply* m) {
   return absl::OkStatus();
 }
 
+void Encode(const ResponseMessage& m, std::string* out) {
+  Writer w(out, MessageType::kResponse);
+  w.PutHandle(m.handle);
+  w.Put<uint8_t>(m.final);
+  w.Put<uint8_t>(m.has_response);
+  w.Put<int32_t>(m.code);
+  w.PutString(m.message);
+  w.PutOutputs(m.outputs);
+  w.Put<uint64_t>(m.heap_size);
+  w.Finish();
+}
+
+void Encode(const AckMessage& m, std::string* out) {
+  Writer w(out, MessageType::kAck);
+  w.PutHandle(m.handle);
+  w.Put<uint8_t>(m.gone);
+  w.Finish();
+}
+
+void Encode(const CancelMessage& m, std::string* out) {
+  Writer w(out, MessageType::kCancel);
+  w.PutHandle(m.handle);
+  w.Finish();
+}
+
+void Encode(const CallMessage& m, std::string* out) {
+  Writer w(out, MessageType::kCall);
+  w.Put<uint64_t>(m.call_id);
+  w.PutString(m.model);
+  w.Put<int64_t>(m.version);
+  w.PutString(m.id);
+  w.PutParameters(m.parameters);
+  w.PutNamed(m.inputs);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.outputs.size()));
+  for (const auto& o : m.outputs) w.PutString(o);
+  w.Put<int64_t>(m.deadline_ns);
+  w.Put<uint64_t>(m.heap_size);
+  w.Finish();
+}
+
+void Encode(const CallResultMessage& m, std::string* out) {
+  Writer w(out, MessageType::kCallResult);
+  w.Put<uint64_t>(m.call_id);
+  w.Put<uint8_t>(m.final);
+  w.Put<uint8_t>(m.has_response);
+  w.Put<int32_t>(m.code);
+  w.PutString(m.message);
+  w.PutString(m.model_name);
+  w.PutString(m.model_version);
+  w.PutString(m.id);
+  w.PutNamed(m.outputs);
+  w.Put<uint64_t>(m.heap_size);
+  w.Finish();
+}
+
+void Encode(const FreeMessage& m, std::string* out) {
+  Writer w(out, MessageType::kFreeResult);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.offsets.size()));
+  for (uint64_t o : m.offsets) w.Put<uint64_t>(o);
+  w.Finish();
+}
+
+void Encode(const LogMessage& m, std::string* out) {
+  Writer w(out, MessageType::kLog);
+  w.Put<int32_t>(m.level);
+  w.PutString(m.message);
+  w.Finish();
+}
+
+absl::Status Decode(absl::string_view body, ResponseMessage* m) {
+  Reader r(body);
+  if (!r.GetHandle(&m->handle) || !r.Get(&m->final) || !r.Get(&m->has_response) ||
+      !r.Get(&m->code) || !r.GetString(&m->message) || !r.GetOutputs(&m->outputs) ||
+      !r.Get(&m->heap_size) || !r.done()) {
+    return Malformed("response");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, AckMessage* m) {
+  Reader r(body);
+  if (!r.GetHandle(&m->handle) || !r.Get(&m->gone) || !r.done()) return Malformed("ack");
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, CancelMessage* m) {
+  Reader r(body);
+  if (!r.GetHandle(&m->handle) || !r.done()) return Malformed("cancel");
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, CallMessage* m) {
+  Reader r(body);
+  uint32_t n;
+  if (!r.Get(&m->call_id) || !r.GetString(&m->model) || !r.Get(&m->version) ||
+      !r.GetString(&m->id) || !r.GetParameters(&m->parameters) || !r.GetNamed(&m->inputs) ||
+      !r.GetCount(&n, kMaxCount)) {
+    return Malformed("call");
+  }
+  m->outputs.resize(n);
+  for (auto& o : m->outputs) {
+    if (!r.GetString(&o)) return Malformed("call outputs");
+  }
+  if (!r.Get(&m->deadline_ns) || !r.Get(&m->heap_size) || !r.done()) return Malformed("call");
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, CallResultMessage* m) {
+  Reader r(body);
+  if (!r.Get(&m->call_id) || !r.Get(&m->final) || !r.Get(&m->has_response) || !r.Get(&m->code) ||
+      !r.GetString(&m->message) || !r.GetString(&m->model_name) ||
+      !r.GetString(&m->model_version) || !r.GetString(&m->id) || !r.GetNamed(&m->outputs) ||
+      !r.Get(&m->heap_size) || !r.done()) {
+    return Malformed("call result");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, FreeMessage* m) {
+  Reader r(body);
+  uint32_t n;
+  if (!r.GetCount(&n, kMaxCount)) return Malformed("free");
+  m->offsets.resize(n);
+  for (auto& o : m->offsets) {
+    if (!r.Get(&o)) return Malformed("free");
+  }
+  if (!r.done()) return Malformed("free");
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, LogMessage* m) {
+  Reader r(body);
+  if (!r.Get(&m->level) || !r.GetString(&m->message) || !r.done()) return Malformed("log");
+  return absl::OkStatus();
+}
+
+ReadOutcome FrameReader::Next(MessageType* type, absl::string_view* body, std::string* error) {
+  const size_t have = end_ - begin_;
+  if (have < kFrameHeaderSize) return ReadOutcome::kTimeout;
+  uint32_t magic, t, size;
+  const char* p = buffer_.data() + begin_;
+  std::memcpy(&magic, p, 4);
+  std::memcpy(&t, p + 4, 4);
+  std::memcpy(&size, p + 8, 4);
+  if (magic != kFrameMagic || size > kMaxFrameBody) {
+    *error = absl::StrCat("bad frame header (magic ", magic, ", size ", size, ")");
+    return ReadOutcome::kError;
+  }
+  if (have < kFrameHeaderSize + size) {
+    // Make room for the rest of this frame.
+    if (buffer_.size() - begin_ < kFrameHeaderSize + size) {
+      if (begin_ > 0) {
+        std::memmove(&buffer_[0], buffer_.data() + begin_, have);
+        begin_ = 0;
+        end_ = have;
+      }
+      if (buffer_.size() < kFrameHeaderSize + size) buffer_.resize(kFrameHeaderSize + size);
+    }
+    return ReadOutcome::kTimeout;
+  }
+  *type = static_cast<MessageType>(t);
+  *body = absl::string_view(p + kFrameHeaderSize, size);
+  begin_ += kFrameHeaderSize + size;
+  return ReadOutcome::kFrame;
+}
+
+ReadOutcome FrameReader::Fill(int fd, bool block, std::string* error) {
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (buffer_.size() < 65536) buffer_.resize(65536);
+  if (end_ == buffer_.size()) {
+    if (begin_ > 0) {
+      std::memmove(&buffer_[0], buffer_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    } else {
+      buffer_.resize(buffer_.size() * 2);
+    }
+  }
+  for (;;) {
+    const ssize_t n = recv(fd, &buffer_[end_], buffer_.size() - end_, block ? 0 : MSG_DONTWAIT);
+    if (n > 0) {
+      end_ += static_cast<size_t>(n);
+      return ReadOutcome::kFrame;
+    }
+    if (n == 0) return ReadOutcome::kClosed;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadOutcome::kTimeout;
+    if (errno == ECONNRESET || errno == EPIPE) return ReadOutcome::kClosed;
+    *error = absl::StrCat("reading the runner host events channel: ", std::strerror(errno));
+    return ReadOutcome::kError;
+  }
+}
+
 absl::Status WriteFrame(int fd, absl::string_view frame) {
   const char* p = frame.data();
   size_t left = frame.size();
@@ -394,6 +627,20 @@ absl::Status CheckBounds(const BatchMessage& m, uint64_t region_size) {
     for (const auto& t : q.inputs) {
       if (!InRegion(t, region_size)) return Malformed("input outside the shared region");
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBounds(const std::vector<BatchReply::Output>& outputs, uint64_t region_size) {
+  for (const auto& o : outputs) {
+    if (!InRegion(o.tensor, region_size)) return Malformed("output outside the shared heap");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBounds(const std::vector<NamedTensor>& tensors, uint64_t region_size) {
+  for (const auto& t : tensors) {
+    if (!InRegion(t.tensor, region_size)) return Malformed("tensor outside the shared heap");
   }
   return absl::OkStatus();
 }

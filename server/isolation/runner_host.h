@@ -7,6 +7,13 @@
 // output buffers are allocated in that same region (the runner writes its
 // outputs straight into shared memory), and answers with one reply frame.
 //
+// Everything else crosses the events channel (the control socket after the
+// load; protocol.h), served by ChildEvents on the main thread: responses a
+// runner sends through a sender (outputs in the child heap, freed when the
+// server acknowledges them, which also paces the sender), cancellations,
+// calls to other models (inputs copied into the child heap; results read in
+// place from the parent heap) and the runner's log lines.
+//
 // Started only by IsolatedRunnerModel (isolated_runner_model.h), which passes
 // inherited file descriptors on the command line:
 //   torii-runner-host --model=<name> --control-fd=<fd> --instance=<sock>:<memfd> ...
@@ -26,13 +33,16 @@
 namespace torii {
 namespace isolation {
 
+class ChildEvents;
+
 /// Serves one instance's channel: batch frames in, reply frames out.
 class InstanceServer {
  public:
+  /// `events` may be null (tests): responses sent through senders then fail.
   InstanceServer(ExecutionBackend* model, std::shared_ptr<const ModelSpec> spec, size_t instance,
-                 int fd, SharedRegion region)
+                 int fd, SharedRegion region, ChildEvents* events = nullptr)
       : model_(model), spec_(std::move(spec)), instance_(instance), fd_(fd),
-        region_(std::move(region)) {}
+        region_(std::move(region)), events_(events) {}
 
   /// Serves until the server closes the socket (OK) or sends something
   /// malformed (the error). Never throws.
@@ -50,6 +60,7 @@ class InstanceServer {
   size_t instance_;
   int fd_;
   SharedRegion region_;
+  ChildEvents* events_;
   BatchMessage batch_;  // reused across batches
   BatchReply reply_;
 };

@@ -139,5 +139,67 @@ absl::Status SharedRegion::Follow(size_t size) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> RegionHeap::Allocate(size_t n) {
+  const uint64_t want = Align64(n == 0 ? 1 : n);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = free_.begin(); it != free_.end(); ++it) {
+    if (it->second < want) continue;
+    const uint64_t at = it->first;
+    const uint64_t left = it->second - want;
+    free_.erase(it);
+    if (left > 0) free_[at + want] = left;
+    used_[at] = want;
+    in_use_ += want;
+    return at;
+  }
+  absl::Status s = region_->Reserve(end_ + want);
+  if (!s.ok()) return s;
+  const uint64_t at = end_;
+  end_ += want;
+  used_[at] = want;
+  in_use_ += want;
+  return at;
+}
+
+bool RegionHeap::Free(uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto u = used_.find(offset);
+  if (u == used_.end()) return false;
+  uint64_t at = u->first;
+  uint64_t size = u->second;
+  used_.erase(u);
+  in_use_ -= size;
+  // Coalesce with the free neighbours.
+  auto next = free_.lower_bound(at);
+  if (next != free_.end() && at + size == next->first) {
+    size += next->second;
+    next = free_.erase(next);
+  }
+  if (next != free_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second == at) {
+      at = prev->first;
+      size += prev->second;
+      free_.erase(prev);
+    }
+  }
+  if (at + size == end_) {
+    end_ = at;
+  } else {
+    free_[at] = size;
+  }
+  return true;
+}
+
+uint64_t RegionHeap::region_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return region_->size();
+}
+
+uint64_t RegionHeap::in_use() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return in_use_;
+}
+
 }  // namespace isolation
 }  // namespace torii

@@ -15,6 +15,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -57,6 +59,33 @@ class SharedRegion {
   size_t max_size_ = kDefaultMaxSize;
   char* data_ = nullptr;
   size_t size_ = 0;
+};
+
+/// An allocator over a SharedRegion owned by one side (the other side only
+/// reads and writes the blocks named in frames). First fit with coalescing,
+/// 64-byte aligned blocks; grows the region (which never moves) when nothing
+/// fits, up to the region's maximum. Thread-safe.
+class RegionHeap {
+ public:
+  explicit RegionHeap(SharedRegion* region) : region_(region) {}
+  /// A block of at least `n` bytes: its offset in the region.
+  /// RESOURCE_EXHAUSTED when the region cannot grow that far.
+  absl::StatusOr<uint64_t> Allocate(size_t n);
+  /// Releases a block Allocate() returned; false for an unknown offset.
+  bool Free(uint64_t offset);
+  /// The region's size now (to announce in frames).
+  uint64_t region_size() const;
+  /// Bytes in blocks not yet freed.
+  uint64_t in_use() const;
+  char* data() const { return region_->data(); }
+
+ private:
+  SharedRegion* region_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, uint64_t> free_;  // offset -> size, below end_
+  std::map<uint64_t, uint64_t> used_;  // offset -> size
+  uint64_t end_ = 0;                   // everything from here on is free
+  uint64_t in_use_ = 0;
 };
 
 /// Rounds up to a multiple of 64 (one cache line).

@@ -98,6 +98,7 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelLoader::Load(const ModelSourc
     o.default_model_filename = spec->default_model_filename;
     o.allow_config_completion = may_complete;
     o.host_path = options_.runner_host_path;
+    o.dispatcher = options_.dispatcher;
     o.on_completed_config = [&](const std::string& serialized)
         -> absl::StatusOr<std::shared_ptr<const ModelSpec>> {
       inference::ModelConfig c;

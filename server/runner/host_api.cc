@@ -15,7 +15,12 @@
 // A request a runner answers itself (ABI 1.2). It keeps itself alive (self)
 // until the final send; the batch holds another reference during execute.
 struct ToriiResponseSender {
+  // `mu` guards the state below and is never held while a send waits for the
+  // receiver, so that execute's return (which hands the request over under
+  // it) and sender_is_cancelled never wait for a slow client. `send_mu`
+  // makes the sends of one request one at a time, in order.
   std::mutex mu;
+  std::mutex send_mu;
   const ToriiModel* model = nullptr;
   torii::InferenceRequest* request = nullptr;       // valid until finished
   std::unique_ptr<torii::InferenceRequest> owned;   // once execute returned
@@ -41,6 +46,16 @@ struct ToriiInferResult {
 
 namespace torii {
 namespace {
+
+RunnerLogForwarder& LogForwarder() {
+  static RunnerLogForwarder forwarder;
+  return forwarder;
+}
+
+SenderResponseFactory& SenderResponses() {
+  static SenderResponseFactory factory;
+  return factory;
+}
 
 ToriiError* NewError(ToriiStatusCode code, std::string message) {
   return new ToriiError{code, std::move(message)};
@@ -200,7 +215,14 @@ ToriiResponse* NewResponseFor(ToriiResponseSender* s) {
   if (s->finished) return nullptr;
   auto* r = new ToriiResponse;
   r->sender = s->self;
-  r->response = s->request->NewResponse();
+  if (const SenderResponseFactory& f = SenderResponses()) {
+    r->response = f();
+    r->response->model_name = s->request->model_name;
+    r->response->model_version = s->request->served_version;
+    r->response->id = s->request->id;
+  } else {
+    r->response = s->request->NewResponse();
+  }
   return r;
 }
 
@@ -258,46 +280,54 @@ ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* response, ToriiErr
     return NewError(TORII_STATUS_INVALID_ARGUMENT, "send a response or an error, not both");
   }
   const bool final = (flags & TORII_RESPONSE_FINAL) != 0;
-  std::unique_ptr<InferenceRequest> done;  // destroyed after the lock is released
+  std::unique_ptr<InferenceRequest> done;  // destroyed after the locks are released
   std::shared_ptr<ToriiResponseSender> keep = s->self;
+  std::lock_guard<std::mutex> one_at_a_time(s->send_mu);
+  InferenceRequest* req;
+  const ModelSpec* spec;
   {
-    std::unique_lock<std::mutex> lock(s->mu);
+    std::lock_guard<std::mutex> lock(s->mu);
     if (s->finished) {
       return NewError(TORII_STATUS_FAILED_PRECONDITION,
                       "the request was already answered with the final flag");
     }
-    const ModelSpec& spec = *s->model->spec;
-    if (!spec.decoupled && !final) {
+    spec = s->model->spec.get();
+    if (!spec->decoupled && !final) {
       return NewError(TORII_STATUS_FAILED_PRECONDITION,
-                      absl::StrCat("model '", spec.name, "' is not decoupled "
+                      absl::StrCat("model '", spec->name, "' is not decoupled "
                                    "(model_transaction_policy { decoupled: true }): its one "
                                    "response must carry the final flag"));
     }
-    InferenceRequest& req = *s->request;
-    if (!final && !req.sink->AwaitCapacity(req)) {
-      // The client went away: nothing more will be read.
-      return NewError(TORII_STATUS_CANCELLED, "the client is gone");
-    }
-    std::unique_ptr<InferenceResponse> out;
-    if (err != nullptr) {
-      out = req.NewResponse();
-      out->status = ToStatus(err->code, absl::StrCat("model '", spec.name, "': ", err->message));
-    } else if (resp != nullptr) {
-      out = std::move(resp->response);
-      absl::Status checked = CheckWrittenOutputs(*s->model, *out);
-      if (!checked.ok()) {
-        out = req.NewResponse();
-        out->status = checked;
-      }
-    }
-    ++s->sent;
-    if (final) {
-      s->finished = true;
-      done = std::move(s->owned);
-      s->self.reset();
-    }
-    req.Respond(std::move(out), final);
+    // Alive until this request's final send, which cannot happen meanwhile
+    // (send_mu): the batch owns it, or `owned` once execute returned.
+    req = s->request;
   }
+  if (!final && !req->sink->AwaitCapacity(*req)) {
+    // The client went away: nothing more will be read.
+    return NewError(TORII_STATUS_CANCELLED, "the client is gone");
+  }
+  std::unique_ptr<InferenceResponse> out;
+  if (err != nullptr) {
+    out = req->NewResponse();
+    out->status = ToStatus(err->code, absl::StrCat("model '", spec->name, "': ", err->message));
+  } else if (resp != nullptr) {
+    out = std::move(resp->response);
+    absl::Status checked = CheckWrittenOutputs(*s->model, *out);
+    if (!checked.ok()) {
+      out = req->NewResponse();
+      out->status = checked;
+    }
+  }
+  // Delivered under `mu`: once the final is out, execute's return may
+  // destroy a request it still owns, and waits for this lock to look.
+  std::lock_guard<std::mutex> lock(s->mu);
+  ++s->sent;
+  if (final) {
+    s->finished = true;
+    done = std::move(s->owned);
+    s->self.reset();
+  }
+  req->Respond(std::move(out), final);
   return nullptr;
 }
 
@@ -390,6 +420,7 @@ ToriiHostApi MakeApi() {
   a.error_code = [](const ToriiError* e) { return e->code; };
   a.error_message = [](const ToriiError* e) { return e->message.c_str(); };
   a.log = [](const ToriiModel* m, ToriiLogLevel level, const char* msg) {
+    if (const RunnerLogForwarder& f = LogForwarder()) return f(m, level, msg ? msg : "");
     LogFields fields;
     if (m != nullptr) fields = {{"model", m->name}, {"version", std::to_string(m->version)}};
     const LogLevel l = level == TORII_LOG_ERROR     ? LogLevel::kError
@@ -617,6 +648,12 @@ void HandOverTakenRequests(ToriiBatch* b) {
     std::lock_guard<std::mutex> lock(s->mu);
     if (!s->finished) s->owned = std::move((*b->requests)[r]);
   }
+}
+
+void SetRunnerLogForwarder(RunnerLogForwarder forwarder) { LogForwarder() = std::move(forwarder); }
+
+void SetSenderResponseFactory(SenderResponseFactory factory) {
+  SenderResponses() = std::move(factory);
 }
 
 size_t OpenSenders(const ToriiModel* model) {

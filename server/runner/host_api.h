@@ -102,6 +102,21 @@ void HandOverTakenRequests(ToriiBatch* b);
 /// Requests a runner took over with a sender and has not finished yet.
 size_t OpenSenders(const ToriiModel* model);
 
+/// Where ToriiHostApi.log lines go instead of the process's log (the runner
+/// host forwards them to the server, which logs them in its own format).
+/// Set once, before any model loads; empty: the process's log.
+using RunnerLogForwarder =
+    std::function<void(const ToriiModel* model, ToriiLogLevel level, const char* message)>;
+void SetRunnerLogForwarder(RunnerLogForwarder forwarder);
+
+/// Where responses made through senders (response_new) allocate their
+/// outputs; empty: the request's sink, as for batch outputs. The runner host
+/// sets it so that a response sent during or after execute never lands in
+/// the instance's batch region (server/isolation/runner_host.cc). Set once,
+/// before any model loads.
+using SenderResponseFactory = std::function<std::unique_ptr<InferenceResponse>()>;
+void SetSenderResponseFactory(SenderResponseFactory factory);
+
 }  // namespace torii
 
 #endif  // TORII_SERVER_RUNNER_HOST_API_H_

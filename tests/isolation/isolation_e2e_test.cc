@@ -378,13 +378,20 @@ parameters { key: "load_fault" value { string_value: "abort" } }
   while (!ModelReady(*stub, "identity") && Clock::now() < until) std::this_thread::sleep_for(milliseconds(50));
   REQUIRE(Infer(*stub, IdentityRequest({1}), &r).ok());
   CHECK_FALSE(ModelReady(*stub, "fault_load"));
-  grpc::ClientContext ctx;
-  inference::RepositoryIndexResponse index;
-  REQUIRE(stub->RepositoryIndex(&ctx, {}, &index).ok());
+  // Its failed load is recorded once the child's end was seen (which may
+  // take longer than identity's load on a busy machine).
   std::string reason;
-  for (const auto& m : index.models()) {
-    if (m.name() == "fault_load") reason = m.reason();
+  for (const auto until_failed = Clock::now() + milliseconds(20000);
+       reason.empty() && Clock::now() < until_failed;) {
+    grpc::ClientContext ctx;
+    inference::RepositoryIndexResponse index;
+    REQUIRE(stub->RepositoryIndex(&ctx, {}, &index).ok());
+    for (const auto& m : index.models()) {
+      if (m.name() == "fault_load") reason = m.reason();
+    }
+    if (reason.empty()) std::this_thread::sleep_for(milliseconds(20));
   }
+  INFO("reason: " << reason);
   CHECK(reason.find("runner process died while loading the model (SIGABRT)") != std::string::npos);
   const grpc::Status s = Infer(*stub, FaultRequest({1}, "", 0, "fault_load"), &r);
   CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);

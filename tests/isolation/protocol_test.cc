@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -241,6 +242,170 @@ TEST_CASE("a shared region grows on one side and is followed on the other") {
   // Reserve never shrinks.
   REQUIRE(a->Reserve(10).ok());
   CHECK(a->size() == (4u << 20));
+}
+
+TEST_CASE("events frames round-trip and refuse truncation") {
+  std::string frame;
+  ResponseMessage r;
+  r.handle = {2, 99, 3};
+  r.final = 1;
+  r.code = 0;
+  r.outputs = {BatchReply::Output{1, 8, TensorRef{{1}, 128, 4}}};
+  r.heap_size = 2 << 20;
+  Encode(r, &frame);
+  ResponseMessage rd;
+  REQUIRE(Decode(Body(frame), &rd).ok());
+  CHECK(rd.handle == r.handle);
+  CHECK(rd.final == 1);
+  CHECK(rd.has_response == 1);
+  REQUIRE(rd.outputs.size() == 1);
+  CHECK(rd.outputs[0].tensor.offset == 128);
+  CHECK(rd.heap_size == (2u << 20));
+  CHECK_FALSE(Decode(Body(frame).substr(0, Body(frame).size() - 1), &rd).ok());
+
+  CallMessage c;
+  c.call_id = 5;
+  c.model = "callee";
+  c.version = 3;
+  c.id = "x";
+  c.parameters.Set("k", std::string("v"));
+  c.inputs = {NamedTensor{"IN", 8, TensorRef{{2, 2}, 0, 16}}};
+  c.outputs = {"OUT"};
+  c.deadline_ns = 42;
+  Encode(c, &frame);
+  CallMessage cd;
+  REQUIRE(Decode(Body(frame), &cd).ok());
+  CHECK(cd.model == "callee");
+  CHECK(cd.version == 3);
+  CHECK(cd.inputs[0].name == "IN");
+  CHECK(cd.inputs[0].tensor.shape == std::vector<int64_t>{2, 2});
+  CHECK(cd.outputs == std::vector<std::string>{"OUT"});
+  CHECK(cd.deadline_ns == 42);
+  CHECK(cd.parameters.Find("k") != nullptr);
+  CHECK_FALSE(Decode(Body(frame).substr(0, 20), &cd).ok());
+
+  CallResultMessage res;
+  res.call_id = 5;
+  res.final = 1;
+  res.code = 5;
+  res.message = "unknown model";
+  res.outputs = {NamedTensor{"OUT", 11, TensorRef{{1}, 64, 4}}};
+  Encode(res, &frame);
+  CallResultMessage resd;
+  REQUIRE(Decode(Body(frame), &resd).ok());
+  CHECK(resd.message == "unknown model");
+  CHECK(resd.outputs[0].name == "OUT");
+
+  FreeMessage f;
+  f.offsets = {0, 64, 4096};
+  Encode(f, &frame);
+  FreeMessage fd;
+  REQUIRE(Decode(Body(frame), &fd).ok());
+  CHECK(fd.offsets == f.offsets);
+
+  AckMessage a;
+  a.handle = {1, 2, 3};
+  a.gone = 1;
+  Encode(a, &frame);
+  AckMessage ad;
+  REQUIRE(Decode(Body(frame), &ad).ok());
+  CHECK(ad.gone == 1);
+  CHECK(ad.handle == a.handle);
+
+  LogMessage l;
+  l.level = 1;
+  l.message = "careful";
+  Encode(l, &frame);
+  LogMessage ld;
+  REQUIRE(Decode(Body(frame), &ld).ok());
+  CHECK(ld.message == "careful");
+
+  // Tensors named in events frames must lie in the heap they point into.
+  CHECK(CheckBounds(cd.inputs, 16).ok());
+  CHECK_FALSE(CheckBounds(cd.inputs, 15).ok());
+  CHECK_FALSE(CheckBounds(rd.outputs, 100).ok());
+}
+
+TEST_CASE("FrameReader reads many outstanding frames however the bytes arrive") {
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  std::string all, frame;
+  for (int i = 0; i < 200; ++i) {
+    LogMessage l;
+    l.message = std::string(static_cast<size_t>(i * 37 % 5000), 'a' + i % 26);
+    Encode(l, &frame);
+    all += frame;
+  }
+  LoadMessage big;
+  big.config.assign(300000, 'c');  // larger than the reader's buffer
+  Encode(big, &frame);
+  all += frame;
+  std::thread writer([&] {
+    // Odd-sized pieces, so frames and headers are split anywhere.
+    for (size_t at = 0; at < all.size(); at += 977) {
+      const size_t n = std::min<size_t>(977, all.size() - at);
+      REQUIRE(write(sv[0], all.data() + at, n) == static_cast<ssize_t>(n));
+    }
+    close(sv[0]);
+  });
+  FrameReader reader;
+  std::string error;
+  int logs = 0, loads = 0;
+  for (;;) {
+    MessageType type;
+    absl::string_view body;
+    ReadOutcome out;
+    while ((out = reader.Next(&type, &body, &error)) == ReadOutcome::kFrame) {
+      if (type == MessageType::kLog) {
+        LogMessage l;
+        REQUIRE(Decode(body, &l).ok());
+        CHECK(l.message.size() == static_cast<size_t>(logs * 37 % 5000));
+        ++logs;
+      } else {
+        LoadMessage m;
+        REQUIRE(Decode(body, &m).ok());
+        CHECK(m.config.size() == 300000);
+        ++loads;
+      }
+    }
+    REQUIRE(out == ReadOutcome::kTimeout);
+    if (reader.Fill(sv[1], /*block=*/true, &error) == ReadOutcome::kClosed) break;
+  }
+  writer.join();
+  close(sv[1]);
+  CHECK(logs == 200);
+  CHECK(loads == 1);
+}
+
+TEST_CASE("RegionHeap reuses freed blocks, coalesces them and grows the region in place") {
+  auto region = SharedRegion::Create("torii-heap-test", 1);
+  REQUIRE(region.ok());
+  char* base = region->data();
+  RegionHeap heap(&*region);
+  auto a = heap.Allocate(100);   // 128 bytes
+  auto b = heap.Allocate(1);     // 64
+  auto c = heap.Allocate(64);    // 64
+  REQUIRE((a.ok() && b.ok() && c.ok()));
+  CHECK(*a == 0);
+  CHECK(*b == 128);
+  CHECK(*c == 192);
+  CHECK(heap.in_use() == 256);
+  CHECK(heap.Free(*b));
+  CHECK_FALSE(heap.Free(*b));  // twice: refused
+  CHECK(heap.Free(*a));
+  auto d = heap.Allocate(150);  // fits the coalesced 192 bytes at 0
+  REQUIRE(d.ok());
+  CHECK(*d == 0);
+  // Beyond the region: it grows, and never moves.
+  auto big = heap.Allocate(3u << 20);
+  REQUIRE(big.ok());
+  CHECK(heap.region_size() >= (3u << 20) + *big);
+  CHECK(region->data() == base);
+  std::memset(heap.data() + *big, 1, 3u << 20);
+  CHECK(heap.Free(*big));
+  CHECK(heap.Free(*c));
+  CHECK(heap.Free(*d));
+  CHECK(heap.in_use() == 0);
 }
 
 TEST_CASE("Align64 rounds up to cache lines") {
