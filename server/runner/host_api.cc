@@ -271,6 +271,23 @@ absl::Status CheckWrittenOutputs(const ToriiModel& m, const InferenceResponse& r
   return absl::OkStatus();
 }
 
+// The one response of a model that is not decoupled must carry every output
+// its request asked for, as a batch's answer must.
+absl::Status CheckRequestedOutputs(const ModelSpec& spec, const InferenceRequest& req,
+                                   const InferenceResponse& r) {
+  for (size_t k = 0; k < spec.outputs.size(); ++k) {
+    if (!req.output_requested[k]) continue;
+    bool found = false;
+    for (const auto& o : r.outputs()) found = found || o.name == spec.outputs[k].name;
+    if (!found) {
+      return absl::InternalError(absl::StrCat("model '", spec.name,
+                                              "': the runner produced no output '",
+                                              spec.outputs[k].name, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* response, ToriiError* error,
                        uint32_t flags) {
   std::unique_ptr<ToriiResponse> resp(response);
@@ -280,6 +297,14 @@ ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* response, ToriiErr
     return NewError(TORII_STATUS_INVALID_ARGUMENT, "send a response or an error, not both");
   }
   const bool final = (flags & TORII_RESPONSE_FINAL) != 0;
+  if (resp == nullptr && err == nullptr && !final) {
+    return NewError(TORII_STATUS_INVALID_ARGUMENT,
+                    "nothing to send: no response, no error and no final flag");
+  }
+  if (resp != nullptr && resp->sender.get() != s) {
+    return NewError(TORII_STATUS_INVALID_ARGUMENT,
+                    "the response was made for another request's sender");
+  }
   std::unique_ptr<InferenceRequest> done;  // destroyed after the locks are released
   std::shared_ptr<ToriiResponseSender> keep = s->self;
   std::lock_guard<std::mutex> one_at_a_time(s->send_mu);
@@ -302,6 +327,10 @@ ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* response, ToriiErr
     // (send_mu): the batch owns it, or `owned` once execute returned.
     req = s->request;
   }
+  if (!final && req->deadline <= InferenceRequest::Clock::now()) {
+    // Nobody waits for more: the runner should stop and send the final flag.
+    return NewError(TORII_STATUS_DEADLINE_EXCEEDED, "the request's deadline has passed");
+  }
   if (!final && !req->sink->AwaitCapacity(*req)) {
     // The client went away: nothing more will be read.
     return NewError(TORII_STATUS_CANCELLED, "the client is gone");
@@ -313,10 +342,16 @@ ToriiError* SenderSend(ToriiResponseSender* s, ToriiResponse* response, ToriiErr
   } else if (resp != nullptr) {
     out = std::move(resp->response);
     absl::Status checked = CheckWrittenOutputs(*s->model, *out);
+    if (checked.ok() && !spec->decoupled) checked = CheckRequestedOutputs(*spec, *req, *out);
     if (!checked.ok()) {
       out = req->NewResponse();
       out->status = checked;
     }
+  } else if (!spec->decoupled) {
+    // The one answer of a model that is not decoupled cannot be empty.
+    out = req->NewResponse();
+    out->status = absl::InternalError(absl::StrCat(
+        "model '", spec->name, "': the runner finished the request without a response"));
   }
   // Delivered under `mu`: once the final is out, execute's return may
   // destroy a request it still owns, and waits for this lock to look.

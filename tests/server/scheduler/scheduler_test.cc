@@ -164,6 +164,8 @@ TEST_CASE("a request whose deadline passes while queued is answered and never ex
   const absl::Status s = flate.get();
   CHECK(s.code() == absl::StatusCode::kDeadlineExceeded);  // not INTERNAL: never ran
   CHECK(fbusy.get().ok());
+  // Executions are counted after their answers go out: join the workers first.
+  h.scheduler->Shutdown();
   CHECK(h.stats.Read().execution_count == 1);
 }
 
@@ -224,6 +226,7 @@ TEST_CASE("statistics count requests, executions and batch sizes") {
   for (int i = 0; i < 4; ++i) reqs.push_back(Fp32Request(*h.m, 1, 1, 0));
   for (auto& r : reqs) done.push_back(h.Submit(*r));
   for (auto& d : done) REQUIRE(d.get().ok());
+  h.scheduler->Shutdown();  // executions are counted after their answers go out
   const ModelStatistics::Snapshot s = h.stats.Read();
   CHECK(s.inference_count == 4);
   CHECK(s.execution_count == 1);
@@ -249,6 +252,7 @@ TEST_CASE("expired requests are answered at their deadline, not when an instance
   // Its queue slot is free again at once.
   CHECK(h.scheduler->pending() == 0);
   CHECK(fbusy.get().ok());
+  h.scheduler->Shutdown();  // executions are counted after their answers go out
   const ModelStatistics::Snapshot s = h.stats.Read();
   CHECK(s.execution_count == 1);  // never ran
   CHECK(s.failures_by_reason.at("expired") == 1);
