@@ -48,6 +48,7 @@ class Call : public ResponseSink {
   explicit Call(std::shared_ptr<StreamState> state) : state_(std::move(state)) {}
 
   std::unique_ptr<InferenceResponse> NewResponse() override {
+    if (binding.has_outputs()) return std::make_unique<SharedMemoryWireResponse>(&binding);
     return std::make_unique<WireResponse>();
   }
   void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override;
@@ -55,6 +56,7 @@ class Call : public ResponseSink {
 
   inference::ModelInferRequest request;
   std::vector<std::string> converted;
+  SharedMemoryBinding binding;  // regions the request's tensors live in
   bool empty_final = false;  // the client asked for triton_enable_empty_final_response
 
  private:
@@ -94,6 +96,12 @@ void Call::Deliver(std::unique_ptr<InferenceResponse> response, bool final) {
   auto out = std::make_unique<StreamState::Outgoing>();
   out->final = final;
   bool write = true;
+  // A region truncated under the request: what the runner read or wrote
+  // there is lost, so the answer is an error whatever the runner said.
+  if (response != nullptr && response->status.ok() && !binding.empty()) {
+    absl::Status intact = binding.CheckIntact();
+    if (!intact.ok()) response->status = intact;
+  }
   if (response != nullptr && response->status.ok()) {
     out->message.mutable_infer_response()->Swap(&static_cast<WireResponse&>(*response).Finish());
   } else if (response != nullptr) {
@@ -187,7 +195,11 @@ class StreamReactor
       std::lock_guard<std::mutex> lock(state->mu);
       return state->gone || state->reactor == nullptr || ctx->IsCancelled();
     };
-    absl::Status st = RequestFromWire(call->request, r.get(), &call->converted);
+    absl::Status st =
+        UsesSharedMemory(call->request)
+            ? RequestFromWireWithSharedMemory(call->request, service_->shared_memory(), r.get(),
+                                              &call->converted, &call->binding)
+            : RequestFromWire(call->request, r.get(), &call->converted);
     if (!st.ok()) {
       r->RespondError(st);
       return;

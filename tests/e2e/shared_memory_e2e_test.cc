@@ -295,6 +295,42 @@ TEST_CASE("inputs are read from and outputs written to registered regions") {
   CHECK(out.Get(512, 16) == diff);
 }
 
+TEST_CASE("ModelStreamInfer reads and writes registered regions too") {
+  TempRepository repo;
+  AddFaultModel(repo, "isolated", /*isolated=*/true);
+  auto server = Start(repo);
+  auto stub = server->Stub();
+  ClientRegion in(8192), out(8192);
+  REQUIRE(Register(*stub, "in", in.key(), 4096).ok());
+  REQUIRE(Register(*stub, "out", out.key(), 4096).ok());
+  const std::vector<float> values = {4.0f, -1.5f, 0.25f};
+  in.Put(256, values);
+  for (const char* model : {"identity", "isolated"}) {
+    INFO(model);
+    std::memset(out.data(), 0, 4096);
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(20000));
+    auto stream = stub->ModelStreamInfer(&ctx);
+    REQUIRE(stream->Write(ShmRequest(model, values.size(), "in", 256, "out", 1024)));
+    // A reference past the region's end is an error on the stream, which
+    // goes on.
+    REQUIRE(stream->Write(ShmRequest(model, values.size(), "in", 4090)));
+    stream->WritesDone();
+    inference::ModelStreamInferResponse a, b;
+    REQUIRE(stream->Read(&a));
+    REQUIRE(stream->Read(&b));
+    CHECK(stream->Finish().ok());
+    // Responses leave in completion order: find each by its content.
+    const auto& ok = a.error_message().empty() ? a : b;
+    const auto& bad = a.error_message().empty() ? b : a;
+    CHECK(ok.error_message().empty());
+    REQUIRE(ok.infer_response().raw_output_contents_size() == 1);
+    CHECK(ok.infer_response().raw_output_contents(0).empty());
+    CHECK(out.Get(1024, values.size()) == values);
+    CHECK_THAT(bad.error_message(), Catch::Contains("in"));
+  }
+}
+
 TEST_CASE("bad shared memory references are INVALID_ARGUMENT and the server keeps serving") {
   TempRepository repo;
   auto server = Start(repo);
