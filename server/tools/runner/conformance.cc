@@ -324,6 +324,19 @@ Outcome CheckConfig(const Ctx& ctx, ChildReporter& rep) {
   }
   if (m->config_completed()) {
     details.push_back(absl::StrCat("the completed config: ", sig.config_json));
+    // The loader checks a completed config only as far as the spec needs
+    // (BuildModelSpec), not as strictly as a config.pbtxt: a runner can
+    // complete a config the server loads but no request can ever match.
+    const absl::Status valid = ValidateModelConfig(m->config(), "the completed config");
+    if (!valid.ok()) {
+      details.push_back(
+          "auto_complete_config must declare what a config.pbtxt could declare: unique names, "
+          "TYPE_* datatypes, dims of -1 or >= 0");
+      return Fail(absl::StrCat("the runner completed the config into one that config.pbtxt "
+                               "could not hold: ",
+                               valid.message()),
+                  details);
+    }
   }
   for (const auto& [key, value] : m->provenance().properties) {
     details.push_back(absl::StrCat("property ", key, ": ", value));

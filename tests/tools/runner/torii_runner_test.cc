@@ -480,6 +480,15 @@ TEST_CASE("reload fails for a Python model whose runner process does not exit", 
   CHECK(Contains(r.output, "Result: FAIL (1 failed: reload; 2 passed, 5 skipped)"));
 }
 
+TEST_CASE("check fails when a Python model completes its config into a bad one", "[python]") {
+  const RunResult r = Run({"check", PyModel("py_bad_autocomplete")});
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "[FAIL] config       the runner completed the config into one that "
+                           "config.pbtxt could not hold: the completed config: input 'INPUT0': "
+                           "'dims' has -7"));
+  CHECK(Contains(r.output, "Result: FAIL (1 failed: config; 1 passed, 6 skipped)"));
+}
+
 TEST_CASE("a model.py folder without config.pbtxt needs a runner that completes configs",
           "[python]") {
   // Without the Python runner's manifest in the backend directory, nothing
