@@ -18,11 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "server/tools/runner/half_float.h"
-#include "server/tools/runner/isolated_run.h"
+#include "server/core/datatype.h"
 #include "server/isolation/isolated_runner_model.h"
 #include "server/repository/model_spec_builder.h"
-#include "server/core/datatype.h"
+#include "server/tools/runner/half_float.h"
+#include "server/tools/runner/isolated_run.h"
 #include "server/tools/runner/model_under_test.h"
 
 namespace torii {
