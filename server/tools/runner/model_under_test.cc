@@ -242,11 +242,7 @@ ModelUnderTest::~ModelUnderTest() {
 
 std::vector<pid_t> ModelUnderTest::runner_pids() const {
   std::vector<pid_t> pids;
-  if (isolated_ == nullptr) return pids;
-  for (size_t i = 0; i < isolated_->instance_count(); ++i) {
-    const pid_t p = isolated_->pid(i);
-    if (p > 0 && (pids.empty() || pids.back() != p)) pids.push_back(p);
-  }
+  for (const auto& [label, pid] : backend_->RunnerProcesses()) pids.push_back(static_cast<pid_t>(pid));
   return pids;
 }
 
