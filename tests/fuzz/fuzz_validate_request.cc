@@ -385,6 +385,23 @@ int64_t InterestingDim(Rng& rng) {
   return kDims[Pick(rng, sizeof(kDims) / sizeof(kDims[0]))];
 }
 
+// 32-bit values at and around the limits of the narrow integer types, where
+// a range check is off by one or by a bit, and sometimes any value.
+uint32_t InterestingBits(Rng& rng) {
+  static const uint32_t kEdges[] = {0u,          1u,          0x7fu,      0x80u,      0xffu,
+                                    0x100u,      0x7fffu,     0x8000u,    0xffffu,    0x10000u,
+                                    0x1ffffu,    0x7fffffffu, 0x80000000u, 0xffffffffu,
+                                    0xffffff7fu, 0xffffff80u, 0xffff7fffu, 0xffff8000u};
+  switch (rng() % 4) {
+    case 0: return rng();
+    case 1: return rng() >> (rng() % 32);
+    default: {
+      const uint32_t e = kEdges[Pick(rng, sizeof(kEdges) / sizeof(kEdges[0]))];
+      return e + static_cast<uint32_t>(static_cast<int>(rng() % 3) - 1);  // e-1, e, e+1
+    }
+  }
+}
+
 std::string RandomBytes(Rng& rng, size_t n) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
@@ -431,7 +448,7 @@ void FitData(Rng& rng, ModelInferRequest& req, int i) {
   req.clear_raw_input_contents();
   InferTensorContents* c = in->mutable_contents();
   c->Clear();
-  const bool wild = rng() % 8 == 0;  // values outside the narrow type's range
+  const bool wild = rng() % 8 == 0;  // values at and beyond the narrow type's limits
   for (int64_t j = 0; j < n; ++j) {
     const uint32_t r = rng();
     switch (dt) {
@@ -439,12 +456,13 @@ void FitData(Rng& rng, ModelInferRequest& req, int i) {
       case TORII_TYPE_INT8:
       case TORII_TYPE_INT16:
       case TORII_TYPE_INT32:
-        c->add_int_contents(wild ? static_cast<int32_t>(r) : static_cast<int8_t>(r));
+        c->add_int_contents(wild ? static_cast<int32_t>(InterestingBits(rng))
+                                 : static_cast<int8_t>(r));
         break;
       case TORII_TYPE_INT64: c->add_int64_contents(static_cast<int64_t>(r) << (r % 33)); break;
       case TORII_TYPE_UINT8:
       case TORII_TYPE_UINT16:
-      case TORII_TYPE_UINT32: c->add_uint_contents(wild ? r : r & 0xff); break;
+      case TORII_TYPE_UINT32: c->add_uint_contents(wild ? InterestingBits(rng) : r & 0xff); break;
       case TORII_TYPE_UINT64: c->add_uint64_contents(static_cast<uint64_t>(r) << (r % 33)); break;
       case TORII_TYPE_FP32: c->add_fp32_contents(static_cast<float>(static_cast<int32_t>(r)) / 7); break;
       case TORII_TYPE_FP64: c->add_fp64_contents(static_cast<double>(static_cast<int32_t>(r)) / 7); break;
@@ -458,9 +476,9 @@ void MutateContents(Rng& rng, InferTensorContents* c) {
   switch (rng() % 10) {
     case 0: c->Clear(); break;
     case 1: c->add_bool_contents(rng() & 1); break;
-    case 2: c->add_int_contents(static_cast<int32_t>(rng()) >> (rng() % 32)); break;
+    case 2: c->add_int_contents(static_cast<int32_t>(InterestingBits(rng))); break;
     case 3: c->add_int64_contents(static_cast<int64_t>(rng()) << 31); break;
-    case 4: c->add_uint_contents(rng() >> (rng() % 32)); break;
+    case 4: c->add_uint_contents(InterestingBits(rng)); break;
     case 5: c->add_uint64_contents(static_cast<uint64_t>(rng()) << 32); break;
     case 6: c->add_fp32_contents(static_cast<float>(rng())); break;
     case 7: c->add_fp64_contents(static_cast<double>(rng())); break;
