@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/util/temp_dir.h"
+
 namespace {
 
 struct RunResult {
@@ -64,11 +66,9 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 // runner library copied to <model>/<where> ("" = the model directory).
 class TempModel {
  public:
-  TempModel(const std::string& name, const std::string& library, const std::string& where = "") {
-    char tmpl[] = "/tmp/torii-runner-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    root_ = tmpl;
-    dir_ = root_ + "/" + name;
+  TempModel(const std::string& name, const std::string& library, const std::string& where = "")
+      : root_("torii-runner-test-") {
+    dir_ = root_.path() + "/" + name;
     REQUIRE(mkdir(dir_.c_str(), 0755) == 0);
     REQUIRE(mkdir((dir_ + "/1").c_str(), 0755) == 0);
     std::ofstream(dir_ + "/config.pbtxt")
@@ -81,14 +81,10 @@ class TempModel {
     REQUIRE(src.good());
     std::ofstream(dest, std::ios::binary) << src.rdbuf();
   }
-  ~TempModel() {
-    const std::string cmd = "rm -rf " + Quote(root_);
-    (void)!system(cmd.c_str());
-  }
   const std::string& dir() const { return dir_; }
 
  private:
-  std::string root_;
+  torii::testing::TempDir root_;  // under $TMPDIR, removed with everything in it
   std::string dir_;
 };
 
@@ -261,15 +257,11 @@ TEST_CASE("infer prints the outputs as v2 JSON", "[infer]") {
     CHECK(j1["outputs"][0]["name"] == "OUTPUT1");
   }
   SECTION("BYTES: text as strings, binary as b64, from a file") {
-    char path[] = "/tmp/torii-runner-input-XXXXXX";
-    const int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    close(fd);
+    const torii::testing::TempDir dir("torii-runner-input-");
+    const std::string path = dir.path() + "/input.json";
     std::ofstream(path) << R"(["hello", "", {"b64": "AP8="}])";
     const RunResult r =
-        Run({"infer", Example("identity_bytes"), "--input", std::string("INPUT0=@") + path},
-            false);
-    unlink(path);
+        Run({"infer", Example("identity_bytes"), "--input", "INPUT0=@" + path}, false);
     REQUIRE(r.exit_code == 0);
     const auto out = nlohmann::json::parse(r.output)["outputs"][0];
     CHECK(out["datatype"] == "BYTES");
