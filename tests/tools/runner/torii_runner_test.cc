@@ -183,6 +183,13 @@ TEST_CASE("check fails clearly when the runner cannot be found", "[check]") {
   CHECK(Contains(r.output, "/nonexistent-torii-backends"));
 }
 
+TEST_CASE("an ensemble is refused: it has no runner to test", "[lookup]") {
+  const RunResult r = Run({"check", Example("pipeline")});
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "[FAIL] locate       model 'pipeline' is an ensemble: torii-runner "
+                           "tests a runner, and an ensemble has none"));
+}
+
 TEST_CASE("the runner is found in the version folder, like the server finds it", "[lookup]") {
   TempModel model("identity", TORII_IDENTITY_LIB, "1");
   const RunResult r = Run({"infer", model.dir(), "--backend-directory", "/nonexistent",
