@@ -4,7 +4,9 @@
 // Two levels, each comparing in-process and isolated in interleaved rounds
 // (machines are noisy: only a same-run comparison means anything):
 //   backend  ExecutionBackend::Execute called directly (RunnerModel vs
-//            IsolatedRunnerModel): the isolation cost alone, no gRPC.
+//            IsolatedRunnerModel, both built from the same ModelSpec, one
+//            validated core InferenceRequest per thread answered into a
+//            heap-buffer response): the isolation cost alone, no gRPC.
 //   server   the real torii-server with two models, "identity" and
 //            "identity_iso", driven by gRPC clients (one channel each).
 // Payloads: FP32 [1, 256] (1 KiB) and [1, 16384] (64 KiB); concurrency 1
@@ -42,6 +44,7 @@
 #include "inference.grpc.pb.h"
 #include "server/core/request_validator.h"
 #include "server/isolation/isolated_runner_model.h"
+#include "server/repository/model_spec_builder.h"
 #include "server/runner/runner_model.h"
 
 namespace {
@@ -212,66 +215,105 @@ Sample RunLoad(int threads, double seconds, Fn one) {
 // ---------------------------------------------------------------------------
 
 struct BackendModel {
-  inference::ModelConfig config;
-  std::unique_ptr<torii::ModelSignature> signature;
+  std::shared_ptr<const torii::ModelSpec> spec;
   std::unique_ptr<ExecutionBackend> backend;
   pid_t child = 0;
 };
 
 std::unique_ptr<BackendModel> LoadBackend(const Flags& f, bool isolated, int instances) {
   auto m = std::make_unique<BackendModel>();
-  google::protobuf::TextFormat::ParseFromString(Config("identity", instances, isolated), &m->config);
-  m->signature = std::make_unique<torii::ModelSignature>(m->config);
-  torii::RunnerModel::Options o;
-  o.name = "identity";
-  o.version = 1;
-  o.directory = "/nonexistent";
-  o.version_directory = "/nonexistent/1";
-  o.config = &m->config;
-  o.signature = m->signature.get();
-  o.instance_count = static_cast<uint32_t>(instances);
+  inference::ModelConfig config;
+  if (!google::protobuf::TextFormat::ParseFromString(Config("identity", instances, isolated),
+                                                     &config)) {
+    throw std::runtime_error("the identity config does not parse");
+  }
+  torii::RunnerManifest runner;
+  runner.runner = "identity";
+  runner.backends = {"identity"};
+  auto spec = torii::BuildModelSpec(config, runner, torii::SpecDefaults{});
+  if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
+  m->spec = std::make_shared<const torii::ModelSpec>(std::move(*spec));
   if (isolated) {
-    auto options = torii::IsolatedRunnerModel::OptionsFromConfig(m->config, o, f.runner);
-    if (!options.ok()) throw std::runtime_error(std::string(options.status().message()));
-    options->host_path = f.host;
-    auto b = torii::IsolatedRunnerModel::Create(std::move(*options));
+    // As the server's loader builds it for isolation "process".
+    torii::IsolatedRunnerModel::Options o;
+    o.name = "identity";
+    o.version = 1;
+    o.directory = "/nonexistent";
+    o.version_directory = "/nonexistent/1";
+    o.spec = m->spec;
+    config.SerializeToString(&o.config);
+    o.library_path = f.runner;
+    o.runner = runner.runner;
+    o.default_model_filename = m->spec->default_model_filename;
+    o.host_path = f.host;
+    auto b = torii::IsolatedRunnerModel::Create(std::move(o));
     if (!b.ok()) throw std::runtime_error(std::string(b.status().message()));
     m->child = (*b)->pid();
     m->backend = std::move(*b);
   } else {
     auto lib = torii::RunnerLibrary::Open(f.runner);
     if (!lib.ok()) throw std::runtime_error(std::string(lib.status().message()));
-    auto b = torii::RunnerModel::Create(*lib, o);
+    torii::RunnerModel::Options o;
+    o.name = "identity";
+    o.version = 1;
+    o.directory = "/nonexistent";
+    o.version_directory = "/nonexistent/1";
+    o.spec = m->spec;
+    o.instance_count = m->spec->instance_count;
+    auto b = torii::RunnerModel::Create(*lib, std::move(o));
     if (!b.ok()) throw std::runtime_error(std::string(b.status().message()));
     m->backend = std::move(*b);
   }
   return m;
 }
 
+// Keeps a request's final response. Responses arrive on the thread that runs
+// Execute (identity is not decoupled), so no lock is needed.
+class LastResponse : public torii::ResponseSink {
+ public:
+  void Deliver(std::unique_ptr<torii::InferenceResponse> response, bool final) override {
+    if (final) last = std::move(response);
+  }
+  std::unique_ptr<torii::InferenceResponse> last;
+};
+
 Sample RunBackend(BackendModel& m, size_t floats, int concurrency, double seconds) {
-  // One validated request per thread, executed again and again (its response
-  // cleared each time), each thread on its own instance.
+  // One validated request per thread, executed again and again (its answer
+  // dropped each time), each thread on its own instance.
   struct PerThread {
-    inference::ModelInferRequest wire;
-    inference::ModelInferResponse response;
-    torii::InferenceRequest request;
+    std::string input;
+    std::shared_ptr<LastResponse> sink = std::make_shared<LastResponse>();
+    torii::RequestBatch batch;
   };
   std::vector<std::unique_ptr<PerThread>> per;
   for (int t = 0; t < concurrency; ++t) {
     auto p = std::make_unique<PerThread>();
-    p->wire = Request("identity", floats);
-    if (!torii::ValidateRequest("identity", *m.signature, p->wire, {}, &p->request).ok()) {
+    p->input = Request("identity", floats).raw_input_contents(0);
+    auto r = std::make_unique<torii::InferenceRequest>();
+    r->model_name = "identity";
+    r->served_version = "1";
+    torii::InferenceInput in;
+    in.name = "INPUT0";
+    in.datatype = TORII_TYPE_FP32;
+    in.shape = {1, static_cast<int64_t>(floats)};
+    in.data = p->input.data();
+    in.byte_size = p->input.size();
+    r->inputs.push_back(std::move(in));
+    r->sink = p->sink;
+    if (!torii::ValidateRequest(*m.spec, {}, r.get()).ok()) {
       throw std::runtime_error("request does not validate");
     }
-    p->request.response = &p->response;
+    p->batch.push_back(std::move(r));
     per.push_back(std::move(p));
   }
   auto one = [&](int t) {
     PerThread& p = *per[static_cast<size_t>(t)];
-    p.response.Clear();
-    std::vector<torii::InferenceRequest*> reqs = {&p.request};
-    return m.backend->Execute(static_cast<size_t>(t), reqs, nullptr)[0].ok() &&
-           p.response.raw_output_contents(0).size() == floats * 4;
+    m.backend->Execute(static_cast<size_t>(t), p.batch, nullptr);
+    const bool ok = p.sink->last != nullptr && p.sink->last->status.ok() &&
+                    p.sink->last->outputs().size() == 1 &&
+                    p.sink->last->outputs()[0].byte_size == floats * 4;
+    p.sink->last.reset();
+    return ok;
   };
   RunLoad(concurrency, std::min(0.3, seconds), one);  // warm-up
   const double self0 = SelfCpuUs(), child0 = PidCpuUs(m.child);

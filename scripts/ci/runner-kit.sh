@@ -11,7 +11,10 @@
 #      builds it with -DCMAKE_PREFIX_PATH=<prefix> only,
 #   3. runs the template's unit tests,
 #   4. runs <prefix>/bin/torii-runner check on the template's model, with the
-#      built library copied into it (the documented way),
+#      built library copied into it (the documented way), and on the installed
+#      Python model template (share/torii/python-model-template), which runs in
+#      <prefix>/bin/torii-runner-host processes as the Python runner's manifest
+#      asks (skipped when the build has no Python runner),
 #   5. starts <prefix>/bin/torii-server on a repository holding that model and
 #      one of a bundled runner (loopback, a free port, no flag for the backend
 #      directory: bundled runners must be found in <prefix>/lib/torii),
@@ -78,7 +81,7 @@ fail() { echo "runner-kit: FAIL: $*" >&2; exit 1; }
 step "1. install $build into $prefix"
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" ||
   { cat "$work/install.log" >&2; fail "cmake --install failed"; }
-for f in bin/torii-server bin/torii-runner lib/torii/libtorii_identity.so \
+for f in bin/torii-server bin/torii-runner bin/torii-runner-host lib/torii/libtorii_identity.so \
          include/torii/runner_abi.h include/torii/runner.h include/torii/testing/fake_host.h \
          lib/cmake/ToriiSdk/ToriiSdkConfig.cmake lib/cmake/ToriiSdk/ToriiSdkConfigVersion.cmake \
          lib/cmake/ToriiSdk/ToriiRunner.cmake lib/cmake/ToriiSdk/runner.map; do
@@ -111,9 +114,20 @@ echo "built $library (exports only the six torii_runner_* entry points)"
 step "3. the template's unit tests"
 "$project/build/scale_test" || fail "the template's unit tests failed"
 
-step "4. torii-runner check on the template's model"
+step "4. torii-runner check on the template's model and on the Python model template"
 cp "$library" "$project/model/"
 "$prefix/bin/torii-runner" check "$project/model" || fail "torii-runner check failed"
+if [ -f "$prefix/lib/torii/libtorii_python.so" ]; then
+  # A copy outside the prefix, as a user starts from it; the checks run its
+  # Python code in torii-runner-host processes, never in torii-runner.
+  cp -r "$prefix/share/torii/python-model-template/my_model" "$work/my_model"
+  "$prefix/bin/torii-runner" check "$work/my_model" | tee "$work/python-check.log" ||
+    fail "torii-runner check failed on the Python model template"
+  grep -q "isolation        process_per_instance (the runner's manifest)" "$work/python-check.log" ||
+    fail "torii-runner did not run the Python model isolated"
+else
+  echo "no lib/torii/libtorii_python.so (TORII_WITH_PYTHON=OFF): the Python model check is skipped"
+fi
 
 step "5. serve it with the installed torii-server"
 repo="$work/repo"

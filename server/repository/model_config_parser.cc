@@ -1,6 +1,7 @@
 #include "server/repository/model_config_parser.h"
 
 #include <cctype>
+#include <cstdint>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -152,6 +153,73 @@ absl::Status Invalid(absl::string_view file, const std::string& msg) {
   return absl::InvalidArgumentError(absl::StrCat(file, ": ", msg));
 }
 
+// Strict UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF): what proto3 requires of string fields.
+bool IsValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// The path (without indices) of the first string field of `msg` that is not
+// UTF-8, or "". Text format takes any bytes between quotes, but such a config
+// cannot be serialized to a runner host, and its JSON form (what runners
+// read) silently drops the bytes (found by fuzzing).
+std::string NonUtf8Field(const pb::Message& msg, const std::string& prefix) {
+  const pb::Reflection* refl = msg.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  refl->ListFields(msg, &fields);
+  for (const pb::FieldDescriptor* f : fields) {
+    const std::string path = prefix.empty() ? f->name() : prefix + "." + f->name();
+    if (f->type() == pb::FieldDescriptor::TYPE_STRING) {
+      const int n = f->is_repeated() ? refl->FieldSize(msg, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        const std::string v =
+            f->is_repeated() ? refl->GetRepeatedString(msg, f, i) : refl->GetString(msg, f);
+        if (!IsValidUtf8(v)) return path;
+      }
+    } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      const int n = f->is_repeated() ? refl->FieldSize(msg, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        const pb::Message& m =
+            f->is_repeated() ? refl->GetRepeatedMessage(msg, f, i) : refl->GetMessage(msg, f);
+        std::string bad = NonUtf8Field(m, path);
+        if (!bad.empty()) return bad;
+      }
+    }
+  }
+  return "";
+}
+
 template <typename Tensors>
 absl::Status CheckTensors(const Tensors& tensors, absl::string_view kind,
                           absl::string_view file) {
@@ -258,6 +326,12 @@ absl::Status ValidateModelConfig(const inference::ModelConfig& config,
   if (config.version_policy().has_latest() &&
       config.version_policy().latest().num_versions() == 0) {
     return Invalid(file, "'version_policy.latest.num_versions' must be >= 1");
+  }
+  const std::string non_utf8 = NonUtf8Field(config, "");
+  if (!non_utf8.empty()) {
+    return Invalid(file, absl::StrCat("field '", non_utf8,
+                                      "' is not valid UTF-8; config strings must be UTF-8 "
+                                      "(save the file as UTF-8)"));
   }
   const std::string& backend = config.backend();
   if (backend.find_first_of("/\\") != std::string::npos || backend == "." ||

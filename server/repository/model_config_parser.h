@@ -34,10 +34,10 @@ absl::StatusOr<ParsedModelConfig> LoadModelConfig(const std::string& path,
 
 /// Semantic checks that protobuf cannot express: names unique and non-empty,
 /// datatypes set, dims >= -1, max_batch_size >= 0, batching settings within
-/// max_batch_size, instance kinds Torii can run, and no field Torii cannot
-/// serve correctly without implementing it (`sequence_batching`). Messages
-/// name the field. `require_io`: at least one input and one output (false
-/// while a runner may still complete the config).
+/// max_batch_size, instance kinds Torii can run, every string UTF-8, and no
+/// field Torii cannot serve correctly without implementing it
+/// (`sequence_batching`). Messages name the field. `require_io`: at least one
+/// input and one output (false while a runner may still complete the config).
 absl::Status ValidateModelConfig(const inference::ModelConfig& config,
                                  absl::string_view file_name, bool require_io = true);
 

@@ -4,6 +4,7 @@
 //   - server: torii::ValidateBytesBuffer(data, size, expected_elements, what)
 //   - SDK:    torii::DecodeBytes(data, size), throws torii::Error
 //   - SDK:    torii::AppendBytesElement (the encoder)
+// (the SDK through fuzz_sdk.h: its header cannot sit beside the server's)
 // Input: byte 0 is the expected element count, the rest is the buffer.
 #include <cstddef>
 #include <cstdint>
@@ -12,8 +13,9 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "fuzz_sdk.h"
 #include "server/core/request_validator.h"
-#include "torii/runner.h"
+#include "torii/runner_abi.h"
 
 namespace {
 
@@ -41,14 +43,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const bool server_ok = ServerAccepts(buf, n, count);
 
-  bool sdk_ok = true;
-  std::vector<std::string_view> elements;
-  try {
-    elements = torii::DecodeBytes(buf, n);
-  } catch (const torii::Error& e) {
-    sdk_ok = false;
-    FUZZ_CHECK(e.code() == TORII_STATUS_INVALID_ARGUMENT, e.what());
-  }
+  const torii_fuzz::SdkDecoded decoded = torii_fuzz::SdkDecodeBytes(buf, n);
+  const bool sdk_ok = decoded.ok;
+  const std::vector<std::string_view>& elements = decoded.elements;
+  if (!sdk_ok) FUZZ_CHECK(decoded.code == TORII_STATUS_INVALID_ARGUMENT, decoded.message);
 
   // Same verdict when the counts match.
   FUZZ_CHECK(server_ok == (sdk_ok && static_cast<int64_t>(elements.size()) == count),
@@ -66,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (std::string_view e : elements) {
       FUZZ_CHECK(e.data() >= buf && e.data() + e.size() <= buf + n);
       torii_fuzz::TouchAll(e.data(), e.size());
-      torii::AppendBytesElement(again, e);
+      torii_fuzz::SdkAppendBytesElement(again, e);
     }
     FUZZ_CHECK(again == std::string_view(buf, n), "re-encoding differs");
   } else {

@@ -1,6 +1,7 @@
 // The fixed models fuzz_validate_request validates every input against, and
 // helpers shared by the targets and the seed generator. The configs go
-// through the real parser, so they are configs the server would load.
+// through the real parser and BuildModelSpec, so they are specs the server
+// would serve.
 #ifndef TORII_TESTS_FUZZ_FUZZ_MODELS_H_
 #define TORII_TESTS_FUZZ_FUZZ_MODELS_H_
 
@@ -11,15 +12,16 @@
 #include <vector>
 
 #include "model_config.pb.h"
-#include "server/core/model_signature.h"
+#include "server/core/model_spec.h"
 #include "server/repository/model_config_parser.h"
+#include "server/repository/model_spec_builder.h"
 
 namespace torii_fuzz {
 
 struct FuzzModel {
   std::string name;
   inference::ModelConfig config;
-  std::unique_ptr<torii::ModelSignature> signature;
+  torii::ModelSpec spec;
 };
 
 // batched: FP32, wire shape [-1,4], max_batch_size 8.
@@ -28,6 +30,7 @@ struct FuzzModel {
 // every:   one input per datatype that can travel in typed contents (all but
 //          FP16 and BF16), each [-1], no batching: every conversion path.
 // bf16:    BF16 [-1,-1,2] on the wire (variable dims after the batch dim).
+// Every model reads the request parameter "timeout" (queue_timeout).
 inline const char* const kModelConfigs[][2] = {
     {"batched", R"pb(
       max_batch_size: 8
@@ -87,10 +90,18 @@ inline const std::vector<FuzzModel>& Models() {
                      parsed.status().ToString().c_str());
         std::abort();
       }
+      torii::RunnerManifest runner;
+      runner.runner = "fuzz";
+      auto spec = torii::BuildModelSpec(parsed->config, runner, torii::SpecDefaults{});
+      if (!spec.ok()) {
+        std::fprintf(stderr, "fuzz model '%s' has no spec: %s\n", mc[0],
+                     spec.status().ToString().c_str());
+        std::abort();
+      }
       FuzzModel m;
       m.name = mc[0];
       m.config = parsed->config;
-      m.signature = std::make_unique<torii::ModelSignature>(m.config);
+      m.spec = std::move(*spec);
       v->push_back(std::move(m));
     }
     return v;

@@ -17,8 +17,9 @@
 
 #include "fuzz_models.h"
 #include "inference.pb.h"
+#include "server/core/datatype.h"
 #include "server/core/request_validator.h"
-#include "torii/runner.h"
+#include "server/grpc/wire_request.h"
 
 namespace {
 
@@ -37,13 +38,15 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   }
 }
 
-// `accepted_by`: the fuzz model that must accept it, "" if none may.
+// `accepted_by`: the fuzz model that must accept it, "" if none may. A
+// request goes the frontend's way: RequestFromWire, then ValidateRequest.
 void Request(const std::string& name, const std::string& accepted_by,
              const ModelInferRequest& req) {
   for (const auto& m : torii_fuzz::Models()) {
     torii::InferenceRequest out;
-    const absl::Status s =
-        torii::ValidateRequest(m.name, *m.signature, req, torii::ValidationLimits{}, &out);
+    std::vector<std::string> converted;
+    absl::Status s = torii::RequestFromWire(req, &out, &converted);
+    if (s.ok()) s = torii::ValidateRequest(m.spec, torii::ValidationLimits{}, &out);
     const bool want = m.name == accepted_by;
     if (s.ok() != want) {
       std::fprintf(stderr, "seed %s: model '%s' %s it: %s\n", name.c_str(), m.name.c_str(),
@@ -86,6 +89,20 @@ void RequestSeeds() {
     Request("batched_raw_output", "batched", r);
     r.mutable_inputs(0)->set_shape(0, 9);  // over max_batch_size
     Request("batched_too_many_rows", "", r);
+  }
+  {  // the 'timeout' parameter (queue policy): whole microseconds >= 0
+    ModelInferRequest r;
+    Add(r, "x", "FP32", {1, 4});
+    r.add_raw_input_contents(Floats({1, 2, 3, 4}));
+    (*r.mutable_parameters())["timeout"].set_int64_param(1500);
+    (*r.mutable_parameters())["priority"].set_string_param("high");  // passed on
+    Request("batched_timeout", "batched", r);
+    (*r.mutable_parameters())["timeout"].set_uint64_param(~uint64_t{0});
+    Request("batched_timeout_uint64_too_big", "", r);
+    (*r.mutable_parameters())["timeout"].set_int64_param(-1);
+    Request("batched_timeout_negative", "", r);
+    (*r.mutable_parameters())["timeout"].set_string_param("1500");
+    Request("batched_timeout_string", "", r);
   }
   {  // batched: one row, typed
     ModelInferRequest r;

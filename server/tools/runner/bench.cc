@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "server/common/status_macros.h"
 #include "server/tools/runner/model_under_test.h"
-#include "torii/runner.h"
+#include "server/core/datatype.h"
 
 namespace torii {
 namespace runner_tool {
@@ -46,40 +46,40 @@ std::vector<int64_t> DefaultBatchSizes(int32_t max_batch_size) {
 
 absl::Status RunBench(const ModelLocation& loc, const BenchOptions& options, std::ostream& out) {
   TORII_ASSIGN_OR_RETURN(auto model, ModelUnderTest::Load(loc, ModelUnderTest::Options{}));
-  const ModelSignature& sig = model->signature();
+  const ModelSpec& sig = model->spec();
   std::vector<int64_t> sizes =
-      options.batch_sizes.empty() ? DefaultBatchSizes(sig.max_batch_size()) : options.batch_sizes;
+      options.batch_sizes.empty() ? DefaultBatchSizes(sig.max_batch_size) : options.batch_sizes;
   for (int64_t b : sizes) {
-    if (b < 1 || (sig.batching() && b > sig.max_batch_size()) || (!sig.batching() && b != 1)) {
+    if (b < 1 || (sig.batching_enabled() && b > sig.max_batch_size) ||
+        (!sig.batching_enabled() && b != 1)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "batch size ", b, " is not possible: max_batch_size is ", sig.max_batch_size(),
-          sig.batching() ? "" : " (the model does not batch; only 1 is possible)"));
+          "batch size ", b, " is not possible: max_batch_size is ", sig.max_batch_size,
+          sig.batching_enabled() ? "" : " (the model does not batch; only 1 is possible)"));
     }
   }
   InputGenerator gen(sig, options.dims);
   std::vector<std::string> input_text;
-  for (const auto& t : sig.inputs()) {
+  for (const auto& t : sig.inputs) {
     std::vector<int64_t> shape = gen.Dims(t, options.variable);
     std::string s = absl::StrCat(t.name, " ", DataTypeName(t.datatype), " [",
-                                 sig.batching() ? "1," : "", absl::StrJoin(shape, ","), "]");
+                                 sig.batching_enabled() ? "1," : "", absl::StrJoin(shape, ","), "]");
     input_text.push_back(s);
   }
-  const RunnerProvenance& prov = model->library().provenance();
+  const RunnerProvenance prov = model->provenance();
 
   std::vector<Row> rows;
   for (int64_t b : sizes) {
     std::vector<std::unique_ptr<PreparedRequest>> prepared;
-    std::vector<InferenceRequest*> batch;
+    std::vector<PreparedRequest*> batch;
     for (int64_t i = 0; i < b; ++i) {
       TORII_ASSIGN_OR_RETURN(
-          auto p, PreparedRequest::Create(loc.model_name, sig,
+          auto p, PreparedRequest::Create(sig, loc.version,
                                           gen.Request(1, options.variable,
                                                       static_cast<uint64_t>(1000 + i))));
-      batch.push_back(p->request());
+      batch.push_back(p.get());
       prepared.push_back(std::move(p));
     }
     auto run_once = [&]() -> absl::Status {
-      for (auto& p : prepared) p->Reset();
       const std::vector<absl::Status> st = model->ExecutePrepared(0, batch);
       for (const auto& s : st) {
         if (!s.ok()) return s;
@@ -130,6 +130,7 @@ absl::Status RunBench(const ModelLocation& loc, const BenchOptions& options, std
     j["runner"] = prov.runner;
     j["runner_version"] = prov.runner_version;
     j["runner_build"] = prov.runner_build;
+    j["isolation"] = IsolationModeName(model->isolation());
     j["inputs"] = input_text;
     j["seconds_per_batch_size"] = options.seconds;
     j["results"] = nlohmann::json::array();
@@ -150,9 +151,12 @@ absl::Status RunBench(const ModelLocation& loc, const BenchOptions& options, std
   out << "torii-runner bench: model '" << loc.model_name << "' version " << loc.version
       << ", runner " << prov.runner << " " << prov.runner_version << "\n"
       << "  inputs per request: " << absl::StrJoin(input_text, ", ") << "\n"
-      << "  a batch of B = B one-row requests merged into one execute call (in process, "
-         "1 instance, "
-      << options.seconds << " s each)\n\n";
+      << "  a batch of B = B one-row requests merged into one execute call ("
+      << (model->isolated()
+              ? absl::StrCat("in a torii-runner-host process, isolation ",
+                             IsolationModeName(model->isolation()))
+              : std::string("in process"))
+      << ", 1 instance, " << options.seconds << " s each)\n\n";
   char line[256];
   std::snprintf(line, sizeof(line), "%6s %9s %10s %10s %10s %10s %12s %14s\n", "batch", "calls",
                 "p50 ms", "p90 ms", "p99 ms", "max ms", "batches/s", "inferences/s");

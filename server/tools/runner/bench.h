@@ -1,8 +1,9 @@
-// `torii-runner bench`: in-process latency and throughput of a runner by
-// batch size. A batch of B is B one-row requests merged into one execute call
-// and split again, exactly as the server's batcher delivers them; no gRPC,
-// no queueing. What it measures is the runner plus the server's batch
-// assembly, i.e. the floor under what clients will see.
+// `torii-runner bench`: latency and throughput of a runner by batch size,
+// without a server. A batch of B is B one-row requests merged into one
+// execute call and split again, exactly as the server's batcher delivers
+// them; no gRPC, no queueing. What it measures is the runner plus the
+// server's batch assembly (and, for a runner that runs isolated, the trip
+// through the runner host process), i.e. the floor under what clients see.
 #ifndef TORII_SERVER_TOOLS_RUNNER_BENCH_H_
 #define TORII_SERVER_TOOLS_RUNNER_BENCH_H_
 

@@ -1,10 +1,13 @@
 #include "server/tools/runner/conformance.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <sys/types.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,10 +18,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/core/datatype.h"
+#include "server/isolation/isolated_runner_model.h"
+#include "server/repository/model_spec_builder.h"
 #include "server/tools/runner/half_float.h"
 #include "server/tools/runner/isolated_run.h"
 #include "server/tools/runner/model_under_test.h"
-#include "torii/runner.h"
 
 namespace torii {
 namespace runner_tool {
@@ -41,6 +46,25 @@ Memory ReadMemory() {
   const struct mallinfo2 mi = mallinfo2();
   m.heap_kib = static_cast<int64_t>((mi.uordblks + mi.hblkhd) / 1024);
   return m;
+}
+
+// VmRSS of another process (a runner host), 0 when it is gone.
+int64_t RssOf(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) return std::atoll(line.c_str() + 6);
+  }
+  return 0;
+}
+
+int OpenDescriptors() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n - 1;  // the one opendir holds
 }
 
 std::string Describe(const absl::Status& s) {
@@ -153,22 +177,22 @@ std::string CompareResponse(const TestResponse& got, const TestResponse& want, d
 
 // Empty when `r` carries exactly the `requested` outputs (all when empty), as
 // config.pbtxt declares them, for a request of `rows` rows.
-std::string CheckDeclared(const ModelSignature& sig, int64_t rows, const TestResponse& r,
+std::string CheckDeclared(const ModelSpec& sig, int64_t rows, const TestResponse& r,
                           const std::vector<std::string>& requested) {
   std::vector<std::string> expected = requested;
   if (expected.empty()) {
-    for (const auto& o : sig.outputs()) expected.push_back(o.name);
+    for (const auto& o : sig.outputs) expected.push_back(o.name);
   }
   for (const auto& name : expected) {
     const HostTensor* t = r.output(name);
     if (t == nullptr) return absl::StrCat("the response has no output '", name, "'");
-    const TensorSignature& ts = sig.outputs()[static_cast<size_t>(sig.OutputIndex(name))];
+    const TensorSpec& ts = sig.outputs[static_cast<size_t>(sig.OutputIndex(name))];
     if (t->datatype != ts.datatype) {
       return absl::StrCat("output '", name, "' is ", DataTypeName(t->datatype),
                           ", config.pbtxt declares ", DataTypeName(ts.datatype));
     }
     std::vector<int64_t> want = sig.WireShape(ts);
-    if (sig.batching()) want[0] = rows;
+    if (sig.batching_enabled()) want[0] = rows;
     bool ok = t->shape.size() == want.size();
     for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] == -1 || want[i] == t->shape[i];
     if (!ok) {
@@ -183,14 +207,11 @@ std::string CheckDeclared(const ModelSignature& sig, int64_t rows, const TestRes
                           ShapeString(t->shape));
     }
     if (esize == 0) {
-      try {
-        const auto elems = DecodeBytes(t->data.data(), t->data.size());
-        if (static_cast<int64_t>(elems.size()) != elements) {
-          return absl::StrCat("output '", name, "' holds ", elems.size(),
-                              " BYTES elements for shape ", ShapeString(t->shape));
-        }
-      } catch (const std::exception& e) {
-        return absl::StrCat("output '", name, "': ", e.what());
+      const auto elems = DecodeBytesElements(t->data);
+      if (!elems.ok()) return absl::StrCat("output '", name, "': ", elems.status().message());
+      if (static_cast<int64_t>(elems->size()) != elements) {
+        return absl::StrCat("output '", name, "' holds ", elems->size(),
+                            " BYTES elements for shape ", ShapeString(t->shape));
       }
     }
   }
@@ -253,6 +274,13 @@ Outcome CheckAbi(const Ctx& ctx, ChildReporter& rep) {
   if (p.runner_version == "unknown") {
     details.push_back("note: the runner reports no version");
   }
+  if (ctx.loc.manifest.isolation != IsolationMode::kNone) {
+    details.push_back(absl::StrCat(
+        "the runner's manifest says isolation \"", IsolationModeName(ctx.loc.manifest.isolation),
+        "\": the library was opened here (in this check's own process) only to read its ABI "
+        "version and provenance, as torii-runner-host does; its models run in runner host "
+        "processes"));
+  }
   return Pass(absl::StrCat("runner '", p.runner, "' ", p.runner_version, ", ABI ", p.runner_abi,
                            " (server ", TORII_RUNNER_ABI_VERSION_MAJOR, ".",
                            TORII_RUNNER_ABI_VERSION_MINOR, "); ", p.runner_build),
@@ -262,21 +290,57 @@ Outcome CheckAbi(const Ctx& ctx, ChildReporter& rep) {
 Outcome CheckConfig(const Ctx& ctx, ChildReporter& rep) {
   rep.Step("loading the model");
   TORII_LOAD_OR_FAIL(m, ctx);
-  const auto& sig = m->signature();
+  const ModelSpec& sig = m->spec();
   std::vector<std::string> details;
   for (const auto& w : ctx.loc.parsed.warnings) details.push_back("note: " + w);
-  for (const auto& t : sig.inputs()) {
+  for (const auto& t : sig.inputs) {
     details.push_back(absl::StrCat("input ", t.name, " ", DataTypeName(t.datatype), " ",
                                    ShapeString(sig.WireShape(t))));
   }
-  for (const auto& t : sig.outputs()) {
+  for (const auto& t : sig.outputs) {
     details.push_back(absl::StrCat("output ", t.name, " ", DataTypeName(t.datatype), " ",
                                    ShapeString(sig.WireShape(t))));
   }
-  const std::string summary = absl::StrCat(
-      "config.pbtxt parses (", sig.inputs().size(), " input(s), ", sig.outputs().size(),
-      " output(s), max_batch_size ", sig.max_batch_size(), "); the runner loaded version ",
-      ctx.loc.version, " and created ", m->instance_count(), " instance(s)");
+  const std::string shape = absl::StrCat(sig.inputs.size(), " input(s), ", sig.outputs.size(),
+                                         " output(s), max_batch_size ", sig.max_batch_size);
+  std::string summary;
+  if (!ctx.loc.has_config_file) {
+    summary = absl::StrCat("no config.pbtxt: the runner completed the config (", shape, ")");
+  } else if (m->config_completed()) {
+    summary = absl::StrCat("config.pbtxt parses; the runner completed it (", shape, ")");
+  } else {
+    summary = absl::StrCat("config.pbtxt parses (", shape, ")");
+  }
+  absl::StrAppend(&summary, "; the runner loaded version ", ctx.loc.version, " and created ",
+                  m->instance_count(), " instance(s)");
+  if (m->isolated()) {
+    const std::vector<pid_t> pids = m->runner_pids();
+    absl::StrAppend(&summary, " in ", pids.size(), " torii-runner-host process(es)");
+    details.push_back(absl::StrCat(
+        "note: isolation \"", IsolationModeName(m->isolation()), "\" (",
+        m->isolation() == ctx.loc.manifest.isolation ? "the runner's manifest" : "config.pbtxt",
+        "): the model runs in torii-runner-host processes, as the server runs it (pids ",
+        absl::StrJoin(pids, ", "), ")"));
+  }
+  if (m->config_completed()) {
+    details.push_back(absl::StrCat("the completed config: ", sig.config_json));
+    // The loader checks a completed config only as far as the spec needs
+    // (BuildModelSpec), not as strictly as a config.pbtxt: a runner can
+    // complete a config the server loads but no request can ever match.
+    const absl::Status valid = ValidateModelConfig(m->config(), "the completed config");
+    if (!valid.ok()) {
+      details.push_back(
+          "auto_complete_config must declare what a config.pbtxt could declare: unique names, "
+          "TYPE_* datatypes, dims of -1 or >= 0");
+      return Fail(absl::StrCat("the runner completed the config into one that config.pbtxt "
+                               "could not hold: ",
+                               valid.message()),
+                  details);
+    }
+  }
+  for (const auto& [key, value] : m->provenance().properties) {
+    details.push_back(absl::StrCat("property ", key, ": ", value));
+  }
   rep.Step("unloading the model");
   m.reset();
   return Pass(summary, details);
@@ -284,7 +348,7 @@ Outcome CheckConfig(const Ctx& ctx, ChildReporter& rep) {
 
 Outcome CheckSignature(const Ctx& ctx, ChildReporter& rep) {
   TORII_LOAD_OR_FAIL(m, ctx);
-  const ModelSignature& sig = m->signature();
+  const ModelSpec& sig = m->spec();
   InputGenerator gen(sig, ctx.opt.dims);
   struct Case {
     int64_t rows;
@@ -295,7 +359,7 @@ Outcome CheckSignature(const Ctx& ctx, ChildReporter& rep) {
     cases.push_back({1, 1});
     cases.push_back({1, 5});
   }
-  if (sig.batching() && sig.max_batch_size() >= 2) cases.push_back({2, 3});
+  if (sig.batching_enabled() && sig.max_batch_size >= 2) cases.push_back({2, 3});
   std::vector<std::string> details;
   TestResponse first;
   TestRequest first_req;
@@ -309,7 +373,7 @@ Outcome CheckSignature(const Ctx& ctx, ChildReporter& rep) {
                   {"generated values: floats k/8 in [-1, 1], integers 0..3, short strings; "
                    "pick other sizes with --dims NAME=d1,d2"});
     }
-    const int64_t rows = sig.batching() ? cases[c].rows : 1;
+    const int64_t rows = sig.batching_enabled() ? cases[c].rows : 1;
     std::string why = CheckDeclared(sig, rows, r, {});
     if (!why.empty()) {
       return Fail(absl::StrCat("for inputs ", InputsText(req), ": ", why));
@@ -322,8 +386,8 @@ Outcome CheckSignature(const Ctx& ctx, ChildReporter& rep) {
   }
   // A client may ask for any subset of outputs; each alone must come back
   // alone, with the values it has when all are requested.
-  if (sig.outputs().size() > 1) {
-    for (const auto& o : sig.outputs()) {
+  if (sig.outputs.size() > 1) {
+    for (const auto& o : sig.outputs) {
       TestRequest req = first_req;
       req.outputs = {o.name};
       rep.Step("requesting only output " + o.name);
@@ -348,11 +412,24 @@ Outcome CheckSignature(const Ctx& ctx, ChildReporter& rep) {
 }
 
 Outcome CheckBatching(const Ctx& ctx, ChildReporter& rep) {
-  const int32_t mbs = ctx.loc.parsed.config.max_batch_size();
+  // A runner that completes configs may set max_batch_size itself: ask the
+  // loaded model then.
+  std::unique_ptr<ModelUnderTest> m;
+  int32_t mbs = ctx.loc.parsed.config.max_batch_size();
+  if (ctx.loc.manifest.auto_complete_config) {
+    auto loaded = Load(ctx);
+    if (!loaded.ok()) return Fail("the model did not load: " + Describe(loaded.status()));
+    m = std::move(*loaded);
+    mbs = m->spec().max_batch_size;
+  }
   if (mbs == 0) return Skip("max_batch_size is 0: the model does not batch");
   if (mbs == 1) return Skip("max_batch_size is 1: requests are never merged");
-  TORII_LOAD_OR_FAIL(m, ctx);
-  InputGenerator gen(m->signature(), ctx.opt.dims);
+  if (m == nullptr) {
+    auto loaded = Load(ctx);
+    if (!loaded.ok()) return Fail("the model did not load: " + Describe(loaded.status()));
+    m = std::move(*loaded);
+  }
+  InputGenerator gen(m->spec(), ctx.opt.dims);
   std::vector<std::vector<int64_t>> groups = {
       std::vector<int64_t>(static_cast<size_t>(std::min<int32_t>(4, mbs)), 1)};
   if (mbs >= 3) groups.push_back({2, 1});
@@ -398,7 +475,7 @@ Outcome CheckBatching(const Ctx& ctx, ChildReporter& rep) {
 Outcome CheckConcurrency(const Ctx& ctx, ChildReporter& rep) {
   rep.Step("loading the model with 2 instances");
   TORII_LOAD_OR_FAIL(m, ctx, 2);
-  InputGenerator gen(m->signature(), ctx.opt.dims);
+  InputGenerator gen(m->spec(), ctx.opt.dims);
   std::vector<TestRequest> reqs;
   std::vector<TestResponse> want;
   for (int i = 0; i < 6; ++i) {
@@ -443,7 +520,7 @@ Outcome CheckConcurrency(const Ctx& ctx, ChildReporter& rep) {
 
 Outcome CheckEdgeInputs(const Ctx& ctx, ChildReporter& rep) {
   TORII_LOAD_OR_FAIL(m, ctx);
-  const ModelSignature& sig = m->signature();
+  const ModelSpec& sig = m->spec();
   InputGenerator gen(sig, ctx.opt.dims);
   std::vector<std::string> details;
 
@@ -472,7 +549,7 @@ Outcome CheckEdgeInputs(const Ctx& ctx, ChildReporter& rep) {
     bad.push_back(unknown);
     std::vector<std::string> refused;
     for (const auto& b : bad) {
-      auto p = PreparedRequest::Create(ctx.loc.model_name, sig, b.req);
+      auto p = PreparedRequest::Create(sig, ctx.loc.version, b.req);
       if (p.ok() || p.status().code() != absl::StatusCode::kInvalidArgument) {
         return Fail(absl::StrCat("a request with ", b.what,
                                  " was not refused by validation (server bug?)"));
@@ -497,8 +574,8 @@ Outcome CheckEdgeInputs(const Ctx& ctx, ChildReporter& rep) {
     const int64_t n = k == 1 ? 1024 : k == 2 ? 256 : k == 3 ? 64 : 16;
     cases.push_back({absl::StrCat("long variable dims (", n, ")"), {gen.Request(1, n, 4)}});
   }
-  const int32_t mbs = sig.max_batch_size();
-  if (sig.batching() && mbs > 1) {
+  const int32_t mbs = sig.max_batch_size;
+  if (sig.batching_enabled() && mbs > 1) {
     cases.push_back({absl::StrCat("one request of max_batch_size (", mbs, ") rows"),
                      {gen.Request(mbs, 3, 6)}});
     std::vector<TestRequest> many;
@@ -515,7 +592,7 @@ Outcome CheckEdgeInputs(const Ctx& ctx, ChildReporter& rep) {
       const TestResponse& r = rs[i];
       if (r.status.ok()) {
         int64_t rows = 1;
-        if (sig.batching() && !c.reqs[i].inputs.empty()) rows = c.reqs[i].inputs[0].shape[0];
+        if (sig.batching_enabled() && !c.reqs[i].inputs.empty()) rows = c.reqs[i].inputs[0].shape[0];
         std::string why = CheckDeclared(sig, rows, r, {});
         if (!why.empty()) return Fail(absl::StrCat("case '", c.what, "': ", why));
         if (result.empty()) result = "answered";
@@ -534,42 +611,65 @@ Outcome CheckEdgeInputs(const Ctx& ctx, ChildReporter& rep) {
               details);
 }
 
+// What the memory check measures: this process for a runner in process; the
+// runner host processes for one that runs isolated (whose heap cannot be
+// read from here, so only their VmRSS counts).
+Memory MeasureModel(const ModelUnderTest& m) {
+  if (!m.isolated()) return ReadMemory();
+  Memory total;
+  for (pid_t pid : m.runner_pids()) total.rss_kib += RssOf(pid);
+  return total;
+}
+
 Outcome CheckMemory(const Ctx& ctx, ChildReporter& rep) {
   TORII_LOAD_OR_FAIL(m, ctx);
-  InputGenerator gen(m->signature(), ctx.opt.dims);
+  InputGenerator gen(m->spec(), ctx.opt.dims);
   std::vector<TestRequest> reqs;
   for (int i = 0; i < 4; ++i) reqs.push_back(gen.Request(1, 3, 400 + static_cast<uint64_t>(i)));
   const int calls = std::max(10, ctx.opt.calls);
   const int warmup = std::min(100, calls);
+  const bool isolated = m->isolated();
   rep.Step(absl::StrCat(warmup, " warm-up calls"));
   for (int i = 0; i < warmup; ++i) {
     const TestResponse r = m->Infer(reqs[static_cast<size_t>(i) % reqs.size()]);
     if (!r.status.ok()) return Fail(absl::StrCat("warm-up call ", i, " failed: ", Describe(r.status)));
   }
-  const Memory base = ReadMemory();
+  const Memory base = MeasureModel(*m);
   std::vector<std::string> samples;
   rep.Step(absl::StrCat(calls, " measured calls"));
   for (int i = 0; i < calls; ++i) {
     const TestResponse r = m->Infer(reqs[static_cast<size_t>(i) % reqs.size()]);
     if (!r.status.ok()) return Fail(absl::StrCat("call ", i, " failed: ", Describe(r.status)));
     if ((i + 1) % (calls / 10) == 0) {
-      const Memory now = ReadMemory();
-      samples.push_back(absl::StrCat(now.rss_kib - base.rss_kib, "/", now.heap_kib - base.heap_kib));
+      const Memory now = MeasureModel(*m);
+      samples.push_back(isolated ? absl::StrCat(now.rss_kib - base.rss_kib)
+                                 : absl::StrCat(now.rss_kib - base.rss_kib, "/",
+                                                now.heap_kib - base.heap_kib));
     }
   }
-  const Memory end = ReadMemory();
+  const Memory end = MeasureModel(*m);
   const int64_t rss = end.rss_kib - base.rss_kib;
   const int64_t heap = end.heap_kib - base.heap_kib;
-  std::vector<std::string> details = {
-      absl::StrCat("VmRSS ", base.rss_kib, " KiB -> ", end.rss_kib, " KiB; heap in use ",
-                   base.heap_kib, " KiB -> ", end.heap_kib, " KiB"),
-      absl::StrCat("growth (RSS/heap KiB) every ", calls / 10, " calls: ",
-                   absl::StrJoin(samples, " "))};
-  const std::string summary =
-      absl::StrCat(calls, " calls: VmRSS ", rss >= 0 ? "+" : "", rss, " KiB (limit ",
-                   ctx.opt.rss_limit_kib, "), heap ", heap >= 0 ? "+" : "", heap, " KiB (limit ",
-                   ctx.opt.heap_limit_kib, ")");
-  if (rss > ctx.opt.rss_limit_kib || heap > ctx.opt.heap_limit_kib) {
+  std::vector<std::string> details;
+  std::string summary;
+  if (isolated) {
+    details = {absl::StrCat("VmRSS of the runner host process(es) ", base.rss_kib, " KiB -> ",
+                            end.rss_kib, " KiB (their heap cannot be read from here: only VmRSS "
+                            "is checked)"),
+               absl::StrCat("growth (RSS KiB) every ", calls / 10, " calls: ",
+                            absl::StrJoin(samples, " "))};
+    summary = absl::StrCat(calls, " calls: VmRSS of the runner process ", rss >= 0 ? "+" : "",
+                           rss, " KiB (limit ", ctx.opt.rss_limit_kib, ")");
+  } else {
+    details = {absl::StrCat("VmRSS ", base.rss_kib, " KiB -> ", end.rss_kib,
+                            " KiB; heap in use ", base.heap_kib, " KiB -> ", end.heap_kib, " KiB"),
+               absl::StrCat("growth (RSS/heap KiB) every ", calls / 10, " calls: ",
+                            absl::StrJoin(samples, " "))};
+    summary = absl::StrCat(calls, " calls: VmRSS ", rss >= 0 ? "+" : "", rss, " KiB (limit ",
+                           ctx.opt.rss_limit_kib, "), heap ", heap >= 0 ? "+" : "", heap,
+                           " KiB (limit ", ctx.opt.heap_limit_kib, ")");
+  }
+  if (rss > ctx.opt.rss_limit_kib || (!isolated && heap > ctx.opt.heap_limit_kib)) {
     details.push_back(absl::StrCat("about ", std::max(rss, heap) * 1024 / calls,
                                    " bytes per call are never given back: a leak in the runner "
                                    "(free what Execute allocates; outputs belong to the host)"));
@@ -578,39 +678,68 @@ Outcome CheckMemory(const Ctx& ctx, ChildReporter& rep) {
   return Pass("memory stays flat over " + summary, details);
 }
 
+// A runner that may run in process must unload completely, or a server could
+// never swap in a new build of it: after the last model using it is
+// unloaded, its library must be unmapped. A runner whose models run isolated
+// (the runner's manifest, e.g. the Python runner's process_per_instance, or
+// the config's isolation parameter) is never mapped into the server: each
+// load starts new runner host processes and each unload ends them, so such a
+// runner may pin itself in memory (the Python runner must: an interpreter
+// cannot be restarted). For it the check asks instead that every unload ends
+// its processes in time and that nothing of the runner enters this process.
 Outcome CheckReload(const Ctx& ctx, ChildReporter& rep) {
   const int cycles = std::max(2, ctx.opt.reloads);
+  auto planned = BuildModelSpec(ctx.loc.parsed.config, ctx.loc.manifest, SpecDefaults{},
+                                /*require_io=*/false);
+  if (!planned.ok()) return Fail("the model did not load: " + Describe(planned.status()));
+  const IsolationMode isolation = planned->isolation.mode;
+  const bool isolated = isolation != IsolationMode::kNone;
+  const auto stop_timeout = IsolatedRunnerModel::Options{}.stop_timeout;
   int still_mapped = 0;
+  int stop_timeouts = 0;
+  std::chrono::milliseconds slowest_unload{0};
   Memory base;
-  const ModelSignature sig(ctx.loc.parsed.config);
-  InputGenerator gen(sig, ctx.opt.dims);
-  const TestRequest req = gen.Request(1, 3, 500);
+  int base_fds = 0;
   for (int c = 0; c < cycles; ++c) {
     rep.Step(absl::StrCat("load/unload cycle ", c + 1));
-    auto lib = RunnerLibrary::Open(ctx.loc.runner_path);
-    if (!lib.ok()) return Fail(absl::StrCat("cycle ", c + 1, ": ", lib.status().message()));
     ModelUnderTest::Options o;
-    o.library = std::move(*lib);  // the model holds the only reference
+    if (!isolated) {
+      auto lib = RunnerLibrary::Open(ctx.loc.runner_path);
+      if (!lib.ok()) return Fail(absl::StrCat("cycle ", c + 1, ": ", lib.status().message()));
+      o.library = std::move(*lib);  // the model holds the only reference
+    }
     auto m = ModelUnderTest::Load(ctx.loc, std::move(o));
     if (!m.ok()) return Fail(absl::StrCat("cycle ", c + 1, ": ", Describe(m.status())));
+    const TestRequest req = InputGenerator((*m)->spec(), ctx.opt.dims).Request(1, 3, 500);
     const TestResponse r = (*m)->Infer(req);
     if (!r.status.ok()) {
       return Fail(absl::StrCat("cycle ", c + 1, ": the reloaded model failed: ", Describe(r.status)));
     }
+    const auto unload_start = std::chrono::steady_clock::now();
     m->reset();
-    // RTLD_NOLOAD finds the library only if dlclose left it mapped.
+    const auto unload = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - unload_start);
+    slowest_unload = std::max(slowest_unload, unload);
+    // An isolated unload that took the whole stop timeout ended in SIGKILL.
+    if (isolated && unload >= stop_timeout) ++stop_timeouts;
+    // RTLD_NOLOAD finds the library only if it is mapped here (left mapped
+    // by dlclose, or, for an isolated runner, ever opened in this process).
     if (void* h = dlopen(ctx.loc.runner_path.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
       ++still_mapped;
       dlclose(h);
     }
-    if (c == 0) base = ReadMemory();
+    if (c == 0) {
+      base = ReadMemory();
+      base_fds = OpenDescriptors();
+    }
   }
   const Memory end = ReadMemory();
+  const int end_fds = OpenDescriptors();
   const int64_t rss = end.rss_kib - base.rss_kib;
   const int64_t heap = end.heap_kib - base.heap_kib;
   const std::string growth = absl::StrCat("VmRSS ", rss >= 0 ? "+" : "", rss, " KiB, heap ",
                                           heap >= 0 ? "+" : "", heap, " KiB after the first");
-  if (still_mapped > 0) {
+  if (!isolated && still_mapped > 0) {
     return Fail(
         absl::StrCat("the library stays loaded after its model is unloaded (", still_mapped,
                      " of ", cycles, " cycles), so a server could never swap in a new build"),
@@ -618,14 +747,64 @@ Outcome CheckReload(const Ctx& ctx, ChildReporter& rep) {
          "out of the library: build it with torii_add_runner(), whose version script exports "
          "only the torii_runner_* entry points"});
   }
+  if (isolated && still_mapped > 0) {
+    return Fail(absl::StrCat("the runner library was mapped into the calling process although "
+                             "its models run isolated (",
+                             still_mapped, " of ", cycles, " cycles): a torii-runner bug"));
+  }
+  if (stop_timeouts > 0) {
+    return Fail(
+        absl::StrCat("the runner process did not exit within ", stop_timeout.count(),
+                     " ms of the unload in ", stop_timeouts, " of ", cycles,
+                     " cycles and was killed"),
+        {"after the server closes its channels, torii-runner-host destroys the instances, "
+         "unloads the model and exits: instance_destroy or model_unload (a Python model's "
+         "finalize) hangs or takes too long"});
+  }
   if (rss > ctx.opt.rss_limit_kib || heap > ctx.opt.heap_limit_kib) {
+    if (isolated) {
+      return Fail(absl::StrCat("memory of the calling process grows across load/infer/unload "
+                               "cycles of isolated runner processes: ",
+                               growth),
+                  {"this is the server's side of isolation (IsolatedRunnerModel), not the "
+                   "runner: report it"});
+    }
     return Fail(absl::StrCat("memory grows across load/infer/unload cycles: ", growth),
                 {"model_unload/instance_destroy must release everything model_load and "
                  "instance_create allocated (each cycle also runs one request: when the "
                  "memory check fails too, look there first)"});
   }
-  return Pass(absl::StrCat(cycles, " load/infer/unload cycles; the library was unmapped each time; ",
-                           growth));
+  if (isolated && end_fds > base_fds) {
+    return Fail(absl::StrCat("file descriptors leak across load/unload cycles of isolated runner "
+                             "processes: ",
+                             base_fds, " -> ", end_fds, " after the first"),
+                {"this is the server's side of isolation (IsolatedRunnerModel), not the "
+                 "runner: report it"});
+  }
+  if (!isolated) {
+    return Pass(absl::StrCat(cycles,
+                             " load/infer/unload cycles; the library was unmapped each time; ",
+                             growth));
+  }
+  std::vector<std::string> details = {absl::StrCat(
+      "open file descriptors of the calling process: ", base_fds, " -> ", end_fds,
+      " after the first cycle")};
+  const bool from_manifest = isolation == ctx.loc.manifest.isolation;
+  if (!from_manifest) {
+    details.push_back(
+        "note: the runner's manifest allows it to run in process, where unloading must unmap "
+        "its library; config.pbtxt isolates this model, so that was not checked (check a copy "
+        "of the model without the isolation parameter)");
+  }
+  return Pass(absl::StrCat(
+                  cycles, " load/infer/unload cycles, each in new torii-runner-host process(es) "
+                  "(isolation \"", IsolationModeName(isolation), "\" from ",
+                  from_manifest ? "the runner's manifest" : "config.pbtxt",
+                  "); each unloaded and exited (slowest ", slowest_unload.count(),
+                  " ms); the library never entered this process, so a runner that pins itself "
+                  "is fine; ",
+                  growth),
+              details);
 }
 
 using CheckFn = Outcome (*)(const Ctx&, ChildReporter&);
@@ -672,7 +851,20 @@ const std::vector<std::string>& CheckNames() {
 bool RunConformance(const ModelLocation& loc, const CheckOptions& opt, std::ostream& out) {
   out << "torii-runner check: model '" << loc.model_name << "' version " << loc.version << "\n"
       << "  model directory  " << loc.model_dir << "\n"
-      << "  runner library   " << loc.runner_path << "\n\n";
+      << "  runner library   " << loc.runner_path << "\n";
+  if (!loc.has_config_file) {
+    out << "  config           none: runner '" << loc.runner_name
+        << "' completes it (auto_complete_config in its manifest)\n";
+  }
+  auto planned = BuildModelSpec(loc.parsed.config, loc.manifest, SpecDefaults{},
+                                /*require_io=*/false);
+  if (planned.ok() && planned->isolation.mode != IsolationMode::kNone) {
+    out << "  isolation        " << IsolationModeName(planned->isolation.mode) << " ("
+        << (planned->isolation.mode == loc.manifest.isolation ? "the runner's manifest"
+                                                                 : "config.pbtxt")
+        << "): the model runs in torii-runner-host processes, as the server runs it\n";
+  }
+  out << "\n";
   const Ctx ctx{loc, opt};
   std::vector<std::string> failed;
   int passed = 0, skipped = 0;

@@ -1,7 +1,10 @@
 // `torii-runner check`: the conformance suite a runner must pass before a
 // server is trusted with it. Every check runs in its own child process (see
-// isolated_run.h), loads the model through the server's own code, and
-// reports PASS, FAIL (with the reasons) or SKIP.
+// isolated_run.h), loads the model through the server's own code (in that
+// process, or in torii-runner-host processes when the server would isolate
+// the model: the runner's manifest, e.g. the Python runner's
+// process_per_instance, or the config's isolation parameter), and reports
+// PASS, FAIL (with the reasons) or SKIP.
 //
 //   abi          the library opens, exports the six entry points, was built
 //                for a compatible ABI, and reports its provenance
@@ -18,10 +21,16 @@
 //                tensors, NaN/Inf, integer extremes, binary strings, a full
 //                batch) give outputs or an error, never a crash or a hang;
 //                and malformed requests never reach the runner
-//   memory       1,000 calls leave resident memory and the heap flat
+//   memory       1,000 calls leave resident memory and the heap flat (of the
+//                runner host processes, VmRSS only, for an isolated model)
 //   reload       the model loads and unloads 20 times, and the library is
 //                really unmapped after the last unload (so a hot swap runs
-//                new code)
+//                new code). An isolated model's runner is never mapped into
+//                the server, and each load starts new runner processes: such
+//                a runner may pin itself (the Python runner must), and the
+//                check asks instead that every unload ends its processes
+//                within the stop timeout and that the calling process does
+//                not grow (memory, descriptors)
 #ifndef TORII_SERVER_TOOLS_RUNNER_CONFORMANCE_H_
 #define TORII_SERVER_TOOLS_RUNNER_CONFORMANCE_H_
 

@@ -34,7 +34,7 @@ absl::StatusOr<std::string> ReadValue(const std::string& name, const std::string
 
 absl::Status RunInfer(const ModelLocation& loc, const InferOptions& options, std::ostream& out) {
   TORII_ASSIGN_OR_RETURN(auto model, ModelUnderTest::Load(loc, ModelUnderTest::Options{}));
-  const ModelSignature& sig = model->signature();
+  const ModelSpec& sig = model->spec();
   for (const auto& [name, dims] : options.shapes) {
     bool given = false;
     for (const auto& in : options.inputs) given = given || in.first == name;
@@ -48,19 +48,19 @@ absl::Status RunInfer(const ModelLocation& loc, const InferOptions& options, std
     const int idx = sig.InputIndex(name);
     if (idx < 0) {
       std::vector<std::string> names;
-      for (const auto& t : sig.inputs()) names.push_back(t.name);
+      for (const auto& t : sig.inputs) names.push_back(t.name);
       return absl::InvalidArgumentError(absl::StrCat("model '", loc.model_name,
                                                      "' has no input '", name,
                                                      "'; its inputs are ",
                                                      absl::StrJoin(names, ", ")));
     }
-    const TensorSignature& ts = sig.inputs()[static_cast<size_t>(idx)];
+    const TensorSpec& ts = sig.inputs[static_cast<size_t>(idx)];
     TORII_ASSIGN_OR_RETURN(const std::string text, ReadValue(name, value));
     std::optional<std::vector<int64_t>> shape;
     auto s = options.shapes.find(name);
     if (s != options.shapes.end()) shape = s->second;
     TORII_ASSIGN_OR_RETURN(HostTensor t, TensorFromJson(name, ts.datatype, text, shape));
-    if (!shape.has_value() && sig.batching() && t.shape.size() == ts.dims.size()) {
+    if (!shape.has_value() && sig.batching_enabled() && t.shape.size() == ts.dims.size()) {
       t.shape.insert(t.shape.begin(), 1);  // one request of one row
     }
     req.inputs.push_back(std::move(t));

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "server/tools/runner/half_float.h"
-#include "torii/runner.h"
+#include "server/core/datatype.h"
 
 namespace torii {
 namespace runner_tool {
@@ -82,7 +82,7 @@ std::string StringValue(Values values, uint64_t r, size_t i) {
 
 }  // namespace
 
-std::vector<int64_t> InputGenerator::Dims(const TensorSignature& t, int64_t variable) const {
+std::vector<int64_t> InputGenerator::Dims(const TensorSpec& t, int64_t variable) const {
   auto it = dims_.find(t.name);
   if (it != dims_.end()) return it->second;
   std::vector<int64_t> dims = t.dims;
@@ -94,7 +94,7 @@ std::vector<int64_t> InputGenerator::Dims(const TensorSignature& t, int64_t vari
 
 size_t InputGenerator::MaxVariableDims() const {
   size_t most = 0;
-  for (const auto& t : signature_.inputs()) {
+  for (const auto& t : spec_.inputs) {
     if (dims_.count(t.name) != 0) continue;
     size_t n = 0;
     for (int64_t d : t.dims) n += d < 0 ? 1 : 0;
@@ -107,9 +107,9 @@ TestRequest InputGenerator::Request(int64_t rows, int64_t variable, uint64_t see
                                     Values values) const {
   TestRequest req;
   uint64_t s = seed;
-  for (const auto& t : signature_.inputs()) {
+  for (const auto& t : spec_.inputs) {
     std::vector<int64_t> shape;
-    if (signature_.batching()) shape.push_back(rows);
+    if (spec_.batching_enabled()) shape.push_back(rows);
     for (int64_t d : Dims(t, variable)) shape.push_back(d);
     s = Mix(s);
     req.inputs.push_back(Tensor(t.name, t.datatype, shape, s, values));

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "server/core/model_signature.h"
+#include "server/core/model_spec.h"
 #include "server/tools/runner/model_under_test.h"
 
 namespace torii {
@@ -27,11 +27,11 @@ enum class Values {
 
 class InputGenerator {
  public:
-  InputGenerator(const ModelSignature& signature, DimsOverride dims)
-      : signature_(signature), dims_(std::move(dims)) {}
+  InputGenerator(const ModelSpec& spec, DimsOverride dims)
+      : spec_(spec), dims_(std::move(dims)) {}
 
   /// The dims input `t` gets, with variable dims set to `variable`.
-  std::vector<int64_t> Dims(const TensorSignature& t, int64_t variable) const;
+  std::vector<int64_t> Dims(const TensorSpec& t, int64_t variable) const;
 
   /// One request carrying every declared input. `rows` is the batch size for
   /// a batching model (ignored otherwise); `variable` the size of -1 dims.
@@ -49,7 +49,7 @@ class InputGenerator {
   size_t MaxVariableDims() const;
 
  private:
-  const ModelSignature& signature_;
+  const ModelSpec& spec_;
   DimsOverride dims_;
 };
 

@@ -1,6 +1,8 @@
 // torii-runner: test a runner without a server. The model directory is loaded
-// through the server's own code (config parser, runner loader, request
-// validation, batch assembly), in this process; no gRPC is involved.
+// through the server's own code (config parser, runner catalog and manifest,
+// spec, runner loader, request validation, batch assembly), in this process or
+// in torii-runner-host processes when the server would isolate the model; no
+// gRPC is involved.
 //
 //   torii-runner check MODEL_DIR   conformance suite (PASS/FAIL per check)
 //   torii-runner infer MODEL_DIR --input INPUT0='[1,2,3]'   outputs as JSON
@@ -21,8 +23,9 @@
 #include "server/tools/runner/conformance.h"
 #include "server/tools/runner/infer.h"
 #include "server/tools/runner/model_location.h"
+#include "server/tools/runner/sdk_version.h"
 #include "server/tools/runner/tensor_json.h"
-#include "torii/runner.h"
+#include "torii/runner_abi.h"
 
 namespace torii {
 namespace runner_tool {
@@ -36,12 +39,16 @@ constexpr char kUsage[] = R"(usage: torii-runner <check|infer|bench> MODEL_DIR [
 
 Tests a Torii runner without a server: the model directory is loaded through
 the server's own loader, request validation and batching code, in this
-process. MODEL_DIR holds config.pbtxt and version folders (1/, 2/, ...).
+process, or in torii-runner-host processes when the server would isolate it
+(a runner whose manifest says so, like the Python runner, or the config's
+isolation parameter). MODEL_DIR holds config.pbtxt and version folders (1/,
+2/, ...); config.pbtxt may be missing when the runner completes configs (a
+Python model.py alone).
 
 commands:
   check MODEL_DIR   run the conformance suite; exit 0 when every check passes
   infer MODEL_DIR   run one request and print the outputs as JSON
-  bench MODEL_DIR   in-process latency and throughput by batch size
+  bench MODEL_DIR   latency and throughput by batch size, without gRPC
 
 common options:
   --version N              version folder to use (default: the highest)
@@ -262,7 +269,7 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help" || arg == "help") {
-      std::cout << kUsage << "\nSDK " << TORII_SDK_VERSION << ", runner ABI "
+      std::cout << kUsage << "\nSDK " << SdkVersion() << ", runner ABI "
                 << TORII_RUNNER_ABI_VERSION_MAJOR << "." << TORII_RUNNER_ABI_VERSION_MINOR
                 << "\n";
       return kExitOk;

@@ -1,21 +1,45 @@
 #include "server/tools/runner/model_location.h"
 
 #include <dirent.h>
-#include <limits.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/common/filesystem.h"
 #include "server/common/status_macros.h"
-#include "server/core/model_manager.h"
+#include "server/repository/model_repository.h"
 
 namespace torii {
 namespace runner_tool {
+namespace {
+
+constexpr char kLayout[] =
+    "a model directory holds config.pbtxt and numeric version folders like 1/";
+
+// The manifest beside an explicitly given library (libtorii_x.so ->
+// libtorii_x.json), or the defaults of a runner that ships none.
+absl::StatusOr<RunnerManifest> ManifestBeside(const std::string& library,
+                                              const std::string& runner) {
+  std::string path = library;
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".so") == 0) {
+    path = path.substr(0, path.size() - 3) + ".json";
+    if (IsFile(path)) {
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      return ParseRunnerManifest(text.str(), path);
+    }
+  }
+  RunnerManifest m;
+  m.runner = runner;
+  m.backends = {runner};
+  return m;
+}
+
+}  // namespace
 
 std::vector<int64_t> ListVersionFolders(const std::string& model_dir) {
   std::vector<int64_t> versions;
@@ -43,16 +67,45 @@ absl::StatusOr<ModelLocation> LocateModel(const LocateOptions& options) {
   }
   loc.model_dir = AbsolutePath(dir);
   loc.model_name = loc.model_dir.substr(loc.model_dir.rfind('/') + 1);
-  const std::string config_path = loc.model_dir + "/config.pbtxt";
-  if (!IsFile(config_path)) {
-    return absl::NotFoundError(absl::StrCat(
-        "no config.pbtxt in ", loc.model_dir,
-        " (a model directory holds config.pbtxt and numeric version folders like 1/)"));
-  }
-  TORII_ASSIGN_OR_RETURN(loc.parsed, LoadModelConfig(config_path, loc.model_name));
-  TORII_ASSIGN_OR_RETURN(loc.runner_name, RunnerNameForConfig(loc.parsed.config));
-
   const std::vector<int64_t> versions = ListVersionFolders(loc.model_dir);
+
+  std::vector<std::string> backend_dirs;
+  if (options.backend_directories.empty()) {
+    backend_dirs.push_back(AbsolutePath(DefaultBackendDirectory()));
+  } else {
+    for (const auto& d : options.backend_directories) backend_dirs.push_back(AbsolutePath(d));
+  }
+  const RunnerCatalog catalog(backend_dirs);
+
+  // The config, or (Triton's auto-complete) none: then the runner is the one
+  // whose model file a version folder holds, and it completes the config.
+  const std::string config_path = loc.model_dir + "/config.pbtxt";
+  if (IsFile(config_path)) {
+    TORII_ASSIGN_OR_RETURN(loc.parsed, LoadModelConfig(config_path, loc.model_name));
+  } else {
+    loc.has_config_file = false;
+    loc.parsed.config.set_name(loc.model_name);
+  }
+  std::vector<std::string> version_dirs;
+  for (int64_t v : versions) version_dirs.push_back(absl::StrCat(loc.model_dir, "/", v));
+  auto runner = catalog.RunnerFor(loc.parsed.config, version_dirs);
+  if (!runner.ok()) {
+    if (!loc.has_config_file) {
+      return absl::NotFoundError(absl::StrCat(
+          "no config.pbtxt in ", loc.model_dir,
+          ", and no version folder holds a model file whose runner can complete a config (",
+          kLayout, ")"));
+    }
+    return runner.status();
+  }
+  if (*runner == kEnsembleRunner) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", loc.model_name,
+        "' is an ensemble: torii-runner tests a runner, and an ensemble has none (check the "
+        "models of its steps instead)"));
+  }
+  loc.runner_name = *runner;
+
   if (options.version > 0) {
     if (std::find(versions.begin(), versions.end(), options.version) == versions.end()) {
       return absl::NotFoundError(absl::StrCat(
@@ -77,29 +130,33 @@ absl::StatusOr<ModelLocation> LocateModel(const LocateOptions& options) {
     }
     loc.runner_path = AbsolutePath(options.runner_path);
     loc.searched = {loc.runner_path};
-    return loc;
-  }
-  if (!IsPlainName(loc.runner_name)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("runner name '", loc.runner_name, "' is not a plain name"));
-  }
-  const std::string file = "libtorii_" + loc.runner_name + ".so";
-  loc.searched = {loc.version_dir, loc.model_dir};
-  if (options.backend_directories.empty()) {
-    loc.searched.push_back(AbsolutePath(DefaultBackendDirectory()));
+    TORII_ASSIGN_OR_RETURN(loc.manifest, ManifestBeside(loc.runner_path, loc.runner_name));
   } else {
-    for (const auto& d : options.backend_directories) loc.searched.push_back(AbsolutePath(d));
-  }
-  for (const auto& d : loc.searched) {
-    if (IsFile(d + "/" + file)) {
-      loc.runner_path = AbsolutePath(d + "/" + file);
-      return loc;
+    if (!IsPlainName(loc.runner_name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("runner name '", loc.runner_name, "' is not a plain name"));
     }
+    loc.searched = {loc.version_dir, loc.model_dir};
+    loc.searched.insert(loc.searched.end(), backend_dirs.begin(), backend_dirs.end());
+    auto found = catalog.Find(loc.runner_name, loc.model_dir, loc.version_dir);
+    if (!found.ok()) {
+      if (!absl::IsNotFound(found.status())) return found.status();
+      return absl::NotFoundError(absl::StrCat(
+          found.status().message(),
+          " (copy the built library into the model directory, or pass --runner FILE or "
+          "--backend-directory DIR)"));
+    }
+    loc.runner_path = AbsolutePath(found->library_path);
+    loc.manifest = std::move(found->manifest);
   }
-  return absl::NotFoundError(absl::StrCat("runner '", loc.runner_name, "' not found: no ", file,
-                                          " in ", absl::StrJoin(loc.searched, ", "),
-                                          " (copy the built library into the model directory, "
-                                          "or pass --runner FILE or --backend-directory DIR)"));
+  if (!loc.has_config_file && !loc.manifest.auto_complete_config) {
+    return absl::NotFoundError(absl::StrCat("no config.pbtxt in ", loc.model_dir, ", and runner '",
+                                            loc.runner_name,
+                                            "' cannot complete a config (its manifest does not "
+                                            "say auto_complete_config; ",
+                                            kLayout, ")"));
+  }
+  return loc;
 }
 
 }  // namespace runner_tool

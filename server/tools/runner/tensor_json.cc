@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/tools/runner/half_float.h"
-#include "torii/runner.h"
+#include "server/core/datatype.h"
 
 namespace torii {
 namespace runner_tool {
@@ -320,7 +320,10 @@ nlohmann::ordered_json TensorToJson(const HostTensor& t, bool nested) {
   out["shape"] = t.shape;
   std::vector<ojson> data;
   if (t.datatype == TORII_TYPE_BYTES) {
-    for (auto e : DecodeBytes(t.data.data(), t.data.size())) {
+    // The server has checked every BYTES output it hands back.
+    auto elements = DecodeBytesElements(t.data);
+    if (!elements.ok()) data.push_back(ojson{{"error", std::string(elements.status().message())}});
+    for (absl::string_view e : elements.ok() ? *elements : std::vector<absl::string_view>{}) {
       std::string s(e);
       if (IsUtf8(s)) {
         data.emplace_back(s);

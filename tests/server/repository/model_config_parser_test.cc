@@ -103,6 +103,11 @@ TEST_CASE("semantic errors name the offending field") {
        "'data_type' 42 is not a TYPE_* value"},
       {R"(name: "m" input [{name:"I" data_type:TYPE_FP32 dims:[1]}] output [{name:"O" data_type:TYPE_FP32 dims:[1]}] instance_group [{kind: 7}])",
        "'instance_group.kind' 7"},
+      // A Latin-1 file (0xe9), and a lone UTF-16 surrogate in UTF-8 form.
+      {"name: \"m\" input [{name:\"I\" data_type:TYPE_FP32 dims:[1]}] output [{name:\"O\" data_type:TYPE_FP32 dims:[1]}] parameters { key: \"k\" value { string_value: \"caf\xe9\" } }",
+       "field 'parameters.value.string_value' is not valid UTF-8"},
+      {"name: \"m\" input [{name:\"I\xed\xa0\x80\" data_type:TYPE_FP32 dims:[1]}] output [{name:\"O\" data_type:TYPE_FP32 dims:[1]}]",
+       "field 'input.name' is not valid UTF-8"},
   };
   for (const auto& c : cases) {
     INFO(c.text);
@@ -325,6 +330,16 @@ TEST_CASE("sequence_batching is refused with the reason, not served as stateless
                                 "m/config.pbtxt", "m");
   REQUIRE_FALSE(empty.ok());
   CHECK(std::string(empty.status().message()).find("'sequence_batching'") != std::string::npos);
+}
+
+TEST_CASE("UTF-8 strings of any length are accepted") {
+  auto parsed = ParseModelConfig(
+      "name: \"m\" input [{name:\"I\" data_type:TYPE_FP32 dims:[1]}] "
+      "output [{name:\"O\" data_type:TYPE_FP32 dims:[1]}] "
+      "parameters { key: \"caf\xc3\xa9\" value { string_value: \"\xe2\x82\xac \xf0\x9f\x98\x80\" } }",
+      "m/config.pbtxt", "m");
+  INFO(parsed.status().ToString());
+  CHECK(parsed.ok());
 }
 
 TEST_CASE("a missing config file is NOT_FOUND naming the path") {

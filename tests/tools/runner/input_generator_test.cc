@@ -8,17 +8,22 @@
 
 #include "server/core/request_validator.h"
 #include "server/repository/model_config_parser.h"
-#include "torii/runner.h"
+#include "server/repository/model_spec_builder.h"
 
 namespace torii {
 namespace runner_tool {
 namespace {
 
-inference::ModelConfig Config(const std::string& text) {
+ModelSpec Spec(const std::string& text) {
   auto parsed = ParseModelConfig(text, "config.pbtxt", "m");
   INFO(parsed.status().ToString());
   REQUIRE(parsed.ok());
-  return parsed->config;
+  RunnerManifest runner;
+  runner.runner = "x";
+  auto spec = BuildModelSpec(parsed->config, runner, SpecDefaults{});
+  INFO(spec.status().ToString());
+  REQUIRE(spec.ok());
+  return std::move(*spec);
 }
 
 constexpr char kAllTypes[] = R"(
@@ -38,38 +43,38 @@ output [ { name: "O" data_type: TYPE_FP32 dims: [ -1 ] } ]
 )";
 
 TEST_CASE("generated requests pass the server's validation", "[input_generator]") {
-  const inference::ModelConfig config = Config(kAllTypes);
-  const ModelSignature sig(config);
-  InputGenerator gen(sig, {{"U8", {5}}});
+  const ModelSpec spec = Spec(kAllTypes);
+  InputGenerator gen(spec, {{"U8", {5}}});
   CHECK(gen.HasVariableDims());
   for (Values values : {Values::kOrdinary, Values::kZeros, Values::kExtreme}) {
     for (int64_t rows : {1, 8}) {
       for (int64_t variable : {0, 1, 3}) {
         const TestRequest req = gen.Request(rows, variable, 42, values);
-        inference::ModelInferRequest wire;
-        for (const auto& t : req.inputs) {
-          auto* in = wire.add_inputs();
-          in->set_name(t.name);
-          in->set_datatype(DataTypeName(t.datatype));
-          for (int64_t d : t.shape) in->add_shape(d);
-          wire.add_raw_input_contents(t.data);
-        }
         InferenceRequest out;
-        const absl::Status s = ValidateRequest("m", sig, wire, ValidationLimits{}, &out);
+        out.model_name = "m";
+        for (const auto& t : req.inputs) {
+          InferenceInput in;
+          in.name = t.name;
+          in.datatype = t.datatype;
+          in.shape.assign(t.shape.begin(), t.shape.end());
+          in.data = t.data.data();
+          in.byte_size = t.data.size();
+          out.inputs.push_back(std::move(in));
+        }
+        const absl::Status s = ValidateRequest(spec, ValidationLimits{}, &out);
         INFO("rows " << rows << " variable " << variable << ": " << s.ToString());
         CHECK(s.ok());
         CHECK(out.rows == rows);
-        CHECK(out.inputs[1].shape == std::vector<int64_t>{rows, 5});  // --dims wins
-        CHECK(out.inputs[2].shape == std::vector<int64_t>{rows, 2, variable});
+        CHECK(out.inputs[1].shape == Shape{rows, 5});  // --dims wins
+        CHECK(out.inputs[2].shape == Shape{rows, 2, variable});
       }
     }
   }
 }
 
 TEST_CASE("values are deterministic per seed and follow the kind", "[input_generator]") {
-  const inference::ModelConfig config = Config(kAllTypes);
-  const ModelSignature sig(config);
-  InputGenerator gen(sig, {});
+  const ModelSpec spec = Spec(kAllTypes);
+  InputGenerator gen(spec, {});
   const TestRequest a = gen.Request(2, 4, 7), b = gen.Request(2, 4, 7), c = gen.Request(2, 4, 8);
   for (size_t i = 0; i < a.inputs.size(); ++i) CHECK(a.inputs[i].data == b.inputs[i].data);
   bool differs = false;
@@ -91,19 +96,19 @@ TEST_CASE("values are deterministic per seed and follow the kind", "[input_gener
   std::memcpy(&first, e.data.data(), 4);
   CHECK(std::isnan(first));
   const HostTensor s = InputGenerator::Tensor("S", TORII_TYPE_BYTES, {4}, 1, Values::kExtreme);
-  const auto strings = DecodeBytes(s.data.data(), s.data.size());
-  REQUIRE(strings.size() == 4);
-  CHECK(strings[0].empty());
-  CHECK(strings[2].size() == 4096);
+  const auto strings = DecodeBytesElements(s.data);
+  REQUIRE(strings.ok());
+  REQUIRE(strings->size() == 4);
+  CHECK((*strings)[0].empty());
+  CHECK((*strings)[2].size() == 4096);
 }
 
 TEST_CASE("a non-batching model gets no batch dimension", "[input_generator]") {
-  const inference::ModelConfig config = Config(R"(
+  const ModelSpec spec = Spec(R"(
     name: "m" backend: "x"
     input [ { name: "X" data_type: TYPE_INT32 dims: [ 4 ] } ]
     output [ { name: "Y" data_type: TYPE_INT32 dims: [ 4 ] } ])");
-  const ModelSignature sig(config);
-  InputGenerator gen(sig, {});
+  InputGenerator gen(spec, {});
   CHECK_FALSE(gen.HasVariableDims());
   const TestRequest r = gen.Request(5, 3, 1);
   REQUIRE(r.inputs.size() == 1);

@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "server/tools/runner/half_float.h"
-#include "torii/runner.h"
+#include "server/core/datatype.h"
 
 namespace torii {
 namespace runner_tool {

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/util/temp_dir.h"
+
 namespace {
 
 struct RunResult {
@@ -64,11 +66,9 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 // runner library copied to <model>/<where> ("" = the model directory).
 class TempModel {
  public:
-  TempModel(const std::string& name, const std::string& library, const std::string& where = "") {
-    char tmpl[] = "/tmp/torii-runner-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    root_ = tmpl;
-    dir_ = root_ + "/" + name;
+  TempModel(const std::string& name, const std::string& library, const std::string& where = "")
+      : root_("torii-runner-test-") {
+    dir_ = root_.path() + "/" + name;
     REQUIRE(mkdir(dir_.c_str(), 0755) == 0);
     REQUIRE(mkdir((dir_ + "/1").c_str(), 0755) == 0);
     std::ofstream(dir_ + "/config.pbtxt")
@@ -81,14 +81,10 @@ class TempModel {
     REQUIRE(src.good());
     std::ofstream(dest, std::ios::binary) << src.rdbuf();
   }
-  ~TempModel() {
-    const std::string cmd = "rm -rf " + Quote(root_);
-    (void)!system(cmd.c_str());
-  }
   const std::string& dir() const { return dir_; }
 
  private:
-  std::string root_;
+  torii::testing::TempDir root_;  // under $TMPDIR, removed with everything in it
   std::string dir_;
 };
 
@@ -187,6 +183,13 @@ TEST_CASE("check fails clearly when the runner cannot be found", "[check]") {
   CHECK(Contains(r.output, "/nonexistent-torii-backends"));
 }
 
+TEST_CASE("an ensemble is refused: it has no runner to test", "[lookup]") {
+  const RunResult r = Run({"check", Example("pipeline")});
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "[FAIL] locate       model 'pipeline' is an ensemble: torii-runner "
+                           "tests a runner, and an ensemble has none"));
+}
+
 TEST_CASE("the runner is found in the version folder, like the server finds it", "[lookup]") {
   TempModel model("identity", TORII_IDENTITY_LIB, "1");
   const RunResult r = Run({"infer", model.dir(), "--backend-directory", "/nonexistent",
@@ -261,15 +264,11 @@ TEST_CASE("infer prints the outputs as v2 JSON", "[infer]") {
     CHECK(j1["outputs"][0]["name"] == "OUTPUT1");
   }
   SECTION("BYTES: text as strings, binary as b64, from a file") {
-    char path[] = "/tmp/torii-runner-input-XXXXXX";
-    const int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    close(fd);
+    const torii::testing::TempDir dir("torii-runner-input-");
+    const std::string path = dir.path() + "/input.json";
     std::ofstream(path) << R"(["hello", "", {"b64": "AP8="}])";
     const RunResult r =
-        Run({"infer", Example("identity_bytes"), "--input", std::string("INPUT0=@") + path},
-            false);
-    unlink(path);
+        Run({"infer", Example("identity_bytes"), "--input", "INPUT0=@" + path}, false);
     REQUIRE(r.exit_code == 0);
     const auto out = nlohmann::json::parse(r.output)["outputs"][0];
     CHECK(out["datatype"] == "BYTES");
@@ -360,3 +359,145 @@ TEST_CASE("bench reports latency and throughput for each batch size", "[bench]")
   CHECK(too_big.exit_code == 1);
   CHECK(Contains(too_big.output, "batch size 65 is not possible: max_batch_size is 64"));
 }
+
+// --- Python models (issue 12, item 7) -----------------------------------------
+// The Python runner's manifest (lib/torii/libtorii_python.json) says
+// process_per_instance: torii-runner runs these models in torii-runner-host
+// processes, as the server does, and completes a missing config through the
+// model's auto_complete_config.
+#ifdef TORII_PYTHON_RUNNER_LIB
+
+namespace {
+
+std::string PyModel(const std::string& model) {
+  return std::string(TORII_TEST_MODELS_DIR) + "/" + model;
+}
+
+}  // namespace
+
+TEST_CASE("check passes on a Python model, run isolated as its manifest asks", "[python]") {
+  const RunResult r = Run({"check", PyModel("py_scale")});
+  CHECK(r.exit_code == 0);
+  CHECK(Contains(r.output, "Result: PASS (8 passed, 0 skipped)"));
+  CHECK(Contains(r.output, "runner library   " + std::string(TORII_PYTHON_RUNNER_LIB)));
+  CHECK(Contains(r.output, "isolation        process_per_instance (the runner's manifest)"));
+  CHECK(Contains(r.output, "[PASS] config       config.pbtxt parses (2 input(s), 3 output(s), "
+                           "max_batch_size 8); the runner loaded version 1 and created 1 "
+                           "instance(s) in 1 torii-runner-host process(es)"));
+  CHECK(Contains(r.output, "[PASS] memory       memory stays flat over 1000 calls: VmRSS of the "
+                           "runner process"));
+  // The Python runner pins itself (RTLD_NODELETE); isolated, that is no defect.
+  CHECK(Contains(r.output, "[PASS] reload       20 load/infer/unload cycles, each in new "
+                           "torii-runner-host process(es) (isolation \"process_per_instance\" "
+                           "from the runner's manifest)"));
+  CHECK(Contains(r.output, "the library never entered this process"));
+}
+
+TEST_CASE("check completes the config of a Python model that has none", "[python]") {
+  const RunResult r = Run({"check", PyModel("py_autocomplete"), "--reloads", "3"});
+  CHECK(r.exit_code == 0);
+  CHECK(Contains(r.output, "Result: PASS (8 passed, 0 skipped)"));
+  CHECK(Contains(r.output, "config           none: runner 'python' completes it"));
+  CHECK(Contains(r.output, "[PASS] config       no config.pbtxt: the runner completed the config "
+                           "(1 input(s), 2 output(s), max_batch_size 4)"));
+  // max_batch_size comes from the completed config: batching is checked.
+  CHECK(Contains(r.output, "[PASS] batching     batched requests get what they get alone"));
+  CHECK(Contains(r.output, "[PASS] reload       3 load/infer/unload cycles"));
+}
+
+TEST_CASE("infer runs a Python model in a runner host process", "[python]") {
+  SECTION("with config.pbtxt") {
+    const RunResult r = Run({"infer", PyModel("py_scale"), "--input", "INPUT0=[1.5,-2,3]",
+                             "--input", "TEXT=[\"hello\"]"},
+                            false);
+    REQUIRE(r.exit_code == 0);
+    const auto j = nlohmann::json::parse(r.output);
+    CHECK(j["model_name"] == "py_scale");
+    REQUIRE(j["outputs"].size() == 3);
+    CHECK(j["outputs"][0]["name"] == "OUTPUT0");
+    CHECK(j["outputs"][0]["shape"] == nlohmann::json::array({1, 3}));
+    CHECK(j["outputs"][0]["data"] == nlohmann::json::array({3.0, -4.0, 6.0}));
+    CHECK(j["outputs"][1]["name"] == "LENGTH");
+    CHECK(j["outputs"][1]["data"] == nlohmann::json::array({5}));
+    // The model's Python code ran in torii-runner-host (comm is cut at 15
+    // characters), never in torii-runner itself.
+    CHECK(j["outputs"][2]["name"] == "PROCESS");
+    CHECK(j["outputs"][2]["data"] == nlohmann::json::array({"torii-runner-ho"}));
+    const RunResult one = Run({"infer", PyModel("py_scale"), "--input", "INPUT0=[1]", "--input",
+                               "TEXT=[\"\"]", "--output", "LENGTH", "--compact"},
+                              false);
+    REQUIRE(one.exit_code == 0);
+    const auto j1 = nlohmann::json::parse(one.output);
+    REQUIRE(j1["outputs"].size() == 1);
+    CHECK(j1["outputs"][0]["data"] == nlohmann::json::array({0}));
+  }
+  SECTION("without config.pbtxt: the completed config's signature") {
+    const RunResult r = Run({"infer", PyModel("py_autocomplete"), "--input",
+                             "INPUT0=[[1,2,3,4],[5,6,7,8]]", "--compact"},
+                            false);
+    REQUIRE(r.exit_code == 0);
+    const auto j = nlohmann::json::parse(r.output);
+    REQUIRE(j["outputs"].size() == 2);
+    CHECK(j["outputs"][0]["data"] == nlohmann::json::array({2, 3, 4, 5, 6, 7, 8, 9}));
+    CHECK(j["outputs"][1]["shape"] == nlohmann::json::array({2, 1}));
+    CHECK(j["outputs"][1]["data"] == nlohmann::json::array({10, 26}));
+    const RunResult bad = Run({"infer", PyModel("py_autocomplete"), "--input", "INPUT0=[1,2,3]"});
+    CHECK(bad.exit_code == 1);
+    CHECK(Contains(bad.output, "input 'INPUT0': expected shape [-1,4], got [1,3]"));
+  }
+}
+
+TEST_CASE("bench measures a Python model through its runner host", "[python]") {
+  for (const char* model : {"py_scale", "py_autocomplete"}) {
+    SECTION(model) {
+      const RunResult r = Run(
+          {"bench", PyModel(model), "--seconds", "0.1", "--warmup", "2", "--json"}, false);
+      REQUIRE(r.exit_code == 0);
+      const auto j = nlohmann::json::parse(r.output);
+      CHECK(j["runner"] == "python");
+      CHECK(j["isolation"] == "process_per_instance");
+      const int max_batch = std::string(model) == "py_scale" ? 8 : 4;
+      REQUIRE(j["results"].size() == 2);
+      CHECK(j["results"][0]["batch_size"] == 1);
+      CHECK(j["results"][1]["batch_size"] == max_batch);
+      for (const auto& row : j["results"]) {
+        CHECK(row["calls"].get<int64_t>() >= 5);
+        CHECK(row["p50_ms"].get<double>() > 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("reload fails for a Python model whose runner process does not exit", "[python]") {
+  // finalize() hangs: each unload ends with the runner host killed after the
+  // stop timeout (5 s).
+  const RunResult r = Run({"check", PyModel("py_slow_unload"), "--reloads", "2", "--skip",
+                           "signature,batching,concurrency,edge-inputs,memory"});
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "[FAIL] reload       the runner process did not exit within 5000 ms "
+                           "of the unload in 2 of 2 cycles"));
+  CHECK(Contains(r.output, "Result: FAIL (1 failed: reload; 2 passed, 5 skipped)"));
+}
+
+TEST_CASE("check fails when a Python model completes its config into a bad one", "[python]") {
+  const RunResult r = Run({"check", PyModel("py_bad_autocomplete")});
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "[FAIL] config       the runner completed the config into one that "
+                           "config.pbtxt could not hold: the completed config: input 'INPUT0': "
+                           "'dims' has -7"));
+  CHECK(Contains(r.output, "Result: FAIL (1 failed: config; 1 passed, 6 skipped)"));
+}
+
+TEST_CASE("a model.py folder without config.pbtxt needs a runner that completes configs",
+          "[python]") {
+  // Without the Python runner's manifest in the backend directory, nothing
+  // claims model.py, as in the server.
+  const RunResult r = Run({"check", PyModel("py_autocomplete"), "--backend-directory",
+                           "/nonexistent-torii-backends"});
+  CHECK(r.exit_code == 1);
+  CHECK(Contains(r.output, "[FAIL] locate       no config.pbtxt in "));
+  CHECK(Contains(r.output, "no version folder holds a model file whose runner can complete a "
+                           "config"));
+}
+
+#endif  // TORII_PYTHON_RUNNER_LIB
