@@ -2,12 +2,13 @@
 
 #include <simdjson.h>
 
-#include <thread>
+#include <chrono>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/logging.h"
 #include "server/core/datatype.h"
 #include "server/http/compression.h"
 #include "server/http/http_status.h"
@@ -34,6 +35,69 @@ enum class Endpoint {
   kRepositoryIndex,
   kRepositoryLoad,
   kRepositoryUnload,
+  kNone,  // no endpoint at that path
+};
+
+// Metric label values, indexed by Endpoint.
+constexpr const char* kEndpointNames[] = {
+    "server_metadata", "health_live",   "health_ready",     "model_metadata",
+    "model_ready",     "infer",         "model_config",     "model_stats",
+    "repository_index", "repository_load", "repository_unload", "none"};
+static_assert(sizeof(kEndpointNames) / sizeof(kEndpointNames[0]) == HttpApi::kEndpoints,
+              "one name per endpoint");
+static_assert(static_cast<size_t>(Endpoint::kNone) + 1 == HttpApi::kEndpoints,
+              "HttpApi::kEndpoints counts the endpoints");
+
+size_t StatusIndex(int status) {
+  for (size_t i = 0; i < HttpApi::kCountedStatuses.size(); ++i) {
+    if (HttpApi::kCountedStatuses[i] == status) return i;
+  }
+  return HttpApi::kCountedStatuses.size();
+}
+
+// Wraps the server's responder: counts every answer by endpoint and status
+// and, with Options::log_requests, logs it. The endpoint is set once the
+// path is routed, before anything is sent.
+class ObservedResponder final : public HttpResponder {
+ public:
+  ObservedResponder(std::shared_ptr<HttpResponder> inner,
+                    std::shared_ptr<HttpApi::Counters> counters, const HttpRequest* request,
+                    bool log)
+      : inner_(std::move(inner)), counters_(std::move(counters)) {
+    if (log) {
+      start_ = std::chrono::steady_clock::now();
+      method_ = request->method;
+      path_ = request->path;
+      log_ = true;
+    }
+  }
+
+  Endpoint endpoint = Endpoint::kNone;
+
+  void Send(HttpResponse response) override {
+    if (sent_.exchange(true)) return;
+    (*counters_)[static_cast<size_t>(endpoint)][StatusIndex(response.status)].fetch_add(
+        1, std::memory_order_relaxed);
+    if (log_) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start_)
+                          .count();
+      LogVerbose("HTTP request", {{"method", method_},
+                                  {"path", path_},
+                                  {"status", std::to_string(response.status)},
+                                  {"duration_us", std::to_string(us)}});
+    }
+    inner_->Send(std::move(response));
+  }
+  bool Gone() const override { return inner_->Gone(); }
+
+ private:
+  std::shared_ptr<HttpResponder> inner_;
+  std::shared_ptr<HttpApi::Counters> counters_;
+  std::atomic<bool> sent_{false};
+  bool log_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::string method_, path_;
 };
 
 bool IsDigits(absl::string_view s) {
@@ -306,8 +370,27 @@ struct HttpApi::Route {
   std::string version;
 };
 
+HttpApi::HttpApi(Options options)
+    : options_(std::move(options)),
+      repository_pool_(std::make_unique<TaskPool>(std::max<size_t>(1, options_.repository_threads),
+                                                  /*max_queued=*/64)) {}
+
+std::vector<HttpApi::RequestCount> HttpApi::RequestCounts() const {
+  std::vector<RequestCount> out;
+  for (size_t e = 0; e < kEndpoints; ++e) {
+    for (size_t i = 0; i <= kCountedStatuses.size(); ++i) {
+      const uint64_t n = (*counters_)[e][i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      out.push_back({kEndpointNames[e], i < kCountedStatuses.size() ? kCountedStatuses[i] : 0, n});
+    }
+  }
+  return out;
+}
+
 void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
-                     std::shared_ptr<HttpResponder> responder) {
+                     std::shared_ptr<HttpResponder> server_responder) {
+  auto responder = std::make_shared<ObservedResponder>(std::move(server_responder), counters_,
+                                                       request.get(), options_.log_requests);
   // Split and decode the path: /v2/models/{m}[/versions/{v}][/{action}], ...
   std::vector<std::string> seg;
   for (absl::string_view s : absl::StrSplit(request->path, '/', absl::SkipEmpty())) {
@@ -367,6 +450,7 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
                           "'; the v2 endpoints are under /v2 (see docs/http.md)")));
   }
 
+  responder->endpoint = route->endpoint;
   // The restriction applies whatever the method, as in Triton.
   auto restricted = options_.restricted.find(route->group);
   if (restricted != options_.restricted.end()) {
@@ -442,6 +526,8 @@ void HttpApi::Dispatch(const Route& route, std::unique_ptr<HttpRequest> request,
     case Endpoint::kRepositoryLoad:
     case Endpoint::kRepositoryUnload:
       return RepositoryAction(route, *request, responder);
+    case Endpoint::kNone:
+      break;  // not routed here
   }
 }
 
@@ -512,10 +598,15 @@ void HttpApi::RepositoryAction(const Route& route, const HttpRequest& request,
   });
   if (!s.ok()) return responder->Send(ErrorResponse(s));
   // Loading can take seconds: not on an I/O thread.
-  std::thread([models = options_.models, responder, name = route.model, load, unload_dependents] {
-    const absl::Status st = load ? models->Load(name) : models->Unload(name, unload_dependents);
-    responder->Send(st.ok() ? EmptyResponse(200) : ErrorResponse(st));
-  }).detach();
+  if (!repository_pool_->Submit(
+          [models = options_.models, responder, name = route.model, load, unload_dependents] {
+            const absl::Status st =
+                load ? models->Load(name) : models->Unload(name, unload_dependents);
+            responder->Send(st.ok() ? EmptyResponse(200) : ErrorResponse(st));
+          })) {
+    responder->Send(ErrorResponse(absl::ResourceExhaustedError(
+        "too many repository loads and unloads are waiting; retry later")));
+  }
 }
 
 void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
@@ -541,7 +632,13 @@ void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
   ir->model_version = route.version;
   ir->single_response = true;
   absl::Status s = header_length.status();
-  if (s.ok()) {
+  if (s.ok() && header_length->has_value() && **header_length == 0) {
+    // Triton's raw binary request: the body is the data of the model's one
+    // input, whose name, datatype and shape come from the model.
+    auto model = options_.models->Metadata(route.model, route.version);
+    s = model.ok() ? ParseRawInferRequest(*model, &call->buffers, ir.get(), &call->format)
+                   : model.status();
+  } else if (s.ok()) {
     const size_t json_length = header_length->value_or(call->buffers.body.size());
     s = ParseInferRequest(json_length, options_.max_request_bytes, &call->buffers, ir.get(),
                           &call->format);

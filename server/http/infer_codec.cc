@@ -590,12 +590,77 @@ absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* 
                    "0 and the body size ",
                    absl::StrCat(body_size, ", got '", *value, "'"));
   }
-  if (n == 0) {
-    return absl::UnimplementedError(
-        "Inference-Header-Content-Length: 0 (a raw binary body without a JSON header) is not "
-        "supported; send the JSON inference header before the binary data");
-  }
   return std::optional<size_t>(static_cast<size_t>(n));
+}
+
+absl::Status ParseRawInferRequest(const ModelMetadata& model, InferRequestBuffers* buffers,
+                                  InferenceRequest* request, OutputFormat* format) {
+  if (model.inputs.size() != 1) {
+    return Invalid("a raw binary request (Inference-Header-Content-Length: 0) needs a model with "
+                   "one input; model '",
+                   model.name, "' has ", absl::StrCat(model.inputs.size()),
+                   ": send a JSON inference header naming them");
+  }
+  const TensorMetadata& spec = model.inputs.front();
+  InferenceInput in;
+  in.name = spec.name;
+  in.datatype = spec.datatype;
+  // The wire shape starts with the batch dimension (-1) when the model
+  // batches: a raw request is one row.
+  auto dim = spec.shape.begin();
+  if (model.max_batch_size > 0) {
+    in.shape.push_back(1);
+    if (dim != spec.shape.end()) ++dim;
+  }
+  int variable = -1;
+  size_t elements = 1;
+  for (; dim != spec.shape.end(); ++dim) {
+    if (*dim < 0) {
+      if (variable >= 0) {
+        return Invalid("the shape of the raw input '", spec.name, "' ", ShapeString(spec.shape),
+                       " cannot be deduced: it has more than one variable dimension; send a "
+                       "JSON inference header with the shape");
+      }
+      variable = static_cast<int>(in.shape.size());
+    } else {
+      elements *= static_cast<size_t>(*dim);
+    }
+    in.shape.push_back(*dim);
+  }
+  std::string& body = buffers->body;
+  if (spec.datatype == TORII_TYPE_BYTES) {
+    if (variable >= 0 || elements != 1) {
+      return Invalid("a raw binary request to the BYTES input '", spec.name,
+                     "' needs the input to have shape [1], not ", ShapeString(spec.shape));
+    }
+    if (body.size() > std::numeric_limits<uint32_t>::max()) {
+      return Invalid("the raw BYTES element is larger than 4 GiB");
+    }
+    // One element: its 4-byte length, then the body.
+    const uint32_t len = static_cast<uint32_t>(body.size());
+    std::unique_ptr<char[]> raw(new char[4 + body.size()]);
+    const unsigned char prefix[4] = {static_cast<unsigned char>(len), static_cast<unsigned char>(len >> 8),
+                                     static_cast<unsigned char>(len >> 16),
+                                     static_cast<unsigned char>(len >> 24)};
+    std::memcpy(raw.get(), prefix, 4);
+    if (!body.empty()) std::memcpy(raw.get() + 4, body.data(), body.size());
+    in.data = raw.get();
+    in.byte_size = 4 + body.size();
+    buffers->converted.push_back(std::move(raw));
+  } else {
+    if (variable >= 0) {
+      const size_t row = elements * DataTypeSize(spec.datatype);
+      // A size that is not a whole number of rows fails validation, which
+      // names the byte size and the shape.
+      in.shape[static_cast<size_t>(variable)] =
+          row == 0 ? 0 : static_cast<int64_t>(body.size() / row);
+    }
+    in.data = body.data();
+    in.byte_size = body.size();
+  }
+  request->inputs.push_back(std::move(in));
+  format->binary_by_default = true;  // as Triton answers a raw request
+  return absl::OkStatus();
 }
 
 absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "server/core/inference_request.h"
 #include "server/http/http_message.h"
+#include "server/http/model_service.h"
 
 namespace torii {
 namespace http {
@@ -46,7 +47,9 @@ struct InferRequestBuffers {
 };
 
 /// The value of Inference-Header-Content-Length: nullopt when absent (the
-/// whole body is JSON). Not a byte count within the body: INVALID_ARGUMENT.
+/// whole body is JSON); 0 for Triton's raw binary request (the whole body is
+/// the data of the model's one input). Not a byte count within the body:
+/// INVALID_ARGUMENT.
 absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* value,
                                                              size_t body_size);
 
@@ -59,6 +62,16 @@ absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* 
 absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
                                InferRequestBuffers* buffers, InferenceRequest* request,
                                OutputFormat* format);
+
+/// Triton's raw binary request (Inference-Header-Content-Length: 0): the whole
+/// of `buffers->body` is the data of `model`'s one input, whose shape is
+/// deduced as Triton does: a leading 1 when the model batches, and the one
+/// variable dimension (if any) from the byte size. A BYTES input must have
+/// shape [1]; its body is the one element. Outputs are returned binary.
+/// INVALID_ARGUMENT when the model has more or fewer than one input or its
+/// shape cannot be deduced.
+absl::Status ParseRawInferRequest(const ModelMetadata& model, InferRequestBuffers* buffers,
+                                  InferenceRequest* request, OutputFormat* format);
 
 /// An InferenceResponse whose output buffers become parts of the HTTP body:
 /// each output gets its own buffer, which a binary output is sent from as is.

@@ -31,6 +31,9 @@ struct ModelMetadata {
   /// The versions served (ready), as strings.
   std::vector<std::string> versions;
   std::string platform;
+  /// 0 when the model does not batch; else the leading -1 of every tensor's
+  /// shape is the batch dimension. Not part of the JSON answer.
+  int64_t max_batch_size = 0;
   std::vector<TensorMetadata> inputs;
   std::vector<TensorMetadata> outputs;
   /// Torii's extra facts (runner, runner_version, runner_build, runner_abi),

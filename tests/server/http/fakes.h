@@ -45,6 +45,7 @@ class FakeModelService : public ModelService {
     m.name = name;
     m.versions = {"1"};
     m.platform = "identity";
+    m.max_batch_size = 8;
     m.inputs.push_back({"INPUT0", TORII_TYPE_FP32, {-1, 4}});
     m.outputs.push_back({"OUTPUT0", TORII_TYPE_FP32, {-1, 4}});
     m.properties = {{"runner", "identity"}};

@@ -226,6 +226,44 @@ TEST_CASE("infer: binary inputs and outputs", "[http][api]") {
   CHECK_THAT(bad.body, Catch::Contains("Inference-Header-Content-Length must be"));
 }
 
+TEST_CASE("infer: Triton's raw binary request takes the model's one input", "[http][api]") {
+  Api a;
+  const std::string data("\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40", 16);
+  HttpResponse r = a.Call("POST", "/v2/models/identity/infer", data,
+                          {{"inference-header-content-length", "0"}});
+  REQUIRE(r.status == 200);
+  // The fake model: INPUT0 FP32 [-1, 4], batching; a raw request is one row.
+  CHECK(a.dispatcher.last_inputs.at(0).name == "INPUT0");
+  CHECK(a.dispatcher.last_inputs.at(0).shape == Shape{1, 4});
+  CHECK(a.dispatcher.last_input_bytes.at(0) == data);
+  // Answered binary, as Triton answers a raw request.
+  CHECK_THAT(r.body, Catch::Contains(R"("parameters":{"binary_data_size":16})"));
+  REQUIRE(r.tail.size() == 1);
+  CHECK(std::string(r.tail[0]) == data);
+
+  HttpResponse unknown = a.Call("POST", "/v2/models/nope/infer", data,
+                                {{"inference-header-content-length", "0"}});
+  CHECK(unknown.status == 404);
+  CHECK(a.api->InFlight() == 0);
+}
+
+TEST_CASE("answers are counted by endpoint and status", "[http][api]") {
+  Api a;
+  a.Call("GET", "/v2/health/ready");
+  a.Call("GET", "/v2/health/ready");
+  a.Call("GET", "/v2/models/nope/ready");
+  a.Call("GET", "/v3");
+  a.Call("PUT", "/v2/health/live");
+  a.Call("POST", "/v2/models/identity/infer", kInfer);
+  std::map<std::pair<std::string, int>, uint64_t> counts;
+  for (const auto& c : a.api->RequestCounts()) counts[{c.endpoint, c.status}] = c.count;
+  CHECK(counts == std::map<std::pair<std::string, int>, uint64_t>{{{"health_ready", 200}, 2},
+                                                                  {{"model_ready", 404}, 1},
+                                                                  {{"none", 404}, 1},
+                                                                  {{"health_live", 405}, 1},
+                                                                  {{"infer", 200}, 1}});
+}
+
 TEST_CASE("infer: compressed requests and responses", "[http][api]") {
   Api a;
   auto gz = Compress(ContentCoding::kGzip, {kInfer});

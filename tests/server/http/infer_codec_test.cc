@@ -252,7 +252,72 @@ TEST_CASE("Inference-Header-Content-Length must be a byte count within the body"
     CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(std::string(r.status().message()), Catch::Contains("between 0 and the body size 10"));
   }
-  CHECK(ParseInferHeaderLength(&zero, 10).status().code() == absl::StatusCode::kUnimplemented);
+  // 0 is Triton's raw binary request (ParseRawInferRequest).
+  CHECK(**ParseInferHeaderLength(&zero, 10) == 0);
+}
+
+ModelMetadata OneInputModel(ToriiDataType datatype, std::vector<int64_t> shape,
+                            int64_t max_batch_size) {
+  ModelMetadata m;
+  m.name = "m";
+  m.max_batch_size = max_batch_size;
+  m.inputs.push_back({"IN", datatype, std::move(shape)});
+  m.outputs.push_back({"OUT", datatype, {-1}});
+  return m;
+}
+
+std::unique_ptr<Parsed> ParseRaw(const ModelMetadata& m, std::string body) {
+  auto p = std::make_unique<Parsed>();
+  p->buffers.body = std::move(body);
+  p->status = ParseRawInferRequest(m, &p->buffers, &p->request, &p->format);
+  return p;
+}
+
+TEST_CASE("raw binary request: the body is the one input, its shape deduced as Triton does",
+          "[http][codec]") {
+  const std::string four_floats(16, '\x01');
+  // A batching model with one variable dimension: [1, bytes / 4].
+  auto batched = ParseRaw(OneInputModel(TORII_TYPE_FP32, {-1, -1}, 8), four_floats);
+  REQUIRE(batched->status.ok());
+  REQUIRE(batched->request.inputs.size() == 1);
+  const InferenceInput& in = batched->request.inputs[0];
+  CHECK(in.name == "IN");
+  CHECK(in.datatype == TORII_TYPE_FP32);
+  CHECK(in.shape == Shape{1, 4});
+  // A view into the body, not a copy; outputs come back binary.
+  CHECK(in.data == batched->buffers.body.data());
+  CHECK(in.byte_size == 16);
+  CHECK(batched->format.Binary("OUT"));
+
+  // Fixed dimensions stay as declared; a model that does not batch gets no 1.
+  auto fixed = ParseRaw(OneInputModel(TORII_TYPE_INT32, {2, 2}, 0), four_floats);
+  REQUIRE(fixed->status.ok());
+  CHECK(fixed->request.inputs[0].shape == Shape{2, 2});
+  auto rows = ParseRaw(OneInputModel(TORII_TYPE_INT16, {-1, 2}, 0), four_floats);
+  REQUIRE(rows->status.ok());
+  CHECK(rows->request.inputs[0].shape == Shape{4, 2});
+
+  // BYTES: the body is one element, sent length-prefixed.
+  auto text = ParseRaw(OneInputModel(TORII_TYPE_BYTES, {-1, 1}, 4), "hello");
+  REQUIRE(text->status.ok());
+  CHECK(text->request.inputs[0].shape == Shape{1, 1});
+  CHECK(Raw(text->request.inputs[0]) == std::string("\x05\0\0\0hello", 9));
+}
+
+TEST_CASE("raw binary request: models it cannot describe are refused", "[http][codec]") {
+  ModelMetadata two = OneInputModel(TORII_TYPE_FP32, {4}, 0);
+  two.inputs.push_back({"IN2", TORII_TYPE_FP32, {4}});
+  auto p = ParseRaw(two, std::string(16, '\0'));
+  CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(p->status.message()), Catch::Contains("has 2"));
+
+  p = ParseRaw(OneInputModel(TORII_TYPE_FP32, {-1, -1}, 0), std::string(16, '\0'));
+  CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(p->status.message()), Catch::Contains("more than one variable dimension"));
+
+  p = ParseRaw(OneInputModel(TORII_TYPE_BYTES, {-1, 2}, 8), "ab");
+  CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(p->status.message()), Catch::Contains("shape [1]"));
 }
 
 // --- responses -------------------------------------------------------------
