@@ -111,16 +111,19 @@ start_echo() {
 start_torii() {
   local repo="$1"; shift
   need "${TORII_SERVER}"
-  local port
+  local port http_port
   port="$(free_port)"
-  # Metrics stay on (a real deployment has them) but on loopback and a free
-  # port, so two servers never collide on the default 8002.
+  http_port="$(free_port)"
+  # Metrics and HTTP stay on (a real deployment has them) but on loopback and
+  # free ports, so two servers never collide on the defaults 8000 and 8002.
   env "$@" "${TORII_SERVER}" --model-repository="${repo}" --grpc-port="${port}" \
     --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)" \
+    --http-address=127.0.0.1 --http-port="${http_port}" \
     >> "${WORK}/torii.log" 2>&1 &
   TORII_PID=$!
   PIDS+=("${TORII_PID}")
   TORII_URL="127.0.0.1:${port}"
+  TORII_HTTP_URL="127.0.0.1:${http_port}"
   sleep 0.2
   kill -0 "${TORII_PID}" 2>/dev/null || { cat "${WORK}/torii.log" >&2; die "torii-server exited at start"; }
   echo "torii-server: pid ${TORII_PID} at ${TORII_URL} (repository ${repo})"
@@ -327,13 +330,14 @@ cmd_callgrind() {
   CG_PORT="$(free_port)"
   callgrind_server torii -- "${TORII_SERVER}" --model-repository="${repo}" \
     --grpc-port="${CG_PORT}" --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 \
-    --metrics-port="$(free_port)"
+    --metrics-port="$(free_port)" --allow-http=false
   if [[ -f "${preload}" ]]; then
     CG_PORT="$(free_port)"
     # valgrind honours LD_PRELOAD for the client program.
     callgrind_server torii_no_deadlock_detection LD_PRELOAD="${preload}" -- \
       "${TORII_SERVER}" --model-repository="${repo}" --grpc-port="${CG_PORT}" \
-      --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)"
+      --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)" \
+      --allow-http=false
   fi
 
   "${PY}" "${ROOT}/bench/compare.py" callgrind "${out}" "${RESULTS}/callgrind.json" \
