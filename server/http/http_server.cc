@@ -85,27 +85,31 @@ struct GatherBody {
     return n;
   }
 
+  // Every piece at once, so the status line, the headers and the whole body
+  // leave in one writev.
   class writer {
    public:
-    using const_buffers_type = net::const_buffer;
+    using const_buffers_type = std::vector<net::const_buffer>;
     template <bool isRequest, class Fields>
     writer(const bhttp::header<isRequest, Fields>&, const value_type& body) : body_(body) {}
     void init(beast::error_code& ec) { ec = {}; }
     boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
       ec = {};
-      const size_t pieces = 1 + body_.tail.size();
-      while (next_ < pieces) {
-        absl::string_view p = next_ == 0 ? absl::string_view(body_.head) : body_.tail[next_ - 1];
-        ++next_;
-        if (p.empty()) continue;
-        return std::make_pair(net::const_buffer(p.data(), p.size()), next_ < pieces);
+      if (done_) return boost::none;
+      done_ = true;
+      const_buffers_type pieces;
+      pieces.reserve(1 + body_.tail.size());
+      if (!body_.head.empty()) pieces.emplace_back(body_.head.data(), body_.head.size());
+      for (absl::string_view t : body_.tail) {
+        if (!t.empty()) pieces.emplace_back(t.data(), t.size());
       }
-      return boost::none;
+      if (pieces.empty()) return boost::none;
+      return std::make_pair(std::move(pieces), false);
     }
 
    private:
     const value_type& body_;
-    size_t next_ = 0;
+    bool done_ = false;
   };
 };
 
@@ -146,6 +150,7 @@ class Responder final : public HttpResponder {
   std::shared_ptr<Session> session_;
   std::shared_ptr<HttpServer::Impl> server_;
   std::atomic<bool> sent_{false};
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
@@ -372,6 +377,10 @@ void Responder::Send(HttpResponse response) {
 
 bool Responder::Gone() const {
   if (sent_.load()) return false;  // answered: nothing left to cancel
+  // A request asked about within a millisecond of arriving is not worth a
+  // system call: running it is cheaper than noticing a client that left
+  // that fast. Later (a queued request) the socket is looked at.
+  if (std::chrono::steady_clock::now() - created_ < std::chrono::milliseconds(1)) return false;
   {
     std::lock_guard<std::mutex> lock(server_->mu);
     if (!server_->running) return true;
