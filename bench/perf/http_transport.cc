@@ -48,7 +48,11 @@ class HttpSlot final : public Slot {
         gen_(gen),
         requests_(requests),
         strand_(net::make_strand(transport->io)),
-        socket_(strand_) {}
+        socket_(strand_) {
+    // Beast reads at most what the buffer has room for: large answers in
+    // 64 KiB reads, not 1 KiB ones.
+    buffer_.reserve(64 * 1024);
+  }
 
   bool Send(size_t index, Clock::time_point start) override {
     net::post(strand_, [this, index, start] {

@@ -115,6 +115,10 @@ struct GatherBody {
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// Beast reads at most what the read buffer has room for (and never more than
+// 64 KiB at a time): a body is read in reads this large, not in ~1 KiB ones.
+constexpr size_t kBodyReadChunk = 64 * 1024;
+
 }  // namespace
 
 class Session;
@@ -248,6 +252,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
+    // Room for large reads of a large body: one system call per 64 KiB rather
+    // than per kilobyte (the buffer only stages bytes on their way into the
+    // body string).
+    if (auto length = parser_->content_length()) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(*length, kBodyReadChunk));
+      if (buffer_.capacity() - buffer_.size() < want) buffer_.reserve(buffer_.size() + want);
+    }
     stream_.expires_after(server_->options.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -303,6 +314,8 @@ class Session : public std::enable_shared_from_this<Session> {
     EnsureBodyPadding(request->body);
     keep_alive_ = msg.keep_alive();
     parser_.reset();
+    // An idle keep-alive connection keeps a small read buffer.
+    if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();
     // The answer may take as long as the model takes.
     stream_.expires_never();
     server_->handler->Handle(std::move(request),
