@@ -141,7 +141,8 @@ struct HttpFrontend {
 
 // Binds the HTTP port (a port in use fails here, before any model loads).
 absl::Status StartHttp(const ServerFlags& flags, ModelManager* manager, InferenceCore* core,
-                       const ServerReadiness* readiness, HttpFrontend* out) {
+                       const ServerReadiness* readiness, SystemSharedMemory* shared_memory,
+                       HttpFrontend* out) {
   http::ManagerModelService::Options mo;
   mo.manager = manager;
   mo.readiness = readiness;
@@ -159,6 +160,7 @@ absl::Status StartHttp(const ServerFlags& flags, ModelManager* manager, Inferenc
   ao.server_version = TORII_SERVER_VERSION;
   ao.repository_threads = static_cast<size_t>(flags.model_load_thread_count);
   ao.log_requests = flags.log_verbose > 0;
+  ao.shared_memory = shared_memory;
   out->api = std::make_unique<http::HttpApi>(std::move(ao));
 
   http::HttpServer::Options so;
@@ -204,13 +206,17 @@ int RunServer(const ServerFlags& flags) {
   // Runners' calls to other models take the same path as clients' requests.
   loader.set_dispatcher(&core);
 
-  // One readiness for every frontend and grpc.health.v1.
+  // One readiness for every frontend and grpc.health.v1, and one registry
+  // of shared-memory regions: a region registered over HTTP serves gRPC
+  // requests too.
   ServerReadiness readiness(&manager, &core, flags.strict_readiness);
+  SystemSharedMemory shared_memory;
 
   InferenceService::Options so;
   so.manager = &manager;
   so.core = &core;
   so.readiness = &readiness;
+  so.shared_memory = &shared_memory;
   so.explicit_model_control = flags.model_control_mode == "explicit";
   so.repository_threads = static_cast<size_t>(flags.model_load_thread_count);
   for (const auto& r : flags.restrictions) {
@@ -236,7 +242,8 @@ int RunServer(const ServerFlags& flags) {
   // HTTP next, for the same reason.
   HttpFrontend http_frontend;
   if (flags.allow_http) {
-    absl::Status started = StartHttp(flags, &manager, &core, &readiness, &http_frontend);
+    absl::Status started =
+        StartHttp(flags, &manager, &core, &readiness, &shared_memory, &http_frontend);
     if (!started.ok()) {
       LogError("cannot serve HTTP", {{"reason", std::string(started.message())}});
       return 2;

@@ -17,6 +17,7 @@
 #include "server/core/inference_dispatcher.h"
 #include "server/http/http_message.h"
 #include "server/http/model_service.h"
+#include "server/manager/system_shared_memory.h"
 
 namespace torii {
 namespace http {
@@ -45,6 +46,9 @@ class HttpApi final : public HttpHandler {
     /// One log line per request (method, path, status, microseconds), as
     /// Triton logs HTTP requests with --log-verbose.
     bool log_requests = false;
+    /// Registered system shared-memory regions, shared with the gRPC
+    /// frontend (outlives the API); null: the API keeps its own.
+    SystemSharedMemory* shared_memory = nullptr;
   };
 
   explicit HttpApi(Options options);
@@ -71,7 +75,7 @@ class HttpApi final : public HttpHandler {
   /// The statuses counted one by one; any other counts as 0.
   static constexpr std::array<int, 10> kCountedStatuses = {200, 400, 403, 404, 405,
                                                            413, 415, 500, 501, 503};
-  static constexpr size_t kEndpoints = 12;
+  static constexpr size_t kEndpoints = 18;
   using Counters =
       std::array<std::array<std::atomic<uint64_t>, kCountedStatuses.size() + 1>, kEndpoints>;
 
@@ -83,12 +87,16 @@ class HttpApi final : public HttpHandler {
              const std::shared_ptr<HttpResponder>& responder);
   void RepositoryAction(const Route& route, const HttpRequest& request,
                         const std::shared_ptr<HttpResponder>& responder);
+  void SharedMemoryAction(const Route& route, const HttpRequest& request,
+                          const std::shared_ptr<HttpResponder>& responder);
 
   Options options_;
   std::shared_ptr<std::atomic<int64_t>> in_flight_ = std::make_shared<std::atomic<int64_t>>(0);
   // Shared with responders that may outlive a request's handler.
   std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   std::unique_ptr<TaskPool> repository_pool_;
+  SystemSharedMemory* shared_memory_ = nullptr;
+  std::unique_ptr<SystemSharedMemory> own_shared_memory_;
 };
 
 }  // namespace http

@@ -168,13 +168,13 @@ std::vector<ModelIndexEntry> ManagerModelService::Index(bool ready_only) const {
   return out;
 }
 
-absl::Status ManagerModelService::Load(const std::string& name) {
+absl::Status ManagerModelService::Load(const std::string& name, const ModelOverride& override) {
   if (!options_.explicit_model_control) {
     return absl::UnavailableError(
         "explicit model load/unload is not allowed; start the server with "
         "--model-control-mode=explicit");
   }
-  return options_.manager->Load(name);
+  return options_.manager->Load(name, override);
 }
 
 absl::Status ManagerModelService::Unload(const std::string& name, bool /*unload_dependents*/) {

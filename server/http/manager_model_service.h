@@ -38,7 +38,7 @@ class ManagerModelService final : public ModelService {
   absl::StatusOr<std::vector<ModelStats>> Statistics(const std::string& name,
                                                      const std::string& version) const override;
   std::vector<ModelIndexEntry> Index(bool ready_only) const override;
-  absl::Status Load(const std::string& name) override;
+  absl::Status Load(const std::string& name, const ModelOverride& override) override;
   absl::Status Unload(const std::string& name, bool unload_dependents) override;
 
  private:

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/repository/model_override.h"
 #include "torii/runner_abi.h"
 
 namespace torii {
@@ -104,9 +105,11 @@ class ModelService {
   virtual std::vector<ModelIndexEntry> Index(bool ready_only) const = 0;
 
   /// Loads or reloads `name` (a plain directory name: the caller has checked
-  /// it). Blocks until done. UNAVAILABLE when the server does not run with
+  /// it), as `override` describes it when it is not empty (a config given as
+  /// JSON, and files; its views stay valid until this returns). Blocks until
+  /// done. UNAVAILABLE when the server does not run with
   /// --model-control-mode=explicit.
-  virtual absl::Status Load(const std::string& name) = 0;
+  virtual absl::Status Load(const std::string& name, const ModelOverride& override) = 0;
 
   /// Unloads `name` (and, with `unload_dependents`, the ensembles that use it).
   virtual absl::Status Unload(const std::string& name, bool unload_dependents) = 0;

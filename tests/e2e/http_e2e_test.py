@@ -324,15 +324,79 @@ class Endpoints(unittest.TestCase):
         r, d = request(SERVER, "POST", path + "load", b"", ADMIN)
         self.assertEqual((r.status, d), (200, b""))
         self.assertEqual(request(SERVER, "GET", "/v2/models/identity_bytes/ready")[0].status, 200)
-        # Overrides are not offered; a name that is not a directory is refused.
-        r, d = request(SERVER, "POST", path + "load",
-                       json.dumps({"parameters": {"config": "{}"}}), ADMIN)
-        self.assertEqual(r.status, 400)
-        self.assertIn("'config' is not supported", error_of(d))
+        # A name that is not a directory is refused; errors say "failed to load".
         r, d = request(SERVER, "POST", "/v2/repository/models/..%2F..%2Fetc/load", b"", ADMIN)
         self.assertEqual(r.status, 400)
         r, d = request(SERVER, "POST", "/v2/repository/models/nope/load", b"", ADMIN)
         self.assertEqual(r.status, 404, d)
+        self.assertTrue(error_of(d).startswith("failed to load 'nope'"), d)
+
+    def test_load_with_a_config_override(self):
+        # As tritonclient's load_model(name, config=...) sends it: the config
+        # as JSON text replaces config.pbtxt; a load without it goes back.
+        path = "/v2/repository/models/identity_bytes/load"
+        config = json.dumps({"backend": "identity", "max_batch_size": 4,
+                             "input": [{"name": "INPUT0", "data_type": "TYPE_STRING",
+                                        "dims": [-1]}],
+                             "output": [{"name": "OUTPUT0", "data_type": "TYPE_STRING",
+                                         "dims": [-1]}]})
+        r, d = request(SERVER, "POST", path, json.dumps({"parameters": {"config": config}}), ADMIN)
+        self.assertEqual((r.status, d), (200, b""))
+        c = json.loads(request(SERVER, "GET", "/v2/models/identity_bytes/config")[1])
+        self.assertEqual(c["max_batch_size"], 4)
+        r, d = request(SERVER, "POST", path, json.dumps({"parameters": {"config": "{not json"}}),
+                       ADMIN)
+        self.assertEqual(r.status, 400)
+        self.assertTrue(error_of(d).startswith("failed to load 'identity_bytes'"), d)
+        self.assertEqual(request(SERVER, "POST", path, b"", ADMIN)[0].status, 200)
+        c = json.loads(request(SERVER, "GET", "/v2/models/identity_bytes/config")[1])
+        self.assertEqual(c["max_batch_size"], 64)
+
+    def test_system_shared_memory(self):
+        from multiprocessing import shared_memory
+        shm = shared_memory.SharedMemory(create=True, size=64)
+        try:
+            key = "/" + shm.name.lstrip("/")
+            shm.buf[:12] = struct.pack("<3f", 1.5, 2.5, -3.0)
+            r, d = post_json(SERVER, "/v2/systemsharedmemory/region/e2e/register",
+                             {"key": key, "offset": 0, "byte_size": 64})
+            self.assertEqual((r.status, d), (200, b""))
+            r, d = request(SERVER, "GET", "/v2/systemsharedmemory/region/e2e/status")
+            self.assertEqual(json.loads(d), [{"name": "e2e", "key": key, "offset": 0,
+                                              "byte_size": 64}])
+            # Input read in place, output written in place at offset 32.
+            body = {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 3],
+                                "parameters": {"shared_memory_region": "e2e",
+                                               "shared_memory_byte_size": 12}}],
+                    "outputs": [{"name": "OUTPUT0",
+                                 "parameters": {"shared_memory_region": "e2e",
+                                                "shared_memory_offset": 32,
+                                                "shared_memory_byte_size": 32}}]}
+            r, d = post_json(SERVER, "/v2/models/identity/infer", body)
+            self.assertEqual(r.status, 200, d)
+            out = json.loads(d)["outputs"][0]
+            self.assertEqual(out["shape"], [1, 3])
+            self.assertEqual(out["parameters"]["shared_memory_byte_size"], 12)
+            self.assertNotIn("data", out)
+            self.assertEqual(struct.unpack("<3f", bytes(shm.buf[32:44])), (1.5, 2.5, -3.0))
+            # A window past the region's end.
+            body["inputs"][0]["parameters"]["shared_memory_offset"] = 60
+            r, d = post_json(SERVER, "/v2/models/identity/infer", body)
+            self.assertEqual(r.status, 400)
+            self.assertIn("e2e", error_of(d))
+            self.assertEqual(request(SERVER, "POST",
+                                     "/v2/systemsharedmemory/region/e2e/unregister")[0].status, 200)
+            self.assertEqual(json.loads(request(SERVER, "GET", "/v2/systemsharedmemory/status")[1]),
+                             [])
+        finally:
+            shm.close()
+            shm.unlink()
+        # CUDA shared memory: refused, as Triton without GPUs answers.
+        r, d = post_json(SERVER, "/v2/cudasharedmemory/region/c/register",
+                         {"raw_handle": {"b64": ""}, "device_id": 0, "byte_size": 4})
+        self.assertEqual(r.status, 400)
+        self.assertIn("GPUs not supported", error_of(d))
+        self.assertEqual(request(SERVER, "GET", "/v2/cudasharedmemory/status")[1], b"[]")
 
 
 class Inference(unittest.TestCase):

@@ -3,8 +3,11 @@
 // the same request path, so they must give the same answers, the same errors
 // (gRPC's code mapped to Triton's HTTP status, the same message) and count
 // into the same statistics.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -219,6 +222,65 @@ TEST_CASE("HTTP and gRPC describe models alike and count into the same statistic
   REQUIRE(metrics.status == 200);
   CHECK(metrics.body.find(R"(torii_http_requests_total{endpoint="infer",code="200"} 1)") !=
         std::string::npos);
+}
+
+TEST_CASE("a shared-memory region registered over HTTP serves gRPC requests") {
+  TempRepository repo;
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
+  const std::string url = "http://" + server->http_address();
+
+  const std::string key = "/torii_http_parity_" + std::to_string(getpid());
+  const int fd = shm_open(key.c_str(), O_CREAT | O_RDWR, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(ftruncate(fd, 64) == 0);
+  void* map = mmap(nullptr, 64, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  REQUIRE(map != MAP_FAILED);
+  const float in[2] = {4.0f, 5.0f};
+  std::memcpy(map, in, sizeof(in));
+
+  const CurlResult reg =
+      Curl({"-X", "POST", "--data-binary", R"({"key":")" + key + R"(","byte_size":64})",
+            url + "/v2/systemsharedmemory/region/shared/register"});
+  CHECK(reg.status == 200);
+  // gRPC sees it: its status lists it, and an inference reads it in place.
+  {
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryStatusRequest q;
+    inference::SystemSharedMemoryStatusResponse s;
+    REQUIRE(stub->SystemSharedMemoryStatus(&ctx, q, &s).ok());
+    REQUIRE(s.regions().count("shared") == 1);
+    CHECK(s.regions().at("shared").key() == key);
+  }
+  auto infer = [&] {
+    inference::ModelInferRequest req;
+    req.set_model_name("identity");
+    auto* input = req.add_inputs();
+    input->set_name("INPUT0");
+    input->set_datatype("FP32");
+    input->add_shape(1);
+    input->add_shape(2);
+    (*input->mutable_parameters())["shared_memory_region"].set_string_param("shared");
+    (*input->mutable_parameters())["shared_memory_byte_size"].set_int64_param(8);
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(10000));
+    inference::ModelInferResponse resp;
+    grpc::Status s = stub->ModelInfer(&ctx, req, &resp);
+    return std::make_pair(s, resp);
+  };
+  auto [ok, resp] = infer();
+  REQUIRE(ok.ok());
+  CHECK(Fp32Values(resp.raw_output_contents(0)) == std::vector<float>{4, 5});
+  // Unregistered over HTTP: gone for gRPC too.
+  CHECK(Curl({"-X", "POST", url + "/v2/systemsharedmemory/region/shared/unregister"}).status == 200);
+  auto [gone, ignored] = infer();
+  CHECK_FALSE(gone.ok());
+  CHECK(gone.error_message().find("shared") != std::string::npos);
+  munmap(map, 64);
+  close(fd);
+  shm_unlink(key.c_str());
 }
 
 }  // namespace

@@ -80,9 +80,14 @@ class FakeModelService : public ModelService {
     return v;
   }
 
-  absl::Status Load(const std::string& name) override {
+  absl::Status Load(const std::string& name, const ModelOverride& override) override {
     std::lock_guard<std::mutex> lock(mu);
-    calls.push_back("load " + name);
+    std::string call = "load " + name;
+    if (override.config_json) call += " config=" + *override.config_json;
+    for (const auto& [path, bytes] : override.files) {
+      call += " " + path + "=" + std::string(bytes);
+    }
+    calls.push_back(call);
     if (name == "broken") return absl::InvalidArgumentError("config.pbtxt: bad field");
     return absl::OkStatus();
   }

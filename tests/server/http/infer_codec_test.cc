@@ -23,7 +23,8 @@ std::unique_ptr<Parsed> Parse(std::string body, size_t json_length = 0,
   auto p = std::make_unique<Parsed>();
   const size_t n = json_length == 0 ? body.size() : json_length;
   p->buffers.body = std::move(body);
-  p->status = ParseInferRequest(n, max_input_bytes, &p->buffers, &p->request, &p->format);
+  p->status = ParseInferRequest(n, max_input_bytes, /*shared_memory=*/nullptr, &p->buffers,
+                                &p->request, &p->format);
   return p;
 }
 
@@ -172,9 +173,16 @@ TEST_CASE("malformed requests are refused with what was expected", "[http][codec
       {R"({"inputs":[{"name":"A","datatype":"FP8","shape":[1],"data":[1]}]})", "unknown datatype 'FP8'"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","data":[1]}]})", "input 'A' has no 'shape'"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[-1],"data":[1]}]})", "shape dimension -1 is negative"},
-      {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1]}]})", "has neither 'data' nor a 'binary_data_size'"},
+      {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1]}]})",
+       "must have exactly one of 'data', a 'binary_data_size' parameter or a "
+       "'shared_memory_region' parameter; it has none"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1],"parameters":{"binary_data_size":4}}]})",
-       "has both 'data' and 'binary_data_size'"},
+       "it has 'data' and 'binary_data_size'"},
+      {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],"parameters":{"shared_memory_region":"r"}}]})",
+       "'shared_memory_region' is set without 'shared_memory_byte_size'"},
+      {R"({"inputs":[],"outputs":[{"name":"O","parameters":{"shared_memory_region":"r",)"
+       R"("shared_memory_byte_size":4,"binary_data":true}}]})",
+       "sets both 'shared_memory_region' and 'binary_data'"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]})",
        "the request has no binary part"},
       {R"({"inputs":[],"parameters":{"binary_data_output":1}})", "'binary_data_output' must be true or false"},
@@ -188,7 +196,11 @@ TEST_CASE("malformed requests are refused with what was expected", "[http][codec
     CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(std::string(p->status.message()), Catch::Contains(c.expect));
   }
-  auto shm = Parse(R"({"inputs":[],"outputs":[{"name":"O","parameters":{"classification":2}}]})");
+  auto cls = Parse(R"({"inputs":[],"outputs":[{"name":"O","parameters":{"classification":2}}]})");
+  CHECK(cls->status.code() == absl::StatusCode::kUnimplemented);
+  // Shared memory needs a registry (the server always passes one).
+  auto shm = Parse(R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],)"
+                   R"("parameters":{"shared_memory_region":"r","shared_memory_byte_size":4}}]})");
   CHECK(shm->status.code() == absl::StatusCode::kUnimplemented);
 }
 

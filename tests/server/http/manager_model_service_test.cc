@@ -158,14 +158,14 @@ TEST_CASE("ManagerModelService: index, load and unload", "[http][manager]") {
                                          "identity/2/READY", "spare//UNAVAILABLE"});
   CHECK(s.service->Index(true).size() == 2);
 
-  REQUIRE(s.service->Load("spare").ok());
+  REQUIRE(s.service->Load("spare", {}).ok());
   CHECK(*s.service->ModelReady("spare", ""));
   REQUIRE(s.service->Unload("spare", /*unload_dependents=*/true).ok());
   CHECK_FALSE(*s.service->ModelReady("spare", ""));
-  CHECK(s.service->Load("nope").code() == absl::StatusCode::kNotFound);
+  CHECK(s.service->Load("nope", {}).code() == absl::StatusCode::kNotFound);
 
   Server fixed(/*explicit_control=*/false);
-  CHECK(fixed.service->Load("spare").code() == absl::StatusCode::kUnavailable);
+  CHECK(fixed.service->Load("spare", {}).code() == absl::StatusCode::kUnavailable);
   CHECK(fixed.service->Unload("identity", false).code() == absl::StatusCode::kUnavailable);
   CHECK(*fixed.service->ModelReady("identity", ""));
 }
