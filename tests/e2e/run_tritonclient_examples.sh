@@ -59,7 +59,7 @@ port="$(free_port)"
 "$BUILD/bin/torii-server" --model-repository="$ROOT/tests/e2e/tritonclient_models" \
   --grpc-address=127.0.0.1 --grpc-port="$(free_port)" --http-address=127.0.0.1 \
   --http-port="$port" --metrics-address=127.0.0.1 --metrics-port="$(free_port)" \
-  > "$WORK/server.log" 2>&1 &
+  --model-control-mode=explicit --load-model='*' > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 wait_ready "127.0.0.1:$port" || exit 0
 for f in "$examples"/simple_http_*.py; do
