@@ -46,7 +46,9 @@ enum class Endpoint {
   kCudaShmStatus,  // CUDA shared memory: refused as Triton without GPUs
   kCudaShmRegister,
   kCudaShmUnregister,
-  kNone,  // no endpoint at that path
+  kTrace,    // trace settings: not implemented, as over gRPC
+  kLogging,  // log settings: not implemented, as over gRPC
+  kNone,     // no endpoint at that path
 };
 
 // Metric label values, indexed by Endpoint.
@@ -55,7 +57,7 @@ constexpr const char* kEndpointNames[] = {
     "model_ready",      "infer",               "model_config",      "model_stats",
     "repository_index", "repository_load",     "repository_unload", "shm_status",
     "shm_register",     "shm_unregister",      "cuda_shm_status",   "cuda_shm_register",
-    "cuda_shm_unregister", "none"};
+    "cuda_shm_unregister", "trace",           "logging",           "none"};
 static_assert(sizeof(kEndpointNames) / sizeof(kEndpointNames[0]) == HttpApi::kEndpoints,
               "one name per endpoint");
 static_assert(static_cast<size_t>(Endpoint::kNone) + 1 == HttpApi::kEndpoints,
@@ -385,7 +387,7 @@ class HttpInferCall final : public ResponseSink {
 
 struct HttpApi::Route {
   Endpoint endpoint;
-  const char* method;  // the one method the endpoint takes
+  const char* method;  // the one method the endpoint takes; null: GET or POST
   const char* group;   // restricted-API protocol group
   std::string model;
   std::string version;
@@ -459,10 +461,16 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
         } else {
           ok = false;
         }
+      } else if (ok && i + 2 == n && seg[i] == "trace" && seg[i + 1] == "setting") {
+        r = Route{Endpoint::kTrace, nullptr, "trace", r.model, ""};  // /v2/models/{m}/trace/setting
       } else if (i != n) {
         ok = false;
       }
       if (ok) route = std::move(r);
+    } else if (n == 3 && seg[1] == "trace" && seg[2] == "setting") {
+      route = Route{Endpoint::kTrace, nullptr, "trace", "", ""};
+    } else if (n == 2 && seg[1] == "logging") {
+      route = Route{Endpoint::kLogging, nullptr, "logging", "", ""};
     } else if (n == 3 && seg[1] == "repository" && seg[2] == "index") {
       route = Route{Endpoint::kRepositoryIndex, "POST", "model-repository", "", ""};
     } else if (n == 5 && seg[1] == "repository" && seg[2] == "models" &&
@@ -509,7 +517,16 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
           restricted->second.header, "' with the configured value"))));
     }
   }
-  if (request->method != route->method) {
+  // A null method: GET (read) and POST (change) alike.
+  if (route->method == nullptr ? request->method != "GET" && request->method != "POST"
+                               : request->method != route->method) {
+    if (route->method == nullptr) {
+      HttpResponse r = ErrorResponse(
+          405, absl::StrCat("method ", request->method, " is not allowed on ", request->path,
+                            "; use GET or POST"));
+      r.SetHeader("Allow", "GET, POST");
+      return responder->Send(std::move(r));
+    }
     HttpResponse r = ErrorResponse(
         405, absl::StrCat("method ", request->method, " is not allowed on ", request->path,
                           "; use ", route->method));
@@ -581,6 +598,15 @@ void HttpApi::Dispatch(const Route& route, std::unique_ptr<HttpRequest> request,
     case Endpoint::kCudaShmRegister:
     case Endpoint::kCudaShmUnregister:
       return SharedMemoryAction(route, *request, responder);
+    case Endpoint::kTrace:
+      return responder->Send(ErrorResponse(absl::UnimplementedError(absl::StrCat(
+          "trace settings (request tracing) are not implemented by Torii ",
+          options_.server_version))));
+    case Endpoint::kLogging:
+      return responder->Send(ErrorResponse(absl::UnimplementedError(absl::StrCat(
+          "log settings (changing them at run time) are not implemented by Torii ",
+          options_.server_version,
+          "; start the server with --log-verbose and --log-format instead"))));
     case Endpoint::kNone:
       break;  // not routed here
   }

@@ -75,7 +75,7 @@ class HttpApi final : public HttpHandler {
   /// The statuses counted one by one; any other counts as 0.
   static constexpr std::array<int, 10> kCountedStatuses = {200, 400, 403, 404, 405,
                                                            413, 415, 500, 501, 503};
-  static constexpr size_t kEndpoints = 18;
+  static constexpr size_t kEndpoints = 20;
   using Counters =
       std::array<std::array<std::atomic<uint64_t>, kCountedStatuses.size() + 1>, kEndpoints>;
 

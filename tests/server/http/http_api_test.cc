@@ -263,6 +263,22 @@ TEST_CASE("infer: Triton's raw binary request takes the model's one input", "[ht
   CHECK(a.api->InFlight() == 0);
 }
 
+TEST_CASE("trace and log settings answer 501, as over gRPC", "[http][api]") {
+  Api a;
+  for (const char* path : {"/v2/trace/setting", "/v2/models/identity/trace/setting", "/v2/logging"}) {
+    INFO(path);
+    for (const char* method : {"GET", "POST"}) {
+      HttpResponse r = a.Call(method, path, "{}");
+      CHECK(r.status == 501);
+      CHECK_THAT(r.body, Catch::Contains("not implemented by Torii"));
+    }
+    HttpResponse wrong = a.Call("PUT", path);
+    CHECK(wrong.status == 405);
+    CHECK(*Header(wrong, "Allow") == "GET, POST");
+  }
+  CHECK(a.Call("GET", "/v2/models/identity/trace").status == 404);
+}
+
 TEST_CASE("answers are counted by endpoint and status", "[http][api]") {
   Api a;
   a.Call("GET", "/v2/health/ready");
