@@ -8,6 +8,7 @@ much). Never fails on timings: exit status 0 unless the inputs are unreadable.
   compare.py batching  RUN_DIR OUT.json [--config FILE] [--note TEXT]
   compare.py instances RUN_DIR OUT.json [--config FILE] [--note TEXT]
   compare.py callgrind RUN_DIR OUT.json --requests N
+  compare.py http      RUN_DIR OUT.json [--config FILE]
 """
 import argparse
 import datetime
@@ -219,6 +220,92 @@ SUMMARY_KEYS = ("throughput", "p50_us", "p90_us", "p95_us", "p99_us", "p99_9_us"
                 "server_cpu_us_per_request", "server_sys_us_per_request")
 
 
+HTTP_VARIANTS = (("grpc", "gRPC"), ("httpbin", "HTTP binary"), ("httpjson", "HTTP JSON"))
+
+
+def http(args):
+    """grpc_/httpbin_/httpjson_<elements>_c<c>_r<round>.json: the same server,
+    measured back to back per round. Ratios to gRPC are paired per round, then
+    the median over rounds is taken."""
+    doc = header(args.kind, args)
+    groups, runs = {}, {}
+    for path in sorted(glob.glob(os.path.join(args.run_dir, "*_c*_r*.json"))):
+        m = re.match(r"(grpc|httpbin|httpjson)_(\d+)_c(\d+)_r(\d+)\.json", os.path.basename(path))
+        if not m:
+            continue
+        variant, n, c, r = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
+        run = load(path)
+        runs[os.path.basename(path)] = run
+        groups.setdefault((n, c), {}).setdefault(r, {})[variant] = summary(first(run))
+    points = []
+    for (n, c), by_round in sorted(groups.items()):
+        rounds = [by_round[r] for r in sorted(by_round)]
+        p = {"payload_bytes": n * 4, "concurrency": c, "rounds": rounds}
+        for variant, _ in HTTP_VARIANTS:
+            p[variant] = {k: median([(r.get(variant) or {}).get(k) for r in rounds])
+                          for k in SUMMARY_KEYS}
+            p[variant]["errors"] = sum((r.get(variant) or {}).get("errors", 0) for r in rounds)
+            p[variant]["stable"] = all((r.get(variant) or {}).get("stable") for r in rounds)
+        for variant in ("httpbin", "httpjson"):
+            ratios = []
+            for r in rounds:
+                g, h = r.get("grpc"), r.get(variant)
+                if g and h and g["throughput"] > 0:
+                    ratios.append(h["throughput"] / g["throughput"])
+            p[variant + "_to_grpc"] = median(ratios)
+        points.append(p)
+    doc["points"] = points
+
+    targets = []
+    for p in points:
+        if p["payload_bytes"] == 1024 and p["concurrency"] == 16 and p["httpbin_to_grpc"] is not None:
+            r = p["httpbin_to_grpc"]
+            targets.append({
+                "target": "HTTP binary identity throughput >= 0.7 x gRPC at 1 KiB, c=16",
+                "value": round(r, 3), "met": r >= 0.7,
+                "missed_by": None if r >= 0.7 else round(0.7 - r, 3)})
+    errors = sum(p[v]["errors"] for p in points for v, _ in HTTP_VARIANTS)
+    targets.append({"target": "zero errors", "value": errors, "met": errors == 0})
+    doc["targets"] = targets
+    doc["runs"] = runs
+
+    print()
+    print(f"medians over {max((len(p['rounds']) for p in points), default=0)} round(s); "
+          "ratios to gRPC are paired per round")
+    print(f"{'payload':>8} {'c':>3} | {'variant':<11} | {'req/s':>9} {'/gRPC':>6} | "
+          f"{'p50/p90/p99/p99.9 us':>27} | {'srv us/req':>10} | {'sys us':>6} | "
+          f"{'cli us/req':>10} | err | stable")
+    for p in points:
+        for variant, label in HTTP_VARIANTS:
+            s = p[variant]
+            ratio = p.get(variant + "_to_grpc") if variant != "grpc" else 1.0
+            print(f"{p['payload_bytes']:>7}B {p['concurrency']:>3} | {label:<11} | "
+                  f"{fmt(s.get('throughput')):>9} {fmt(ratio, '{:.3f}'):>6} | "
+                  f"{percentiles(s):>27} | "
+                  f"{fmt(s.get('server_cpu_us_per_request'), '{:.0f}'):>10} | "
+                  f"{fmt(s.get('server_sys_us_per_request'), '{:.0f}'):>6} | "
+                  f"{fmt(s.get('client_cpu_us_per_request'), '{:.0f}'):>10} | "
+                  f"{s.get('errors', '-'):>3} | {'y' if s.get('stable') else 'n'}")
+    print()
+    print("The same as a docs/performance.md table (medians over rounds):")
+    print("| payload | c | protocol | req/s | / gRPC | µs p50 / p90 / p99 / p99.9 "
+          "| server µs/req (sys) | client µs/req |")
+    print("|---|---|---|---|---|---|---|---|")
+    for p in points:
+        size = p["payload_bytes"]
+        size = f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
+        for variant, label in HTTP_VARIANTS:
+            s = p[variant]
+            ratio = p.get(variant + "_to_grpc") if variant != "grpc" else 1.0
+            print(f"| {size} | {p['concurrency']} | {label} | {doc_num(s.get('throughput'))} | "
+                  f"{fmt(ratio, '{:.2f}')} | {percentiles(s, ' / ', doc_num)} | "
+                  f"{doc_num(s.get('server_cpu_us_per_request'))} "
+                  f"({doc_num(s.get('server_sys_us_per_request'))}) | "
+                  f"{doc_num(s.get('client_cpu_us_per_request'))} |")
+    print_targets(targets)
+    write(args.out, doc)
+
+
 def doc_num(v, spec="{:,.0f}"):
     """The docs' style: thousands separated by a space, a true minus sign."""
     return "-" if v is None else spec.format(v).replace(",", " ").replace("-", "−")
@@ -413,7 +500,7 @@ def write(path, doc):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", help="identity*, smoke*, batching, instances or callgrind; "
+    parser.add_argument("kind", help="identity*, smoke*, http*, batching, instances or callgrind; "
                         "also the benchmark name recorded in the file")
     parser.add_argument("run_dir")
     parser.add_argument("out")
@@ -427,6 +514,8 @@ def main():
         mlp(args, args.kind)
     elif args.kind.startswith(("identity", "smoke")):
         identity(args)
+    elif args.kind.startswith("http"):
+        http(args)
     else:
         parser.error(f"unknown kind {args.kind}")
 

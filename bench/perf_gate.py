@@ -250,7 +250,9 @@ class Server:
                os.path.join(build, "bin", "torii-server"),
                f"--model-repository={repo}", "--grpc-address=127.0.0.1",
                f"--grpc-port={self.port}", "--metrics-address=127.0.0.1",
-               f"--metrics-port={metrics_port}"]
+               f"--metrics-port={metrics_port}",
+               # gRPC is what the gate measures; no HTTP listener on port 8000.
+               "--allow-http=false"]
         self.log_path = os.path.join(work, "server.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,

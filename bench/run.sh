@@ -11,8 +11,11 @@
 #   identity   (a) identity vs echo at c=1,16,64 with 1 KiB and 64 KiB FP32
 #   batching   (b) MLP 256-1024-1024-16 with vs without dynamic batching, c=32
 #   instances  (c) MLP with one vs two instances, c=32
+#   http       identity over HTTP (binary and JSON tensors) against gRPC, same
+#              server, same run; target: HTTP binary at 1 KiB, c=16 >= 0.7 x
+#              gRPC (bench/results/http.json)
 #   callgrind  instructions per request on the server hot path (valgrind)
-#   all        identity, batching, instances
+#   all        identity, batching, instances, http
 #
 # Environment: MEASUREMENT_MS (window, default 2000), MAX_TRIALS (10),
 # STABILITY (10 %), BENCH_THREADS (OPENBLAS/OMP threads in the server for
@@ -22,7 +25,8 @@
 # tables show medians), NO_DEADLOCK_VARIANT=1 (identity: also measure
 # Torii with Abseil's deadlock detection off, via an LD_PRELOAD shim),
 # IDENTITY_SIZES ("256 16384" FP32 elements), IDENTITY_LEVELS ("1 16 64"),
-# IDENTITY_NAME (results file name, default identity).
+# IDENTITY_NAME (results file name, default identity), HTTP_SIZES ("256
+# 16384"), HTTP_LEVELS ("1 16").
 #
 # Everything listens on 127.0.0.1 only, on free ports; every process this
 # script starts is stopped on exit (trap).
@@ -111,16 +115,19 @@ start_echo() {
 start_torii() {
   local repo="$1"; shift
   need "${TORII_SERVER}"
-  local port
+  local port http_port
   port="$(free_port)"
-  # Metrics stay on (a real deployment has them) but on loopback and a free
-  # port, so two servers never collide on the default 8002.
+  http_port="$(free_port)"
+  # Metrics and HTTP stay on (a real deployment has them) but on loopback and
+  # free ports, so two servers never collide on the defaults 8000 and 8002.
   env "$@" "${TORII_SERVER}" --model-repository="${repo}" --grpc-port="${port}" \
     --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)" \
+    --http-address=127.0.0.1 --http-port="${http_port}" \
     >> "${WORK}/torii.log" 2>&1 &
   TORII_PID=$!
   PIDS+=("${TORII_PID}")
   TORII_URL="127.0.0.1:${port}"
+  TORII_HTTP_URL="127.0.0.1:${http_port}"
   sleep 0.2
   kill -0 "${TORII_PID}" 2>/dev/null || { cat "${WORK}/torii.log" >&2; die "torii-server exited at start"; }
   echo "torii-server: pid ${TORII_PID} at ${TORII_URL} (repository ${repo})"
@@ -227,6 +234,48 @@ cmd_smoke() {
   echo "--- identity typed contents and request-rate mode (Torii only)"
   run_perf "${dir}/typed_torii.json" torii "${TORII_URL}" "${TORII_PID}" -m identity \
     --input INPUT0:FP32:1,256 --typed --request-rate-range 1000 "${args[@]}"
+  echo "--- identity over HTTP, binary and JSON tensors (Torii only)"
+  run_perf "${dir}/http_binary_torii.json" torii "${TORII_HTTP_URL}" "${TORII_PID}" -i http \
+    -m identity --input INPUT0:FP32:1,256 --concurrency-range 4 "${args[@]}"
+  run_perf "${dir}/http_json_torii.json" torii "${TORII_HTTP_URL}" "${TORII_PID}" -i http \
+    --input-tensor-format json --output-tensor-format json -m identity \
+    --input INPUT0:FP32:1,256 --concurrency-range 4 "${args[@]}"
+}
+
+# --- HTTP against gRPC --------------------------------------------------------
+# http_sweep NAME ROUNDS "PAYLOAD_ELEMENTS..." "CONCURRENCIES..." [args]: one
+# torii-server; per round and point gRPC, HTTP with binary tensors and HTTP
+# with JSON tensors, back to back.
+http_sweep() {
+  local name="$1" rounds="$2" sizes="$3" levels="$4"; shift 4
+  local repo
+  repo="$(identity_repo)"
+  start_torii "${repo}"
+  local dir="${WORK}/${name}"
+  mkdir -p "${dir}"
+  local n c r
+  for r in $(seq "${rounds}"); do
+    for n in ${sizes}; do
+      for c in ${levels}; do
+        echo "--- http round ${r}/${rounds}: FP32 [1,${n}] ($((n * 4)) bytes), concurrency ${c}"
+        run_perf "${dir}/grpc_${n}_c${c}_r${r}.json" grpc "${TORII_URL}" "${TORII_PID}" \
+          -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
+        run_perf "${dir}/httpbin_${n}_c${c}_r${r}.json" http_binary "${TORII_HTTP_URL}" \
+          "${TORII_PID}" -i http -m identity --input "INPUT0:FP32:1,${n}" \
+          --concurrency-range "${c}" "$@"
+        run_perf "${dir}/httpjson_${n}_c${c}_r${r}.json" http_json "${TORII_HTTP_URL}" \
+          "${TORII_PID}" -i http --input-tensor-format json --output-tensor-format json \
+          -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
+      done
+    done
+  done
+  mkdir -p "${RESULTS}"
+  "${PY}" "${ROOT}/bench/compare.py" http "${dir}" "${RESULTS}/${name}.json" \
+    --config "${repo}/identity/config.pbtxt" || salvage "${dir}" "${name}"
+}
+
+cmd_http() {
+  http_sweep http "${ROUNDS}" "${HTTP_SIZES:-256 16384}" "${HTTP_LEVELS:-1 16}" $(window_args)
 }
 
 # --- (b), (c) MLP -----------------------------------------------------------
@@ -327,13 +376,14 @@ cmd_callgrind() {
   CG_PORT="$(free_port)"
   callgrind_server torii -- "${TORII_SERVER}" --model-repository="${repo}" \
     --grpc-port="${CG_PORT}" --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 \
-    --metrics-port="$(free_port)"
+    --metrics-port="$(free_port)" --allow-http=false
   if [[ -f "${preload}" ]]; then
     CG_PORT="$(free_port)"
     # valgrind honours LD_PRELOAD for the client program.
     callgrind_server torii_no_deadlock_detection LD_PRELOAD="${preload}" -- \
       "${TORII_SERVER}" --model-repository="${repo}" --grpc-port="${CG_PORT}" \
-      --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)"
+      --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 --metrics-port="$(free_port)" \
+      --allow-http=false
   fi
 
   "${PY}" "${ROOT}/bench/compare.py" callgrind "${out}" "${RESULTS}/callgrind.json" \
@@ -346,7 +396,8 @@ case "${CMD}" in
   batching) cmd_batching ;;
   instances) cmd_instances ;;
   callgrind) cmd_callgrind ;;
-  all) cmd_identity; cmd_batching; cmd_instances ;;
+  http) cmd_http ;;
+  all) cmd_identity; cmd_batching; cmd_instances; cmd_http ;;
   *) die "unknown subcommand '${CMD}' (smoke|identity|batching|instances|callgrind|all)" ;;
 esac
 

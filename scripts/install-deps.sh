@@ -28,6 +28,8 @@ build_pkgs=(
   catch2
   # Tests: an independent v2 client (Python grpcio), promtool, TLS certificates, fuzzing.
   python3 python3-grpcio python3-protobuf python3-torch
+  # HTTP end-to-end tests and docs/clients.md's examples: curl as the client.
+  curl
   prometheus
   openssl
   clang-14 libclang-rt-14-dev

@@ -355,7 +355,8 @@ class Server {
     const std::string runners = std::filesystem::path(f.runner).parent_path().string();
     std::vector<std::string> args = {f.server, "--model-repository=" + repo, "--grpc-address=127.0.0.1",
                                      "--grpc-port=" + std::to_string(port_), "--metrics-address=127.0.0.1",
-                                     "--metrics-port=" + std::to_string(metrics), "--backend-directory=" + runners};
+                                     "--metrics-port=" + std::to_string(metrics), "--backend-directory=" + runners,
+                                     "--allow-http=false"};
     pid_ = fork();
     if (pid_ == 0) {
       FILE* log = std::fopen(log_.c_str(), "w");

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "range.h"
@@ -39,6 +40,9 @@ enum LongOnly {
   kWarmupCount,
   kOnCountStart,
   kOnCountEnd,
+  kInputTensorFormat,
+  kOutputTensorFormat,
+  kHttpThreads,
 };
 
 const option kOptions[] = {
@@ -58,6 +62,9 @@ const option kOptions[] = {
     {"warmup-count", required_argument, nullptr, kWarmupCount},
     {"on-count-start", required_argument, nullptr, kOnCountStart},
     {"on-count-end", required_argument, nullptr, kOnCountEnd},
+    {"input-tensor-format", required_argument, nullptr, kInputTensorFormat},
+    {"output-tensor-format", required_argument, nullptr, kOutputTensorFormat},
+    {"http-threads", required_argument, nullptr, kHttpThreads},
     {"streaming", no_argument, nullptr, kStreaming},
     {"input", required_argument, nullptr, kInput},
     {"shape", required_argument, nullptr, kShape},
@@ -99,15 +106,21 @@ absl::Status Number(const char* flag, const char* text, T* out, T min) {
 }  // namespace
 
 std::string Usage() {
-  return R"(torii-perf: load generator for any KServe v2 / Triton gRPC inference server.
+  return R"(torii-perf: load generator for any KServe v2 / Triton inference server (gRPC or HTTP).
 
 Usage: torii-perf -m MODEL [options]
 
 Target
   -m, --model-name NAME          model to infer (required)
   -x, --model-version V          version (default: the server's choice)
-  -u, --url HOST:PORT            server (default 127.0.0.1:8001)
-  -i, --protocol grpc            only gRPC is supported
+  -u, --url HOST:PORT            server (default 127.0.0.1:8001; HTTP 127.0.0.1:8000)
+  -i, --protocol grpc|http       gRPC (default) or HTTP/1.1 REST, one keep-alive
+                                 connection per request slot
+      --input-tensor-format binary|json   HTTP: inputs as raw bytes after the
+                                 JSON (binary_data_size, default) or JSON data
+      --output-tensor-format binary|json  HTTP: outputs asked as raw bytes
+                                 (binary_data_output, default) or JSON data
+      --http-threads N           HTTP client threads (default 2)
       --channels N               gRPC channels, each its own TCP connection;
                                  request slot i uses channel i % N (default 1:
                                  one shared HTTP/2 connection)
@@ -163,6 +176,7 @@ Exit status: 0 all requests succeeded; 1 bad flags or setup failure;
 
 absl::StatusOr<PerfConfig> ParseCommandLine(int argc, char** argv) {
   PerfConfig c;
+  bool url_given = false, tensor_format_given = false;
   optind = 0;  // glibc: full re-initialisation, so parsing may repeat
   opterr = 0;
   int opt;
@@ -173,12 +187,42 @@ absl::StatusOr<PerfConfig> ParseCommandLine(int argc, char** argv) {
     switch (opt) {
       case 'm': c.model_name = optarg; break;
       case 'x': c.model_version = optarg; break;
-      case 'u': c.url = optarg; break;
-      case 'i':
-        if (std::string(optarg) != "grpc" && std::string(optarg) != "gRPC") {
+      case 'u':
+        c.url = optarg;
+        url_given = true;
+        break;
+      case 'i': {
+        const std::string p = absl::AsciiStrToLower(optarg);
+        if (p == "grpc") {
+          c.protocol = Protocol::kGrpc;
+        } else if (p == "http") {
+          c.protocol = Protocol::kHttp;
+        } else {
           s = absl::InvalidArgumentError(
-              absl::StrCat("--protocol '", optarg, "': only grpc is supported"));
+              absl::StrCat("--protocol '", optarg, "' is not grpc|http"));
         }
+        break;
+      }
+      case kInputTensorFormat:
+      case kOutputTensorFormat: {
+        const std::string f = optarg;
+        const char* flag = opt == kInputTensorFormat ? "input-tensor-format"
+                                                     : "output-tensor-format";
+        bool& binary = opt == kInputTensorFormat ? c.http_binary_inputs
+                                                 : c.http_binary_outputs;
+        if (f == "binary") {
+          binary = true;
+        } else if (f == "json") {
+          binary = false;
+        } else {
+          s = absl::InvalidArgumentError(
+              absl::StrCat("--", flag, " '", f, "' is not binary|json"));
+        }
+        tensor_format_given = true;
+        break;
+      }
+      case kHttpThreads:
+        s = Number<int>("http-threads", optarg, &c.http_threads, 1);
         break;
       case kConcurrencyRange: {
         auto r = ParseConcurrencyRange(optarg);
@@ -294,6 +338,19 @@ absl::StatusOr<PerfConfig> ParseCommandLine(int argc, char** argv) {
         absl::StrCat("unexpected argument '", argv[optind], "'"));
   }
   if (c.help) return c;
+  if (c.protocol == Protocol::kHttp) {
+    if (!url_given) c.url = "127.0.0.1:8000";
+    if (c.streaming) {
+      return absl::InvalidArgumentError("--streaming needs -i grpc");
+    }
+    if (c.typed) {
+      return absl::InvalidArgumentError(
+          "--typed is gRPC's; over HTTP use --input-tensor-format=json");
+    }
+  } else if (tensor_format_given) {
+    return absl::InvalidArgumentError(
+        "--input-tensor-format/--output-tensor-format need -i http");
+  }
   if (c.model_name.empty()) {
     return absl::InvalidArgumentError("-m/--model-name is required");
   }

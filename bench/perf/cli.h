@@ -18,7 +18,13 @@ namespace torii::perf {
 struct PerfConfig {
   std::string model_name;
   std::string model_version;
-  std::string url = "127.0.0.1:8001";
+  std::string url = "127.0.0.1:8001";  ///< 127.0.0.1:8000 for HTTP unless -u
+  Protocol protocol = Protocol::kGrpc;  ///< -i grpc|http
+  /// HTTP: --input-tensor-format / --output-tensor-format (perf_analyzer's
+  /// names): binary (Triton's binary tensor extension, the default) or json.
+  bool http_binary_inputs = true;
+  bool http_binary_outputs = true;
+  int http_threads = 2;  ///< --http-threads
   bool rate_mode = false;             ///< --request-rate-range given
   std::vector<int> concurrency{1};    ///< --concurrency-range
   std::vector<double> request_rates;  ///< --request-rate-range

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "http_transport.h"
 
 namespace torii::perf {
 
@@ -12,32 +13,16 @@ using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
 
-// One request at a time: a unary call, or a stream with one request in
-// flight. Owned by the LoadGenerator until Stop() has seen it finish.
-class Slot {
- public:
-  virtual ~Slot() = default;
-  /// Sends `request` (which outlives the call). `start` is the time the
-  /// latency counts from. Returns false if the slot can no longer send (a
-  /// broken stream); the slot then finishes on its own.
-  virtual bool Send(const ModelInferRequest* request,
-                    Clock::time_point start) = 0;
-  /// No more sends: the slot finishes (OnSlotFinished) once idle.
-  virtual void Retire() = 0;
-  /// Cancels whatever is in flight (thread-safe).
-  virtual void Cancel() = 0;
-};
-
 namespace {
 
 class UnarySlot final : public Slot {
  public:
   UnarySlot(LoadGenerator* gen, inference::GRPCInferenceService::Stub* stub,
-            int64_t timeout_ms)
-      : gen_(gen), stub_(stub), timeout_ms_(timeout_ms) {}
+            const std::vector<ModelInferRequest>* requests, int64_t timeout_ms)
+      : gen_(gen), stub_(stub), requests_(requests), timeout_ms_(timeout_ms) {}
 
-  bool Send(const ModelInferRequest* request,
-            Clock::time_point start) override {
+  bool Send(size_t index, Clock::time_point start) override {
+    const ModelInferRequest* request = &(*requests_)[index];
     {
       std::lock_guard<std::mutex> lock(mu_);
       context_ = std::make_unique<grpc::ClientContext>();
@@ -67,6 +52,7 @@ class UnarySlot final : public Slot {
  private:
   LoadGenerator* const gen_;
   inference::GRPCInferenceService::Stub* const stub_;
+  const std::vector<ModelInferRequest>* const requests_;
   const int64_t timeout_ms_;
   std::mutex mu_;  // context_ against Cancel()
   std::unique_ptr<grpc::ClientContext> context_;
@@ -82,8 +68,9 @@ class StreamSlot final
       public grpc::ClientBidiReactor<ModelInferRequest,
                                      ModelStreamInferResponse> {
  public:
-  StreamSlot(LoadGenerator* gen, inference::GRPCInferenceService::Stub* stub)
-      : gen_(gen) {
+  StreamSlot(LoadGenerator* gen, inference::GRPCInferenceService::Stub* stub,
+             const std::vector<ModelInferRequest>* requests)
+      : gen_(gen), requests_(requests) {
     stub->async()->ModelStreamInfer(&context_, this);
     StartRead(&response_);
     // The hold keeps OnDone away while the generator may still write from
@@ -92,8 +79,8 @@ class StreamSlot final
     StartCall();
   }
 
-  bool Send(const ModelInferRequest* request,
-            Clock::time_point start) override {
+  bool Send(size_t index, Clock::time_point start) override {
+    const ModelInferRequest* request = &(*requests_)[index];
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (dead_ || hold_released_) return false;
@@ -195,6 +182,7 @@ class StreamSlot final
   }
 
   LoadGenerator* const gen_;
+  const std::vector<ModelInferRequest>* const requests_;
   grpc::ClientContext context_;
   ModelStreamInferResponse response_;
   bool ok_ = true;  // outcome of the last response (callback threads only)
@@ -209,7 +197,8 @@ class StreamSlot final
 
 absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(
     LoadOptions options) {
-  if (options.requests.empty()) {
+  const bool http = options.protocol == Protocol::kHttp;
+  if (http ? options.http_requests.empty() : options.requests.empty()) {
     return absl::InvalidArgumentError("no requests to send");
   }
   if (options.channels < 1) {
@@ -217,6 +206,12 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::Create(
   }
   std::unique_ptr<LoadGenerator> gen(new LoadGenerator(std::move(options)));
   const LoadOptions& o = gen->options_;
+  if (http) {
+    auto transport = HttpTransport::Create(o.url, o.http_threads, o.connect_timeout_ms);
+    if (!transport.ok()) return transport.status();
+    gen->http_ = *std::move(transport);
+    return gen;
+  }
   auto deadline = std::chrono::system_clock::now() +
                   std::chrono::milliseconds(o.connect_timeout_ms);
   for (int i = 0; i < o.channels; ++i) {
@@ -244,9 +239,11 @@ LoadGenerator::LoadGenerator(LoadOptions options)
 
 LoadGenerator::~LoadGenerator() { Stop(); }
 
-const ModelInferRequest* LoadGenerator::NextRequest() {
+size_t LoadGenerator::NextRequest() {
   uint64_t i = next_request_.fetch_add(1, std::memory_order_relaxed);
-  return &options_.requests[i % options_.requests.size()];
+  const size_t n = options_.protocol == Protocol::kHttp ? options_.http_requests.size()
+                                                        : options_.requests.size();
+  return static_cast<size_t>(i % n);
 }
 
 bool LoadGenerator::TakeBudget() {
@@ -255,12 +252,16 @@ bool LoadGenerator::TakeBudget() {
 
 Slot* LoadGenerator::NewSlot() {
   size_t index = slots_.size();
-  auto* stub = stubs_[index % stubs_.size()].get();
-  if (options_.streaming) {
-    slots_.push_back(std::make_unique<StreamSlot>(this, stub));
+  if (http_ != nullptr) {
+    // One keep-alive connection per slot, as HTTP/1.1 clients do.
+    slots_.push_back(http_->NewSlot(this, &options_.http_requests));
+  } else if (options_.streaming) {
+    slots_.push_back(std::make_unique<StreamSlot>(
+        this, stubs_[index % stubs_.size()].get(), &options_.requests));
   } else {
     slots_.push_back(std::make_unique<UnarySlot>(
-        this, stub, options_.request_timeout_ms));
+        this, stubs_[index % stubs_.size()].get(), &options_.requests,
+        options_.request_timeout_ms));
   }
   ++live_slots_;
   peak_slots_ = std::max(peak_slots_, live_slots_);

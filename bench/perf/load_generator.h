@@ -1,6 +1,7 @@
 // The load engine of torii-perf: closed-loop (fixed concurrency) and
-// open-loop (request rate) load over gRPC's callback client API, unary
-// ModelInfer or ModelStreamInfer streams.
+// open-loop (request rate) load over gRPC's callback client API (unary
+// ModelInfer or ModelStreamInfer streams) or over HTTP/1.1 (KServe v2 REST,
+// one keep-alive connection per request slot).
 #ifndef TORII_BENCH_PERF_LOAD_GENERATOR_H_
 #define TORII_BENCH_PERF_LOAD_GENERATOR_H_
 
@@ -23,9 +24,15 @@ namespace torii::perf {
 using Clock = std::chrono::steady_clock;
 
 enum class Distribution { kConstant, kPoisson };
+enum class Protocol { kGrpc, kHttp };
 
 struct LoadOptions {
   std::string url = "127.0.0.1:8001";  ///< host:port, insecure
+  Protocol protocol = Protocol::kGrpc;
+  /// HTTP: the complete requests (BuildHttpRequest), sent round-robin.
+  std::vector<std::string> http_requests;
+  /// HTTP: threads running the client's connections.
+  int http_threads = 2;
   /// Channels (TCP connections); request slot i uses channel i % channels.
   /// 1 = one shared HTTP/2 connection multiplexing every request, as most
   /// clients deploy; more spreads the load over several connections (and
@@ -46,7 +53,23 @@ struct LoadOptions {
   int64_t connect_timeout_ms = 10000;
 };
 
-class Slot;
+class HttpTransport;
+
+/// One request at a time: a unary call, a stream with one request in
+/// flight, or an HTTP/1.1 connection. Owned by the LoadGenerator until
+/// Stop() has seen it finish.
+class Slot {
+ public:
+  virtual ~Slot() = default;
+  /// Sends request number `index` of the generator's requests. `start` is
+  /// the time the latency counts from. Returns false if the slot can no
+  /// longer send (a broken stream); the slot then finishes on its own.
+  virtual bool Send(size_t index, Clock::time_point start) = 0;
+  /// No more sends: the slot finishes (OnSlotFinished) once idle.
+  virtual void Retire() = 0;
+  /// Cancels whatever is in flight (thread-safe).
+  virtual void Cancel() = 0;
+};
 
 /// Drives load against one server. Start*/Stop pairs may repeat (one per
 /// measured point). Not thread-safe: call Start*/Stop/Wait from one thread;
@@ -92,7 +115,7 @@ class LoadGenerator {
 
  private:
   explicit LoadGenerator(LoadOptions options);
-  const inference::ModelInferRequest* NextRequest();
+  size_t NextRequest();
   bool TakeBudget();
   Slot* NewSlot();  // requires mu_
   void Retire(Slot* slot);
@@ -101,6 +124,7 @@ class LoadGenerator {
   LoadOptions options_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs_;
+  std::unique_ptr<HttpTransport> http_;
   Recorder recorder_;
 
   enum class Mode { kIdle, kConcurrency, kRate };

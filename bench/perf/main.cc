@@ -1,5 +1,5 @@
-// torii-perf: a perf_analyzer-style load generator for any KServe v2 gRPC
-// server. See --help and bench/README.md.
+// torii-perf: a perf_analyzer-style load generator for any KServe v2 server,
+// over gRPC or HTTP. See --help and bench/README.md.
 #include <grpcpp/grpcpp.h>
 
 #include <fstream>
@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli.h"
+#include "http_payload.h"
+#include "http_transport.h"
 #include "inference.grpc.pb.h"
 #include "load_generator.h"
 #include "measurement.h"
@@ -23,6 +25,18 @@ using torii::perf::PerfConfig;
 
 absl::StatusOr<inference::ModelMetadataResponse> FetchMetadata(
     const PerfConfig& c) {
+  if (c.protocol == torii::perf::Protocol::kHttp) {
+    auto got = torii::perf::HttpGet(
+        c.url, torii::perf::ModelPath(c.model_name, c.model_version), 10000);
+    if (!got.ok()) return got.status();
+    auto m = torii::perf::MetadataFromJson(got->second);
+    if (!m.ok() || got->first != 200) {
+      return absl::UnavailableError(absl::StrCat(
+          "model metadata of ", c.model_name, " at ", c.url, ": HTTP ", got->first, " ",
+          got->second.substr(0, 300), " (give --input to skip the metadata query)"));
+    }
+    return m;
+  }
   auto channel =
       grpc::CreateChannel(c.url, grpc::InsecureChannelCredentials());
   auto stub = inference::GRPCInferenceService::NewStub(channel);
@@ -43,6 +57,23 @@ absl::StatusOr<inference::ModelMetadataResponse> FetchMetadata(
 
 // Polls ModelReady until the model is ready or `c.wait_ready_ms` passes.
 absl::Status WaitReady(const PerfConfig& c) {
+  if (c.protocol == torii::perf::Protocol::kHttp) {
+    auto give_up = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(c.wait_ready_ms);
+    std::string last = "no answer";
+    const std::string path =
+        torii::perf::ModelPath(c.model_name, c.model_version) + "/ready";
+    while (true) {
+      auto got = torii::perf::HttpGet(c.url, path, 1000);
+      if (got.ok() && got->first == 200) return absl::OkStatus();
+      last = got.ok() ? absl::StrCat("HTTP ", got->first) : std::string(got.status().message());
+      if (std::chrono::steady_clock::now() >= give_up) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return absl::UnavailableError(absl::StrCat("model '", c.model_name, "' at ", c.url,
+                                               " not ready within ", c.wait_ready_ms,
+                                               " ms (", last, ")"));
+  }
   auto channel =
       grpc::CreateChannel(c.url, grpc::InsecureChannelCredentials());
   auto stub = inference::GRPCInferenceService::NewStub(channel);
@@ -68,8 +99,9 @@ absl::Status WaitReady(const PerfConfig& c) {
       c.wait_ready_ms, " ms (", last, ")"));
 }
 
-absl::StatusOr<std::vector<inference::ModelInferRequest>> BuildRequests(
-    PerfConfig& c, torii::perf::RunInfo* info) {
+// Fills load->requests (gRPC) or load->http_requests (HTTP), one per sample.
+absl::Status BuildRequests(PerfConfig& c, torii::perf::RunInfo* info,
+                           torii::perf::LoadOptions* load) {
   using namespace torii::perf;
   std::vector<InputSpec> specs = c.inputs;
   bool from_file = c.input_data != "random" && c.input_data != "zero";
@@ -105,12 +137,26 @@ absl::StatusOr<std::vector<inference::ModelInferRequest>> BuildRequests(
     if (!sample.ok()) return sample.status();
     samples.push_back(*std::move(sample));
   }
-  RequestOptions options{c.model_name, c.model_version, c.typed, c.outputs};
-  std::vector<inference::ModelInferRequest> requests;
-  for (const Sample& sample : samples) {
-    auto request = BuildRequest(sample, options);
-    if (!request.ok()) return request.status();
-    requests.push_back(*std::move(request));
+  if (c.protocol == Protocol::kHttp) {
+    HttpRequestOptions options;
+    options.host = c.url;
+    options.model_name = c.model_name;
+    options.model_version = c.model_version;
+    options.binary_inputs = c.http_binary_inputs;
+    options.binary_outputs = c.http_binary_outputs;
+    options.outputs = c.outputs;
+    for (const Sample& sample : samples) {
+      auto request = BuildHttpRequest(sample, options);
+      if (!request.ok()) return request.status();
+      load->http_requests.push_back(*std::move(request));
+    }
+  } else {
+    RequestOptions options{c.model_name, c.model_version, c.typed, c.outputs};
+    for (const Sample& sample : samples) {
+      auto request = BuildRequest(sample, options);
+      if (!request.ok()) return request.status();
+      load->requests.push_back(*std::move(request));
+    }
   }
   std::vector<std::string> described;
   for (const TensorData& t : samples.front()) {
@@ -119,7 +165,7 @@ absl::StatusOr<std::vector<inference::ModelInferRequest>> BuildRequests(
   }
   info->inputs = absl::StrJoin(described, " ");
   info->payload_bytes = PayloadBytes(samples.front());
-  return requests;
+  return absl::OkStatus();
 }
 
 bool WriteFile(const std::string& path, const std::string& text) {
@@ -160,8 +206,15 @@ int main(int argc, char** argv) {
   info.url = c.url;
   info.model_name = c.model_name;
   info.model_version = c.model_version;
+  const bool http = c.protocol == Protocol::kHttp;
+  info.protocol = http ? "http" : "grpc";
   info.api = c.streaming ? "streaming" : "unary";
-  info.contents = c.typed ? "typed" : "raw";
+  if (http) {
+    info.contents = c.http_binary_inputs ? "binary" : "json";
+    info.output_format = c.http_binary_outputs ? "binary" : "json";
+  } else {
+    info.contents = c.typed ? "typed" : "raw";
+  }
   info.channels = c.channels;
   info.measurement_interval_ms = c.measure.measurement_interval_ms;
   info.stability_percentage = c.measure.stability_percentage;
@@ -169,17 +222,18 @@ int main(int argc, char** argv) {
   info.percentile = c.measure.percentile;
   info.command_line = absl::StrJoin(args, " ");
 
-  auto requests = BuildRequests(c, &info);
-  if (!requests.ok()) {
-    std::cerr << "torii-perf: " << requests.status().message() << "\n";
+  LoadOptions load;
+  absl::Status built = BuildRequests(c, &info, &load);
+  if (!built.ok()) {
+    std::cerr << "torii-perf: " << built.message() << "\n";
     return 1;
   }
-  LoadOptions load;
+  load.protocol = c.protocol;
+  load.http_threads = c.http_threads;
   load.url = c.url;
   load.channels = c.channels;
   load.streaming = c.streaming;
   load.request_timeout_ms = c.request_timeout_ms;
-  load.requests = *std::move(requests);
   load.distribution = c.distribution;
   load.max_inflight = c.max_inflight;
   load.seed = c.seed;
@@ -189,10 +243,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::cout << "*** Measurement Settings ***\n"
-            << "  Server: " << c.url << " (gRPC, " << info.api << ", "
-            << info.contents << " contents, " << c.channels << " channel"
-            << (c.channels == 1 ? "" : "s") << ")\n"
+  std::cout << "*** Measurement Settings ***\n";
+  if (http) {
+    std::cout << "  Server: " << c.url << " (HTTP/1.1, " << info.contents
+              << " inputs, " << info.output_format
+              << " outputs, one keep-alive connection per slot, " << c.http_threads
+              << " client thread" << (c.http_threads == 1 ? "" : "s") << ")\n";
+  } else {
+    std::cout << "  Server: " << c.url << " (gRPC, " << info.api << ", "
+              << info.contents << " contents, " << c.channels << " channel"
+              << (c.channels == 1 ? "" : "s") << ")\n";
+  }
+  std::cout
             << "  Model: " << c.model_name
             << (c.model_version.empty() ? "" : " version " + c.model_version)
             << "\n  Inputs: " << info.inputs << " (" << info.payload_bytes

@@ -16,8 +16,10 @@ namespace torii::perf {
 struct RunInfo {
   std::string label;  ///< --label, e.g. "torii" or "echo"
   std::string url, model_name, model_version;
+  std::string protocol = "grpc";  ///< "grpc" or "http"
   std::string api;  ///< "unary" or "streaming"
-  std::string contents;  ///< "raw" or "typed"
+  std::string contents;  ///< gRPC "raw" or "typed"; HTTP inputs "binary" or "json"
+  std::string output_format;  ///< HTTP outputs "binary" or "json"
   std::string inputs;  ///< "INPUT0:FP32:1,256 ..." 
   uint64_t payload_bytes = 0;  ///< raw input bytes per request
   int channels = 1;

@@ -143,6 +143,7 @@ class Server {
         "--grpc-address=127.0.0.1",
         "--grpc-port=" + std::to_string(port_),
         "--allow-metrics=false",
+        "--allow-http=false",
         "--max-request-bytes=" + std::to_string(std::min<size_t>(o.bytes * 2 + (1 << 20),
                                                                  size_t{2047} << 20)),
         "--exit-timeout-secs=5"};

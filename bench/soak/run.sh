@@ -40,7 +40,7 @@ port="$(free_port)"
 mport="$(free_port)"
 "$build/bin/torii-server" --model-repository="$work/repo" --grpc-address=127.0.0.1 \
   --grpc-port="$port" --metrics-address=127.0.0.1 --metrics-port="$mport" \
-  --model-control-mode=explicit --load-model='*' > "$work/server.log" 2>&1 &
+  --model-control-mode=explicit --load-model='*' --allow-http=false > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   if grep -q "server ready" "$work/server.log"; then break; fi

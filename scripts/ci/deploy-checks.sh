@@ -289,7 +289,7 @@ if [ -n "${PREFIX:-}" ] && [ -x "$PREFIX/bin/torii-server" ]; then
       # A bare environment: no LD_LIBRARY_PATH, no PYTHONPATH, no TORII_* variables.
       env -i PATH=/usr/bin:/bin HOME="$WORK" TMPDIR="$WORK" "$PREFIX/bin/torii-server" \
         --model-repository="$IREPO" --grpc-address=127.0.0.1 --grpc-port="$iport" \
-        --allow-metrics=false --exit-timeout-secs=5 >"$WORK/installed-server.log" 2>&1 &
+        --allow-metrics=false --allow-http=false --exit-timeout-secs=5 >"$WORK/installed-server.log" 2>&1 &
       SERVER_PID=$!
       up=0
       for _ in $(seq 1 240); do

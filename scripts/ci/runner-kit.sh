@@ -141,6 +141,9 @@ server_flags=(--model-repository="$repo" --grpc-address=127.0.0.1 --grpc-port=0)
 if "$prefix/bin/torii-server" --help 2>&1 | grep -q -- '--allow-metrics'; then
   server_flags+=(--allow-metrics=false)  # loopback gRPC only, no fixed metrics port
 fi
+if "$prefix/bin/torii-server" --help 2>&1 | grep -q -- '--allow-http'; then
+  server_flags+=(--allow-http=false)  # nor a fixed HTTP port
+fi
 "$prefix/bin/torii-server" "${server_flags[@]}" >"$work/server.log" 2>&1 &
 server_pid=$!
 port=""

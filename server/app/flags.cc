@@ -186,6 +186,14 @@ const std::vector<FlagSpec>& Specs() {
       {"http-thread-count", "N",
        "Threads that read, parse and answer HTTP requests (default 8).",
        IntFlag<int>("http-thread-count", &ServerFlags::http_thread_count, 1, 1024)},
+      {"http-idle-timeout-secs", "SECS",
+       "Close an HTTP connection that waits this long for its next request, or for a "
+       "request's headers to arrive in full (default 60).",
+       IntFlag<int>("http-idle-timeout-secs", &ServerFlags::http_idle_timeout_secs, 1, 86400)},
+      {"http-io-timeout-secs", "SECS",
+       "Close an HTTP connection whose request body does not arrive in full, or whose client "
+       "does not take the answer, within this time (default 120).",
+       IntFlag<int>("http-io-timeout-secs", &ServerFlags::http_io_timeout_secs, 1, 86400)},
       {"http-restricted-api", "PROTOCOLS:HEADER=VALUE",
        "Restrict HTTP endpoint groups (the groups of --grpc-restricted-protocol) to requests "
        "carrying the header, e.g. model-repository:admin-key=secret. Repeatable.",

@@ -50,6 +50,11 @@ struct ServerFlags {
   std::string http_address = "0.0.0.0";
   int http_port = 8000;                          // 0 picks a free port
   int http_thread_count = 8;
+  // Torii's: a keep-alive connection waiting for its next request, or for a
+  // request's headers, is closed after this; a body must arrive, and an
+  // answer be taken, within http_io_timeout_secs.
+  int http_idle_timeout_secs = 60;
+  int http_io_timeout_secs = 120;
   std::vector<Restriction> http_restrictions;
   bool help = false;
 };

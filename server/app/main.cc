@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -17,13 +18,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/app/flags.h"
+#include "server/app/http_metrics.h"
 #include "server/common/filesystem.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
 #include "server/grpc/inference_service.h"
+#include "server/http/http_api.h"
+#include "server/http/http_server.h"
+#include "server/http/manager_model_service.h"
 #include "server/manager/inference_core.h"
 #include "server/manager/model_loader.h"
 #include "server/manager/model_manager.h"
+#include "server/manager/server_readiness.h"
 #include "server/metrics/metrics_collector.h"
 #include "server/repository/repository_poller.h"
 
@@ -121,6 +127,54 @@ std::vector<std::string> InitialModels(const ServerFlags& flags, const ModelRepo
   return out;
 }
 
+// The HTTP/REST frontend: the endpoints over the manager and the dispatcher,
+// and its listener. Null members when --allow-http=false.
+struct HttpFrontend {
+  std::unique_ptr<http::ManagerModelService> models;
+  std::unique_ptr<http::HttpApi> api;
+  std::unique_ptr<http::HttpServer> server;
+  // The exposer holds collectables by weak_ptr: this one lives here.
+  std::shared_ptr<HttpMetricsCollector> metrics;
+
+  int64_t InFlight() const { return api == nullptr ? 0 : api->InFlight(); }
+};
+
+// Binds the HTTP port (a port in use fails here, before any model loads).
+absl::Status StartHttp(const ServerFlags& flags, ModelManager* manager, InferenceCore* core,
+                       const ServerReadiness* readiness, SystemSharedMemory* shared_memory,
+                       HttpFrontend* out) {
+  http::ManagerModelService::Options mo;
+  mo.manager = manager;
+  mo.readiness = readiness;
+  mo.explicit_model_control = flags.model_control_mode == "explicit";
+  out->models = std::make_unique<http::ManagerModelService>(mo);
+
+  http::HttpApi::Options ao;
+  ao.models = out->models.get();
+  ao.dispatcher = core;
+  ao.max_request_bytes = static_cast<size_t>(flags.max_request_bytes);
+  for (const auto& r : flags.http_restrictions) {
+    for (const auto& p : r.protocols) ao.restricted[p] = {r.header, r.value};
+  }
+  ao.server_name = "torii";
+  ao.server_version = TORII_SERVER_VERSION;
+  ao.repository_threads = static_cast<size_t>(flags.model_load_thread_count);
+  ao.log_requests = flags.log_verbose > 0;
+  ao.shared_memory = shared_memory;
+  out->api = std::make_unique<http::HttpApi>(std::move(ao));
+
+  http::HttpServer::Options so;
+  so.address = flags.http_address;
+  so.port = flags.http_port;
+  so.threads = flags.http_thread_count;
+  so.max_body_bytes = static_cast<uint64_t>(flags.max_request_bytes);
+  so.idle_timeout = std::chrono::seconds(flags.http_idle_timeout_secs);
+  so.body_timeout = std::chrono::seconds(flags.http_io_timeout_secs);
+  so.write_timeout = std::chrono::seconds(flags.http_io_timeout_secs);
+  TORII_ASSIGN_OR_RETURN(out->server, http::HttpServer::Start(so, out->api.get()));
+  return absl::OkStatus();
+}
+
 // One line per model after startup: what serves and what does not, and why.
 void LogModelTable(const ModelManager& manager) {
   for (const auto& e : manager.Index()) {
@@ -152,10 +206,17 @@ int RunServer(const ServerFlags& flags) {
   // Runners' calls to other models take the same path as clients' requests.
   loader.set_dispatcher(&core);
 
+  // One readiness for every frontend and grpc.health.v1, and one registry
+  // of shared-memory regions: a region registered over HTTP serves gRPC
+  // requests too.
+  ServerReadiness readiness(&manager, &core, flags.strict_readiness);
+  SystemSharedMemory shared_memory;
+
   InferenceService::Options so;
   so.manager = &manager;
   so.core = &core;
-  so.strict_readiness = flags.strict_readiness;
+  so.readiness = &readiness;
+  so.shared_memory = &shared_memory;
   so.explicit_model_control = flags.model_control_mode == "explicit";
   so.repository_threads = static_cast<size_t>(flags.model_load_thread_count);
   for (const auto& r : flags.restrictions) {
@@ -176,6 +237,24 @@ int RunServer(const ServerFlags& flags) {
     }
     exposer->RegisterCollectable(collector);
     LogInfo("metrics listening", {{"address", maddr}, {"path", "/metrics"}});
+  }
+
+  // HTTP next, for the same reason.
+  HttpFrontend http_frontend;
+  if (flags.allow_http) {
+    absl::Status started =
+        StartHttp(flags, &manager, &core, &readiness, &shared_memory, &http_frontend);
+    if (!started.ok()) {
+      LogError("cannot serve HTTP", {{"reason", std::string(started.message())}});
+      return 2;
+    }
+    if (exposer != nullptr) {
+      http_frontend.metrics = std::make_shared<HttpMetricsCollector>(http_frontend.api.get(),
+                                                                     http_frontend.server.get());
+      exposer->RegisterCollectable(http_frontend.metrics);
+    }
+    LogInfo("HTTP server listening",
+            {{"address", absl::StrCat(flags.http_address, ":", http_frontend.server->port())}});
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -218,10 +297,10 @@ int RunServer(const ServerFlags& flags) {
   const std::vector<std::string> initial = InitialModels(flags, repository);
   if (flags.model_control_mode == "poll") DiffRepository(ro.root, initial, fingerprints);
   manager.LoadAll(initial, static_cast<size_t>(flags.model_load_thread_count));
-  service.SetStarted(true);
+  readiness.SetStarted();
   UpdateHealth(server.get(), service);
   LogModelTable(manager);
-  LogInfo("server ready", {{"ready", service.IsReady() ? "true" : "false"}});
+  LogInfo("server ready", {{"ready", readiness.IsReady() ? "true" : "false"}});
 
   // Housekeeping on a thread of its own, never on the one that waits for
   // signals: health follows model state, poll mode rescans the repository
@@ -254,12 +333,23 @@ int RunServer(const ServerFlags& flags) {
   // leave without gRPC's Shutdown(): in gRPC 1.51 it cancels calls that race
   // with it (clients see CANCELLED), whereas closing the process makes a racing
   // call fail to connect, which clients see as UNAVAILABLE.
+  // HTTP keeps answering too (new requests 503, /v2/health/ready 400) until
+  // every accepted request has its answer.
   const auto exit_deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(flags.exit_timeout_secs);
-  while (service.InFlight() > 0 && std::chrono::steady_clock::now() < exit_deadline) {
+  auto in_flight = [&] { return service.InFlight() + http_frontend.InFlight(); };
+  while (in_flight() > 0 && std::chrono::steady_clock::now() < exit_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  const int64_t abandoned = service.InFlight();
+  const int64_t abandoned = in_flight();
+  if (http_frontend.server != nullptr) {
+    // Answers handed over are written before their connections close (a
+    // short bound: they are on their way already).
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        exit_deadline - std::chrono::steady_clock::now());
+    http_frontend.server->Shutdown(std::clamp(left, std::chrono::milliseconds(200),
+                                              std::chrono::milliseconds(2000)));
+  }
   if (abandoned > 0) {
     // A runner is stuck or the work outlasted the timeout: unloading would
     // wait for it, so leave the models as they are.

@@ -305,11 +305,6 @@ absl::Status InferenceService::CheckRestricted(const CallbackServerContext* ctx,
       it->second.header, "' with the configured value"));
 }
 
-bool InferenceService::IsReady() const {
-  if (!started_ || options_.core->shutting_down()) return false;
-  return !options_.strict_readiness || options_.manager->AllReady();
-}
-
 ServerUnaryReactor* InferenceService::ServerLive(CallbackServerContext* ctx,
                                                  const inference::ServerLiveRequest*,
                                                  inference::ServerLiveResponse* resp) {

@@ -16,6 +16,7 @@
 #include "server/grpc/wire_request.h"
 #include "server/manager/inference_core.h"
 #include "server/manager/model_manager.h"
+#include "server/manager/server_readiness.h"
 #include "server/manager/system_shared_memory.h"
 
 namespace torii {
@@ -25,8 +26,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   struct Options {
     ModelManager* manager = nullptr;
     InferenceCore* core = nullptr;
-    /// Readiness requires every model ready (--strict-readiness).
-    bool strict_readiness = true;
+    /// ServerReady's answer, shared with the other frontends; required.
+    const ServerReadiness* readiness = nullptr;
     /// RepositoryModelLoad/Unload allowed (--model-control-mode=explicit).
     bool explicit_model_control = false;
     /// Threads that run RepositoryModelLoad/Unload (--model-load-thread-count).
@@ -45,9 +46,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   explicit InferenceService(Options options);
 
-  /// Marks the end of startup loading.
-  void SetStarted(bool started) { started_ = started; }
-  bool IsReady() const;
+  bool IsReady() const { return options_.readiness->IsReady(); }
   /// Inference requests received whose answer is not yet sent.
   int64_t InFlight() const { return in_flight_.load(); }
 
@@ -119,7 +118,6 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
       bool load, std::function<absl::Status(const std::string&)> action);
 
   Options options_;
-  std::atomic<bool> started_{false};
   std::atomic<int64_t> in_flight_{0};
   std::unique_ptr<TaskPool> repository_pool_;
   std::unique_ptr<SystemSharedMemory> own_shared_memory_;

@@ -2,12 +2,16 @@
 
 #include <simdjson.h>
 
-#include <thread>
+#include <chrono>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/logging.h"
 #include "server/core/datatype.h"
 #include "server/http/compression.h"
 #include "server/http/http_status.h"
@@ -17,8 +21,10 @@
 namespace torii {
 namespace http {
 
-const char* const HttpApi::kExtensions[] = {"model_configuration", "statistics", "model_repository",
-                                            "schedule_policy", "binary_tensor_data", nullptr};
+const char* const HttpApi::kExtensions[] = {"model_configuration", "statistics",
+                                            "model_repository",    "schedule_policy",
+                                            "system_shared_memory", "binary_tensor_data",
+                                            nullptr};
 
 namespace {
 
@@ -34,6 +40,79 @@ enum class Endpoint {
   kRepositoryIndex,
   kRepositoryLoad,
   kRepositoryUnload,
+  kShmStatus,  // system shared memory: all regions, or the route's one
+  kShmRegister,
+  kShmUnregister,
+  kCudaShmStatus,  // CUDA shared memory: refused as Triton without GPUs
+  kCudaShmRegister,
+  kCudaShmUnregister,
+  kTrace,    // trace settings: not implemented, as over gRPC
+  kLogging,  // log settings: not implemented, as over gRPC
+  kNone,     // no endpoint at that path
+};
+
+// Metric label values, indexed by Endpoint.
+constexpr const char* kEndpointNames[] = {
+    "server_metadata",  "health_live",         "health_ready",      "model_metadata",
+    "model_ready",      "infer",               "model_config",      "model_stats",
+    "repository_index", "repository_load",     "repository_unload", "shm_status",
+    "shm_register",     "shm_unregister",      "cuda_shm_status",   "cuda_shm_register",
+    "cuda_shm_unregister", "trace",           "logging",           "none"};
+static_assert(sizeof(kEndpointNames) / sizeof(kEndpointNames[0]) == HttpApi::kEndpoints,
+              "one name per endpoint");
+static_assert(static_cast<size_t>(Endpoint::kNone) + 1 == HttpApi::kEndpoints,
+              "HttpApi::kEndpoints counts the endpoints");
+
+size_t StatusIndex(int status) {
+  for (size_t i = 0; i < HttpApi::kCountedStatuses.size(); ++i) {
+    if (HttpApi::kCountedStatuses[i] == status) return i;
+  }
+  return HttpApi::kCountedStatuses.size();
+}
+
+// Wraps the server's responder: counts every answer by endpoint and status
+// and, with Options::log_requests, logs it. The endpoint is set once the
+// path is routed, before anything is sent.
+class ObservedResponder final : public HttpResponder {
+ public:
+  ObservedResponder(std::shared_ptr<HttpResponder> inner,
+                    std::shared_ptr<HttpApi::Counters> counters, const HttpRequest* request,
+                    bool log)
+      : inner_(std::move(inner)), counters_(std::move(counters)) {
+    if (log) {
+      start_ = std::chrono::steady_clock::now();
+      method_ = request->method;
+      path_ = request->path;
+      log_ = true;
+    }
+  }
+
+  Endpoint endpoint = Endpoint::kNone;
+
+  void Send(HttpResponse response) override {
+    if (sent_.exchange(true)) return;
+    (*counters_)[static_cast<size_t>(endpoint)][StatusIndex(response.status)].fetch_add(
+        1, std::memory_order_relaxed);
+    if (log_) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start_)
+                          .count();
+      LogVerbose("HTTP request", {{"method", method_},
+                                  {"path", path_},
+                                  {"status", std::to_string(response.status)},
+                                  {"duration_us", std::to_string(us)}});
+    }
+    inner_->Send(std::move(response));
+  }
+  bool Gone() const override { return inner_->Gone(); }
+
+ private:
+  std::shared_ptr<HttpResponder> inner_;
+  std::shared_ptr<HttpApi::Counters> counters_;
+  std::atomic<bool> sent_{false};
+  bool log_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::string method_, path_;
 };
 
 bool IsDigits(absl::string_view s) {
@@ -93,6 +172,10 @@ HttpResponse EmptyResponse(int status) {
   HttpResponse r;
   r.status = status;
   return r;
+}
+
+HttpResponse EmptyOrError(const absl::Status& status) {
+  return status.ok() ? EmptyResponse(200) : ErrorResponse(status);
 }
 
 void WriteDuration(JsonWriter* w, const char* name, const DurationStat& d) {
@@ -246,7 +329,7 @@ class HttpInferCall final : public ResponseSink {
   OutputFormat format;
 
   std::unique_ptr<InferenceResponse> NewResponse() override {
-    return std::make_unique<HttpInferResponse>();
+    return std::make_unique<HttpInferResponse>(&buffers.binding);
   }
 
   void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
@@ -263,6 +346,10 @@ class HttpInferCall final : public ResponseSink {
           absl::StrCat("expected a single response, got ", responses_)));
     } else if (!last_->status.ok()) {
       out = ErrorResponse(last_->status);
+    } else if (absl::Status intact = buffers.binding.CheckIntact(); !intact.ok()) {
+      // A region truncated under the request: what was read or written
+      // there is lost, whatever the runner said.
+      out = ErrorResponse(intact);
     } else {
       std::shared_ptr<const InferenceResponse> r(std::move(last_));
       absl::Status s = WriteInferResponse(std::move(r), format, &out);
@@ -300,14 +387,39 @@ class HttpInferCall final : public ResponseSink {
 
 struct HttpApi::Route {
   Endpoint endpoint;
-  const char* method;  // the one method the endpoint takes
+  const char* method;  // the one method the endpoint takes; null: GET or POST
   const char* group;   // restricted-API protocol group
   std::string model;
   std::string version;
 };
 
+HttpApi::HttpApi(Options options)
+    : options_(std::move(options)),
+      repository_pool_(std::make_unique<TaskPool>(std::max<size_t>(1, options_.repository_threads),
+                                                  /*max_queued=*/64)) {
+  shared_memory_ = options_.shared_memory;
+  if (shared_memory_ == nullptr) {
+    own_shared_memory_ = std::make_unique<SystemSharedMemory>();
+    shared_memory_ = own_shared_memory_.get();
+  }
+}
+
+std::vector<HttpApi::RequestCount> HttpApi::RequestCounts() const {
+  std::vector<RequestCount> out;
+  for (size_t e = 0; e < kEndpoints; ++e) {
+    for (size_t i = 0; i <= kCountedStatuses.size(); ++i) {
+      const uint64_t n = (*counters_)[e][i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      out.push_back({kEndpointNames[e], i < kCountedStatuses.size() ? kCountedStatuses[i] : 0, n});
+    }
+  }
+  return out;
+}
+
 void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
-                     std::shared_ptr<HttpResponder> responder) {
+                     std::shared_ptr<HttpResponder> server_responder) {
+  auto responder = std::make_shared<ObservedResponder>(std::move(server_responder), counters_,
+                                                       request.get(), options_.log_requests);
   // Split and decode the path: /v2/models/{m}[/versions/{v}][/{action}], ...
   std::vector<std::string> seg;
   for (absl::string_view s : absl::StrSplit(request->path, '/', absl::SkipEmpty())) {
@@ -349,16 +461,43 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
         } else {
           ok = false;
         }
+      } else if (ok && i + 2 == n && seg[i] == "trace" && seg[i + 1] == "setting") {
+        r = Route{Endpoint::kTrace, nullptr, "trace", r.model, ""};  // /v2/models/{m}/trace/setting
       } else if (i != n) {
         ok = false;
       }
       if (ok) route = std::move(r);
+    } else if (n == 3 && seg[1] == "trace" && seg[2] == "setting") {
+      route = Route{Endpoint::kTrace, nullptr, "trace", "", ""};
+    } else if (n == 2 && seg[1] == "logging") {
+      route = Route{Endpoint::kLogging, nullptr, "logging", "", ""};
     } else if (n == 3 && seg[1] == "repository" && seg[2] == "index") {
       route = Route{Endpoint::kRepositoryIndex, "POST", "model-repository", "", ""};
     } else if (n == 5 && seg[1] == "repository" && seg[2] == "models" &&
                (seg[4] == "load" || seg[4] == "unload")) {
       route = Route{seg[4] == "load" ? Endpoint::kRepositoryLoad : Endpoint::kRepositoryUnload,
                     "POST", "model-repository", seg[3], ""};
+    } else if (n >= 3 && (seg[1] == "systemsharedmemory" || seg[1] == "cudasharedmemory")) {
+      // /v2/{system,cuda}sharedmemory[/region/{r}]/{status,register,unregister}
+      const bool cuda = seg[1] == "cudasharedmemory";
+      std::string region;
+      const std::string* action = nullptr;
+      if (n == 3) {
+        action = &seg[2];
+      } else if (n == 5 && seg[2] == "region") {
+        region = seg[3];
+        action = &seg[4];
+      }
+      if (action != nullptr && *action == "status") {
+        route = Route{cuda ? Endpoint::kCudaShmStatus : Endpoint::kShmStatus, "GET",
+                      "shared-memory", region, ""};
+      } else if (action != nullptr && *action == "register" && !region.empty()) {
+        route = Route{cuda ? Endpoint::kCudaShmRegister : Endpoint::kShmRegister, "POST",
+                      "shared-memory", region, ""};
+      } else if (action != nullptr && *action == "unregister") {
+        route = Route{cuda ? Endpoint::kCudaShmUnregister : Endpoint::kShmUnregister, "POST",
+                      "shared-memory", region, ""};
+      }
     }
   }
   if (!route) {
@@ -367,6 +506,7 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
                           "'; the v2 endpoints are under /v2 (see docs/http.md)")));
   }
 
+  responder->endpoint = route->endpoint;
   // The restriction applies whatever the method, as in Triton.
   auto restricted = options_.restricted.find(route->group);
   if (restricted != options_.restricted.end()) {
@@ -377,7 +517,16 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
           restricted->second.header, "' with the configured value"))));
     }
   }
-  if (request->method != route->method) {
+  // A null method: GET (read) and POST (change) alike.
+  if (route->method == nullptr ? request->method != "GET" && request->method != "POST"
+                               : request->method != route->method) {
+    if (route->method == nullptr) {
+      HttpResponse r = ErrorResponse(
+          405, absl::StrCat("method ", request->method, " is not allowed on ", request->path,
+                            "; use GET or POST"));
+      r.SetHeader("Allow", "GET, POST");
+      return responder->Send(std::move(r));
+    }
     HttpResponse r = ErrorResponse(
         405, absl::StrCat("method ", request->method, " is not allowed on ", request->path,
                           "; use ", route->method));
@@ -442,6 +591,24 @@ void HttpApi::Dispatch(const Route& route, std::unique_ptr<HttpRequest> request,
     case Endpoint::kRepositoryLoad:
     case Endpoint::kRepositoryUnload:
       return RepositoryAction(route, *request, responder);
+    case Endpoint::kShmStatus:
+    case Endpoint::kShmRegister:
+    case Endpoint::kShmUnregister:
+    case Endpoint::kCudaShmStatus:
+    case Endpoint::kCudaShmRegister:
+    case Endpoint::kCudaShmUnregister:
+      return SharedMemoryAction(route, *request, responder);
+    case Endpoint::kTrace:
+      return responder->Send(ErrorResponse(absl::UnimplementedError(absl::StrCat(
+          "trace settings (request tracing) are not implemented by Torii ",
+          options_.server_version))));
+    case Endpoint::kLogging:
+      return responder->Send(ErrorResponse(absl::UnimplementedError(absl::StrCat(
+          "log settings (changing them at run time) are not implemented by Torii ",
+          options_.server_version,
+          "; start the server with --log-verbose and --log-format instead"))));
+    case Endpoint::kNone:
+      break;  // not routed here
   }
 }
 
@@ -487,35 +654,163 @@ void HttpApi::RepositoryAction(const Route& route, const HttpRequest& request,
         "model name '", route.model, "' must be a plain directory name in the repository"))));
   }
   const bool load = route.endpoint == Endpoint::kRepositoryLoad;
+  // Errors start "failed to load 'm': ", as Triton's do (its clients and
+  // example scripts look for the words), and as gRPC's.
+  const std::string failed =
+      absl::StrCat("failed to ", load ? "load" : "unload", " '", route.model, "': ");
+  auto fail = [&](const absl::Status& st) {
+    return responder->Send(ErrorResponse(absl::Status(st.code(), absl::StrCat(failed, st.message()))));
+  };
   bool unload_dependents = false;
+  // A load override (Triton's model-repository extension): "config" is the
+  // model config as JSON text, "file:<path>" a file's contents in base64.
+  // The decoded bytes live with the task until the load returns.
+  auto override_data = std::make_shared<std::pair<ModelOverride, std::vector<std::string>>>();
+  std::vector<std::pair<std::string, std::string>> files;  // path, decoded
   absl::Status s = ForEachBodyMember(*body, [&](std::string_view key, simdjson::ondemand::value v) {
     if (key != "parameters") return absl::OkStatus();
     simdjson::ondemand::object params;
     if (v.get_object().get(params)) return absl::InvalidArgumentError("'parameters' must be an object");
     for (auto fr : params) {
       simdjson::ondemand::field f;
-      std::string_view name;
-      if (std::move(fr).get(f) || f.unescaped_key().get(name)) {
+      std::string_view name_sv;
+      if (std::move(fr).get(f) || f.unescaped_key().get(name_sv)) {
         return absl::InvalidArgumentError("'parameters' is not valid JSON");
       }
+      const std::string name(name_sv);
       if (!load && name == "unload_dependents") {
         if (f.value().get_bool().get(unload_dependents)) {
           return absl::InvalidArgumentError("'unload_dependents' must be true or false");
         }
         continue;
       }
+      if (load && name == "config") {
+        std::string_view text;
+        if (f.value().get_string().get(text)) {
+          return absl::InvalidArgumentError(
+              "load parameter 'config' must be a string holding the model config as JSON");
+        }
+        override_data->first.config_json = std::string(text);
+        continue;
+      }
+      if (load && absl::StartsWith(name, kOverrideFilePrefix)) {
+        std::string_view b64;
+        std::string bytes;
+        if (f.value().get_string().get(b64) ||
+            !absl::Base64Unescape(absl::string_view(b64.data(), b64.size()), &bytes)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "load parameter '", name, "' must be a string holding the file in base64"));
+        }
+        files.emplace_back(name.substr(std::strlen(kOverrideFilePrefix)), std::move(bytes));
+        continue;
+      }
       return absl::InvalidArgumentError(absl::StrCat(
-          "repository ", load ? "load" : "unload", " parameter '", absl::string_view(name.data(), name.size()),
-          "' is not supported (config and file overrides are not offered)"));
+          "unknown ", load ? "load" : "unload", " parameter '", name, "' (accepted: ",
+          load ? "'config' and 'file:<version>/<name>'" : "'unload_dependents'", ")"));
     }
     return absl::OkStatus();
   });
-  if (!s.ok()) return responder->Send(ErrorResponse(s));
+  if (!s.ok()) return fail(s);
+  auto& [override, storage] = *override_data;
+  storage.reserve(files.size());
+  for (auto& [path, bytes] : files) {
+    storage.push_back(std::move(bytes));
+    override.files.emplace_back(path, absl::string_view(storage.back()));
+  }
   // Loading can take seconds: not on an I/O thread.
-  std::thread([models = options_.models, responder, name = route.model, load, unload_dependents] {
-    const absl::Status st = load ? models->Load(name) : models->Unload(name, unload_dependents);
-    responder->Send(st.ok() ? EmptyResponse(200) : ErrorResponse(st));
-  }).detach();
+  if (!repository_pool_->Submit([models = options_.models, responder, name = route.model, load,
+                                 unload_dependents, failed, override_data] {
+        absl::Status st = load ? models->Load(name, override_data->first)
+                               : models->Unload(name, unload_dependents);
+        if (!st.ok()) st = absl::Status(st.code(), absl::StrCat(failed, st.message()));
+        responder->Send(st.ok() ? EmptyResponse(200) : ErrorResponse(st));
+      })) {
+    fail(absl::ResourceExhaustedError(
+        "too many repository loads and unloads are waiting; retry later"));
+  }
+}
+
+void HttpApi::SharedMemoryAction(const Route& route, const HttpRequest& request,
+                                 const std::shared_ptr<HttpResponder>& responder) {
+  const std::string& region = route.model;  // the route's {r}, may be empty
+  switch (route.endpoint) {
+    case Endpoint::kShmStatus: {
+      auto regions = shared_memory_->Status(region);
+      if (!regions.ok()) return responder->Send(ErrorResponse(regions.status()));
+      std::string out;
+      JsonWriter w(&out);
+      w.StartArray();
+      for (const auto& r : *regions) {
+        w.StartObject();
+        w.Key("name");
+        w.String(r.name);
+        w.Key("key");
+        w.String(r.key);
+        w.Key("offset");
+        w.Uint(r.offset);
+        w.Key("byte_size");
+        w.Uint(r.byte_size);
+        w.EndObject();
+      }
+      w.EndArray();
+      return responder->Send(JsonResponse(std::move(out)));
+    }
+    case Endpoint::kShmUnregister:
+      return responder->Send(EmptyOrError(shared_memory_->Unregister(region)));
+    case Endpoint::kShmRegister: {
+      auto coding = RequestCoding(request.Header("content-encoding"));
+      if (!coding.ok()) return responder->Send(UnsupportedCoding(coding.status()));
+      auto body = Decompress(*coding, request.body, options_.max_request_bytes);
+      if (!body.ok()) return responder->Send(ErrorResponse(body.status()));
+      std::string key;
+      uint64_t offset = 0, byte_size = 0;
+      bool has_key = false, has_size = false;
+      absl::Status s =
+          ForEachBodyMember(*body, [&](std::string_view k, simdjson::ondemand::value v) {
+            if (k == "key") {
+              std::string_view sv;
+              if (v.get_string().get(sv)) return absl::InvalidArgumentError("'key' must be a string");
+              key = std::string(sv);
+              has_key = true;
+            } else if (k == "offset" || k == "byte_size") {
+              uint64_t n;
+              if (v.get_uint64().get(n)) {
+                return absl::InvalidArgumentError(absl::StrCat(
+                    "'", absl::string_view(k.data(), k.size()), "' must be a non-negative integer"));
+              }
+              (k == "offset" ? offset : byte_size) = n;
+              has_size = has_size || k == "byte_size";
+            }
+            return absl::OkStatus();
+          });
+      if (s.ok() && (!has_key || !has_size)) {
+        s = absl::InvalidArgumentError(
+            "registering a system shared memory region needs a JSON body with 'key' (the "
+            "shared-memory object, e.g. \"/my_region\") and 'byte_size' ('offset' is optional)");
+      }
+      if (!s.ok()) return responder->Send(ErrorResponse(s));
+      return responder->Send(EmptyOrError(shared_memory_->Register(region, key, offset, byte_size)));
+    }
+    // CUDA shared memory as Triton answers it when built without GPU
+    // support, as the gRPC frontend does: nothing can be registered, so the
+    // status lists nothing and unregistering has nothing to do.
+    case Endpoint::kCudaShmStatus:
+      if (!region.empty()) {
+        return responder->Send(ErrorResponse(absl::NotFoundError(absl::StrCat(
+            "no CUDA shared memory region '", region,
+            "' is registered: Torii runs on the CPU and has no CUDA support"))));
+      }
+      return responder->Send(JsonResponse("[]"));
+    case Endpoint::kCudaShmRegister:
+      return responder->Send(ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+          "failed to register CUDA shared memory region '", region,
+          "': GPUs not supported: Torii runs on the CPU and has no CUDA support; use system "
+          "shared memory (/v2/systemsharedmemory/region/", region, "/register) instead"))));
+    case Endpoint::kCudaShmUnregister:
+      return responder->Send(EmptyResponse(200));
+    default:
+      return;
+  }
 }
 
 void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
@@ -541,10 +836,16 @@ void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
   ir->model_version = route.version;
   ir->single_response = true;
   absl::Status s = header_length.status();
-  if (s.ok()) {
+  if (s.ok() && header_length->has_value() && **header_length == 0) {
+    // Triton's raw binary request: the body is the data of the model's one
+    // input, whose name, datatype and shape come from the model.
+    auto model = options_.models->Metadata(route.model, route.version);
+    s = model.ok() ? ParseRawInferRequest(*model, &call->buffers, ir.get(), &call->format)
+                   : model.status();
+  } else if (s.ok()) {
     const size_t json_length = header_length->value_or(call->buffers.body.size());
-    s = ParseInferRequest(json_length, options_.max_request_bytes, &call->buffers, ir.get(),
-                          &call->format);
+    s = ParseInferRequest(json_length, options_.max_request_bytes, shared_memory_,
+                          &call->buffers, ir.get(), &call->format);
   }
   if (!s.ok()) {
     --*in_flight_;

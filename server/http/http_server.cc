@@ -5,8 +5,11 @@
 // buffers the runner wrote. Why Beast: docs/http.md.
 #include "server/http/http_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -82,31 +85,39 @@ struct GatherBody {
     return n;
   }
 
+  // Every piece at once, so the status line, the headers and the whole body
+  // leave in one writev.
   class writer {
    public:
-    using const_buffers_type = net::const_buffer;
+    using const_buffers_type = std::vector<net::const_buffer>;
     template <bool isRequest, class Fields>
     writer(const bhttp::header<isRequest, Fields>&, const value_type& body) : body_(body) {}
     void init(beast::error_code& ec) { ec = {}; }
     boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
       ec = {};
-      const size_t pieces = 1 + body_.tail.size();
-      while (next_ < pieces) {
-        absl::string_view p = next_ == 0 ? absl::string_view(body_.head) : body_.tail[next_ - 1];
-        ++next_;
-        if (p.empty()) continue;
-        return std::make_pair(net::const_buffer(p.data(), p.size()), next_ < pieces);
+      if (done_) return boost::none;
+      done_ = true;
+      const_buffers_type pieces;
+      pieces.reserve(1 + body_.tail.size());
+      if (!body_.head.empty()) pieces.emplace_back(body_.head.data(), body_.head.size());
+      for (absl::string_view t : body_.tail) {
+        if (!t.empty()) pieces.emplace_back(t.data(), t.size());
       }
-      return boost::none;
+      if (pieces.empty()) return boost::none;
+      return std::make_pair(std::move(pieces), false);
     }
 
    private:
     const value_type& body_;
-    size_t next_ = 0;
+    bool done_ = false;
   };
 };
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Beast reads at most what the read buffer has room for (and never more than
+// 64 KiB at a time): a body is read in reads this large, not in ~1 KiB ones.
+constexpr size_t kBodyReadChunk = 64 * 1024;
 
 }  // namespace
 
@@ -123,6 +134,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex mu;
   bool running = false;
   std::list<std::weak_ptr<Session>> sessions;
+  // Set by Shutdown(): connections close after their current answer.
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> connections{0};
 
   void Accept();
 };
@@ -140,6 +154,7 @@ class Responder final : public HttpResponder {
   std::shared_ptr<Session> session_;
   std::shared_ptr<HttpServer::Impl> server_;
   std::atomic<bool> sent_{false};
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
@@ -147,7 +162,11 @@ class Responder final : public HttpResponder {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Impl> server)
-      : server_(std::move(server)), stream_(std::move(socket)) {}
+      : server_(std::move(server)), stream_(std::move(socket)) {
+    fd_ = stream_.socket().native_handle();
+    ++server_->connections;
+  }
+  ~Session() { --server_->connections; }
 
   const std::shared_ptr<HttpServer::Impl>& server() const { return server_; }
 
@@ -162,6 +181,32 @@ class Session : public std::enable_shared_from_this<Session> {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
   }
 
+  // From any thread (Shutdown): an idle connection closes now, a busy one
+  // after its answer.
+  void DrainAsync() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->keep_alive_ = false;
+      if (self->idle_) self->Close();
+    });
+  }
+
+  // From any thread, while a request is at the handler: whether the client
+  // has gone. No read is pending then, so a peek shows an orderly close
+  // (EOF) or a reset without consuming anything; bytes of a pipelined next
+  // request mean the client is still there. If the session closes meanwhile
+  // the descriptor may be reused, but a closed session is gone anyway, which
+  // the second look at closed_ reports.
+  bool PeerGone() const {
+    if (closed_.load()) return true;
+    char c;
+    const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    const int err = errno;
+    if (closed_.load()) return true;
+    if (n == 0) return true;
+    if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) return true;
+    return false;
+  }
+
   void WriteAsync(HttpResponse response) {
     net::post(stream_.get_executor(),
               [self = shared_from_this(), r = std::move(response)]() mutable {
@@ -174,6 +219,8 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void ReadHeader() {
     if (closed_) return;
+    if (server_->draining) return Close();
+    idle_ = true;
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(server_->options.max_header_bytes);
@@ -185,6 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
+    idle_ = false;
     if (ec) return OnReadError(ec);
     auto& req = parser_->get();
     auto expect = req.find(bhttp::field::expect);
@@ -204,6 +252,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
+    // Room for large reads of a large body: one system call per 64 KiB rather
+    // than per kilobyte (the buffer only stages bytes on their way into the
+    // body string).
+    if (auto length = parser_->content_length()) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(*length, kBodyReadChunk));
+      if (buffer_.capacity() - buffer_.size() < want) buffer_.reserve(buffer_.size() + want);
+    }
     stream_.expires_after(server_->options.body_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -259,6 +314,8 @@ class Session : public std::enable_shared_from_this<Session> {
     EnsureBodyPadding(request->body);
     keep_alive_ = msg.keep_alive();
     parser_.reset();
+    // An idle keep-alive connection keeps a small read buffer.
+    if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();
     // The answer may take as long as the model takes.
     stream_.expires_never();
     server_->handler->Handle(std::move(request),
@@ -271,7 +328,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->version(11);
     response_->result(static_cast<unsigned>(r.status));
     for (auto& h : r.headers) response_->set(h.first, h.second);
-    response_->keep_alive(keep_alive_ && !r.close);
+    response_->keep_alive(keep_alive_ && !r.close && !server_->draining);
     response_->body().head = std::move(r.body);
     response_->body().tail = std::move(r.tail);
     response_->body().keep = std::move(r.keep);
@@ -305,6 +362,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<PaddedStringBody>> parser_;
   std::optional<bhttp::response<GatherBody>> response_;
   bool keep_alive_ = true;
+  bool idle_ = false;  // waiting for a request to start (strand only)
+  int fd_ = -1;        // for PeerGone(); fixed at construction
   std::atomic<bool> closed_{false};
 };
 
@@ -330,9 +389,16 @@ void Responder::Send(HttpResponse response) {
 }
 
 bool Responder::Gone() const {
-  if (session_->closed()) return true;
-  std::lock_guard<std::mutex> lock(server_->mu);
-  return !server_->running;
+  if (sent_.load()) return false;  // answered: nothing left to cancel
+  // A request asked about within a millisecond of arriving is not worth a
+  // system call: running it is cheaper than noticing a client that left
+  // that fast. Later (a queued request) the socket is looked at.
+  if (std::chrono::steady_clock::now() - created_ < std::chrono::milliseconds(1)) return false;
+  {
+    std::lock_guard<std::mutex> lock(server_->mu);
+    if (!server_->running) return true;
+  }
+  return session_->PeerGone();
 }
 
 }  // namespace
@@ -407,6 +473,41 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
   }
   server->impl_ = std::move(impl);
   return server;
+}
+
+int64_t HttpServer::open_connections() const {
+  return impl_ == nullptr ? 0 : impl_->connections.load();
+}
+
+void HttpServer::Shutdown(std::chrono::milliseconds grace) {
+  if (impl_ == nullptr) return;
+  std::vector<std::weak_ptr<Session>> open;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->running) return;
+    impl_->draining = true;
+    open.assign(impl_->sessions.begin(), impl_->sessions.end());
+  }
+  net::post(impl_->acceptor->get_executor(), [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor->close(ignored);
+    impl->accept_retry->cancel();
+  });
+  for (auto& w : open) {
+    if (auto s = w.lock()) s->DrainAsync();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  auto all_closed = [&] {
+    for (auto& w : open) {
+      auto s = w.lock();
+      if (s != nullptr && !s->closed()) return false;
+    }
+    return true;
+  };
+  while (!all_closed() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  Stop();
 }
 
 void HttpServer::Stop() {

@@ -45,6 +45,13 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const Options& options,
                                                            HttpHandler* handler);
 
+  /// Graceful stop: stops accepting, closes idle keep-alive connections at
+  /// once and the others as soon as the answer they wait for is written
+  /// (with `Connection: close`), for at most `grace`; then Stop(). Call it
+  /// once the handler has handed over every answer (HttpApi::InFlight() is
+  /// 0), so no client loses an answer it was promised.
+  void Shutdown(std::chrono::milliseconds grace);
+
   /// Stops accepting, closes every connection and joins the I/O threads.
   /// Answers sent after this are dropped. Idempotent; the destructor calls it.
   void Stop();
@@ -52,6 +59,9 @@ class HttpServer {
 
   /// The port actually bound.
   int port() const { return port_; }
+
+  /// Connections open now. Thread-safe.
+  int64_t open_connections() const;
 
   struct Impl;
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "server/core/datatype.h"
 #include "server/http/json_writer.h"
@@ -371,6 +372,7 @@ class DataReader {
 struct Parse {
   size_t json_length;
   size_t max_input_bytes;
+  const SystemSharedMemory* shared_memory;  // may be null
   InferRequestBuffers* buffers;
   InferenceRequest* request;
   OutputFormat* format;
@@ -483,6 +485,7 @@ absl::Status Parse::Input(od::value v, size_t index) {
 
   bool binary = false;
   uint64_t binary_size = 0;
+  Parameters shm;  // shared_memory_region, _offset, _byte_size
   od::value params;
   e = obj.find_field_unordered("parameters").get(params);
   if (e == simdjson::SUCCESS) {
@@ -492,9 +495,11 @@ absl::Status Parse::Input(od::value v, size_t index) {
           return Invalid(input, ": 'binary_data_size' must be a non-negative integer, got ", Token(pv));
         }
         binary = true;
-      } else if (key == "shared_memory_region") {
-        return absl::UnimplementedError(absl::StrCat(
-            input, ": shared memory inputs are not supported over HTTP; send the data in the body"));
+      } else if (IsSharedMemoryParameter(key)) {
+        Parameter::Value value;
+        absl::Status ps = ReadParameter(input, key, pv, &value);
+        if (ps.ok()) shm.Set(key, std::move(value));
+        return ps;
       }
       return absl::OkStatus();
     });
@@ -502,16 +507,35 @@ absl::Status Parse::Input(od::value v, size_t index) {
   } else if (e != simdjson::NO_SUCH_FIELD) {
     return Invalid(input, ": ", JsonError(e));
   }
+  auto region = SharedMemoryRefFromParameters(shm, "input", in.name);
+  if (!region.ok()) return region.status();
 
   od::value data;
   e = obj.find_field_unordered("data").get(data);
   const bool has_data = e == simdjson::SUCCESS;
   if (e && e != simdjson::NO_SUCH_FIELD) return Invalid(input, ": ", JsonError(e));
-  if (has_data == binary) {
-    return Invalid(input, has_data ? " has both 'data' and 'binary_data_size'; send one of them"
-                                    : " has neither 'data' nor a 'binary_data_size' parameter");
+  std::vector<absl::string_view> sources;
+  if (has_data) sources.push_back("'data'");
+  if (binary) sources.push_back("'binary_data_size'");
+  if (region->has_value()) sources.push_back("'shared_memory_region'");
+  if (sources.size() != 1) {
+    return Invalid(input,
+                   " must have exactly one of 'data', a 'binary_data_size' parameter or a "
+                   "'shared_memory_region' parameter; it has ",
+                   sources.empty() ? "none" : absl::StrJoin(sources, " and "));
   }
-  if (binary) {
+  if (region->has_value()) {
+    if (shared_memory == nullptr) {
+      return absl::UnimplementedError(
+          absl::StrCat(input, ": shared memory is not available in this server"));
+    }
+    auto view = buffers->binding.Bind(*shared_memory, **region);
+    if (!view.ok()) {
+      return absl::Status(view.status().code(), absl::StrCat(input, ": ", view.status().message()));
+    }
+    in.data = view->data;
+    in.byte_size = view->byte_size;
+  } else if (binary) {
     const size_t body_size = buffers->body.size();
     if (json_length == body_size) {
       return Invalid(input,
@@ -545,34 +569,61 @@ absl::Status Parse::Output(od::value v, size_t index) {
   if (e) return Invalid(where, ": 'name' must be a string");
   out.name = std::string(sv);
   const std::string output = absl::StrCat("output '", out.name, "'");
+  bool binary = false;
+  Parameters shm;
   od::value params;
   e = obj.find_field_unordered("parameters").get(params);
   if (e == simdjson::SUCCESS) {
     absl::Status s = ForEachParameter(output, params, [&](const std::string& key, od::value pv) {
       if (key == "binary_data") {
-        bool b;
-        absl::Status bs = ReadBoolParameter(output, key, pv, &b);
-        if (bs.ok()) format->binary.emplace_back(out.name, b);
+        absl::Status bs = ReadBoolParameter(output, key, pv, &binary);
+        if (bs.ok()) format->binary.emplace_back(out.name, binary);
         return bs;
       }
-      if (key == "classification" || key == "shared_memory_region") {
+      if (key == "classification") {
         return absl::UnimplementedError(
             absl::StrCat(output, ": the '", key, "' parameter is not supported by Torii"));
       }
       Parameter::Value value;
       absl::Status ps = ReadParameter(output, key, pv, &value);
-      if (ps.ok()) out.parameters.Set(key, std::move(value));
-      return ps;
+      if (!ps.ok()) return ps;
+      // The shared-memory parameters are the frontend's, as binary_data is.
+      (IsSharedMemoryParameter(key) ? shm : out.parameters).Set(key, std::move(value));
+      return absl::OkStatus();
     });
     if (!s.ok()) return s;
   } else if (e != simdjson::NO_SUCH_FIELD) {
     return Invalid(output, ": ", JsonError(e));
+  }
+  auto region = SharedMemoryRefFromParameters(shm, "output", out.name);
+  if (!region.ok()) return region.status();
+  if (region->has_value()) {
+    if (binary) {
+      return Invalid(output, " sets both 'shared_memory_region' and 'binary_data'; choose one");
+    }
+    if (shared_memory == nullptr) {
+      return absl::UnimplementedError(
+          absl::StrCat(output, ": shared memory is not available in this server"));
+    }
+    auto view = buffers->binding.Bind(*shared_memory, **region);
+    if (!view.ok()) {
+      return absl::Status(view.status().code(), absl::StrCat(output, ": ", view.status().message()));
+    }
+    buffers->binding.AddOutput(out.name, *view);
+    format->shared_memory.emplace_back(out.name, (*region)->region);
   }
   request->requested_outputs.push_back(std::move(out));
   return absl::OkStatus();
 }
 
 }  // namespace
+
+const std::string* OutputFormat::SharedMemoryRegion(absl::string_view output_name) const {
+  for (const auto& s : shared_memory) {
+    if (s.first == output_name) return &s.second;
+  }
+  return nullptr;
+}
 
 bool OutputFormat::Binary(absl::string_view output_name) const {
   for (const auto& b : binary) {
@@ -590,15 +641,81 @@ absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* 
                    "0 and the body size ",
                    absl::StrCat(body_size, ", got '", *value, "'"));
   }
-  if (n == 0) {
-    return absl::UnimplementedError(
-        "Inference-Header-Content-Length: 0 (a raw binary body without a JSON header) is not "
-        "supported; send the JSON inference header before the binary data");
-  }
   return std::optional<size_t>(static_cast<size_t>(n));
 }
 
+absl::Status ParseRawInferRequest(const ModelMetadata& model, InferRequestBuffers* buffers,
+                                  InferenceRequest* request, OutputFormat* format) {
+  if (model.inputs.size() != 1) {
+    return Invalid("a raw binary request (Inference-Header-Content-Length: 0) needs a model with "
+                   "one input; model '",
+                   model.name, "' has ", absl::StrCat(model.inputs.size()),
+                   ": send a JSON inference header naming them");
+  }
+  const TensorMetadata& spec = model.inputs.front();
+  InferenceInput in;
+  in.name = spec.name;
+  in.datatype = spec.datatype;
+  // The wire shape starts with the batch dimension (-1) when the model
+  // batches: a raw request is one row.
+  auto dim = spec.shape.begin();
+  if (model.max_batch_size > 0) {
+    in.shape.push_back(1);
+    if (dim != spec.shape.end()) ++dim;
+  }
+  int variable = -1;
+  size_t elements = 1;
+  for (; dim != spec.shape.end(); ++dim) {
+    if (*dim < 0) {
+      if (variable >= 0) {
+        return Invalid("the shape of the raw input '", spec.name, "' ", ShapeString(spec.shape),
+                       " cannot be deduced: it has more than one variable dimension; send a "
+                       "JSON inference header with the shape");
+      }
+      variable = static_cast<int>(in.shape.size());
+    } else {
+      elements *= static_cast<size_t>(*dim);
+    }
+    in.shape.push_back(*dim);
+  }
+  std::string& body = buffers->body;
+  if (spec.datatype == TORII_TYPE_BYTES) {
+    if (variable >= 0 || elements != 1) {
+      return Invalid("a raw binary request to the BYTES input '", spec.name,
+                     "' needs the input to have shape [1], not ", ShapeString(spec.shape));
+    }
+    if (body.size() > std::numeric_limits<uint32_t>::max()) {
+      return Invalid("the raw BYTES element is larger than 4 GiB");
+    }
+    // One element: its 4-byte length, then the body.
+    const uint32_t len = static_cast<uint32_t>(body.size());
+    std::unique_ptr<char[]> raw(new char[4 + body.size()]);
+    const unsigned char prefix[4] = {static_cast<unsigned char>(len), static_cast<unsigned char>(len >> 8),
+                                     static_cast<unsigned char>(len >> 16),
+                                     static_cast<unsigned char>(len >> 24)};
+    std::memcpy(raw.get(), prefix, 4);
+    if (!body.empty()) std::memcpy(raw.get() + 4, body.data(), body.size());
+    in.data = raw.get();
+    in.byte_size = 4 + body.size();
+    buffers->converted.push_back(std::move(raw));
+  } else {
+    if (variable >= 0) {
+      const size_t row = elements * DataTypeSize(spec.datatype);
+      // A size that is not a whole number of rows fails validation, which
+      // names the byte size and the shape.
+      in.shape[static_cast<size_t>(variable)] =
+          row == 0 ? 0 : static_cast<int64_t>(body.size() / row);
+    }
+    in.data = body.data();
+    in.byte_size = body.size();
+  }
+  request->inputs.push_back(std::move(in));
+  format->binary_by_default = true;  // as Triton answers a raw request
+  return absl::OkStatus();
+}
+
 absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
+                               const SystemSharedMemory* shared_memory,
                                InferRequestBuffers* buffers, InferenceRequest* request,
                                OutputFormat* format) {
   std::string& body = buffers->body;
@@ -621,7 +738,7 @@ absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
     if (e == simdjson::INCORRECT_TYPE) return Invalid("the request body must be a JSON object");
     return Invalid("the request body is not valid JSON: ", JsonError(e));
   }
-  Parse p{json_length, max_input_bytes, buffers, request, format, json_length};
+  Parse p{json_length, max_input_bytes, shared_memory, buffers, request, format, json_length};
   bool has_inputs = false;
   for (auto fr : root) {
     od::field f;
@@ -678,6 +795,11 @@ absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
 
 absl::StatusOr<char*> HttpInferResponse::AllocateBuffer(size_t index) {
   const size_t n = outputs()[index].byte_size;
+  if (binding_ != nullptr && binding_->has_outputs()) {
+    // An output the client placed in shared memory is written there.
+    auto region = binding_->OutputBuffer(outputs()[index].name, n);
+    if (!region.ok() || *region != nullptr) return region;
+  }
   buffers_.emplace_back(new char[n == 0 ? 1 : n]);
   return buffers_.back().get();
 }
@@ -799,7 +921,16 @@ absl::Status WriteInferResponse(std::shared_ptr<const InferenceResponse> respons
       count *= static_cast<size_t>(d < 0 ? 0 : d);
     }
     w.EndArray();
-    if (format.Binary(t.name)) {
+    if (const std::string* region = format.SharedMemoryRegion(t.name)) {
+      // Written in place: the answer says where, and how much.
+      w.Key("parameters");
+      w.StartObject();
+      w.Key("shared_memory_region");
+      w.String(*region);
+      w.Key("shared_memory_byte_size");
+      w.Uint(t.byte_size);
+      w.EndObject();
+    } else if (format.Binary(t.name)) {
       w.Key("parameters");
       w.StartObject();
       w.Key("binary_data_size");

@@ -19,6 +19,8 @@
 #include "absl/status/statusor.h"
 #include "server/core/inference_request.h"
 #include "server/http/http_message.h"
+#include "server/http/model_service.h"
+#include "server/manager/system_shared_memory.h"
 
 namespace torii {
 namespace http {
@@ -33,8 +35,12 @@ struct OutputFormat {
   bool binary_by_default = false;
   /// Requested outputs' `binary_data` parameter, where given.
   std::vector<std::pair<std::string, bool>> binary;
+  /// Outputs the client placed in a shared-memory region (output, region).
+  std::vector<std::pair<std::string, std::string>> shared_memory;
 
   bool Binary(absl::string_view output_name) const;
+  /// The region output `output_name` is written to, or nullptr.
+  const std::string* SharedMemoryRegion(absl::string_view output_name) const;
 };
 
 /// What a parsed request points into; must live until the final response.
@@ -43,10 +49,14 @@ struct InferRequestBuffers {
   std::string body;
   /// JSON `data` converted to raw tensor bytes, one buffer per input.
   std::vector<std::unique_ptr<char[]>> converted;
+  /// The shared-memory regions the request reads and writes, kept mapped.
+  SharedMemoryBinding binding;
 };
 
 /// The value of Inference-Header-Content-Length: nullopt when absent (the
-/// whole body is JSON). Not a byte count within the body: INVALID_ARGUMENT.
+/// whole body is JSON); 0 for Triton's raw binary request (the whole body is
+/// the data of the model's one input). Not a byte count within the body:
+/// INVALID_ARGUMENT.
 absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* value,
                                                              size_t body_size);
 
@@ -54,19 +64,41 @@ absl::StatusOr<std::optional<size_t>> ParseInferHeaderLength(const std::string* 
 /// caller) and `format` from `buffers->body`. `json_length` is the length of
 /// the JSON part (the body size when the request carries no binary data).
 /// JSON tensor data is limited to `max_input_bytes` in total after
-/// conversion. Errors are INVALID_ARGUMENT (UNIMPLEMENTED for features Torii
-/// does not offer) with a message naming the input or output.
+/// conversion. Inputs and outputs with Triton's `shared_memory_region`,
+/// `shared_memory_offset` and `shared_memory_byte_size` parameters are bound
+/// through `shared_memory` into `buffers->binding` (inputs read in place,
+/// outputs written in place); with a null `shared_memory` they are
+/// UNIMPLEMENTED. Errors are INVALID_ARGUMENT (UNIMPLEMENTED for features
+/// Torii does not offer; the registry's codes for regions) with a message
+/// naming the input or output.
 absl::Status ParseInferRequest(size_t json_length, size_t max_input_bytes,
+                               const SystemSharedMemory* shared_memory,
                                InferRequestBuffers* buffers, InferenceRequest* request,
                                OutputFormat* format);
 
+/// Triton's raw binary request (Inference-Header-Content-Length: 0): the whole
+/// of `buffers->body` is the data of `model`'s one input, whose shape is
+/// deduced as Triton does: a leading 1 when the model batches, and the one
+/// variable dimension (if any) from the byte size. A BYTES input must have
+/// shape [1]; its body is the one element. Outputs are returned binary.
+/// INVALID_ARGUMENT when the model has more or fewer than one input or its
+/// shape cannot be deduced.
+absl::Status ParseRawInferRequest(const ModelMetadata& model, InferRequestBuffers* buffers,
+                                  InferenceRequest* request, OutputFormat* format);
+
 /// An InferenceResponse whose output buffers become parts of the HTTP body:
-/// each output gets its own buffer, which a binary output is sent from as is.
+/// each output gets its own buffer, which a binary output is sent from as is;
+/// an output bound to a shared-memory region in `binding` (which outlives
+/// the response) is written there instead.
 class HttpInferResponse : public InferenceResponse {
+ public:
+  explicit HttpInferResponse(const SharedMemoryBinding* binding = nullptr) : binding_(binding) {}
+
  protected:
   absl::StatusOr<char*> AllocateBuffer(size_t index) override;
 
  private:
+  const SharedMemoryBinding* binding_;
   std::vector<std::unique_ptr<char[]>> buffers_;
 };
 

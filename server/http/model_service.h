@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/repository/model_override.h"
 #include "torii/runner_abi.h"
 
 namespace torii {
@@ -31,6 +32,9 @@ struct ModelMetadata {
   /// The versions served (ready), as strings.
   std::vector<std::string> versions;
   std::string platform;
+  /// 0 when the model does not batch; else the leading -1 of every tensor's
+  /// shape is the batch dimension. Not part of the JSON answer.
+  int64_t max_batch_size = 0;
   std::vector<TensorMetadata> inputs;
   std::vector<TensorMetadata> outputs;
   /// Torii's extra facts (runner, runner_version, runner_build, runner_abi),
@@ -101,9 +105,11 @@ class ModelService {
   virtual std::vector<ModelIndexEntry> Index(bool ready_only) const = 0;
 
   /// Loads or reloads `name` (a plain directory name: the caller has checked
-  /// it). Blocks until done. UNAVAILABLE when the server does not run with
+  /// it), as `override` describes it when it is not empty (a config given as
+  /// JSON, and files; its views stay valid until this returns). Blocks until
+  /// done. UNAVAILABLE when the server does not run with
   /// --model-control-mode=explicit.
-  virtual absl::Status Load(const std::string& name) = 0;
+  virtual absl::Status Load(const std::string& name, const ModelOverride& override) = 0;
 
   /// Unloads `name` (and, with `unload_dependents`, the ensembles that use it).
   virtual absl::Status Unload(const std::string& name, bool unload_dependents) = 0;

@@ -359,7 +359,8 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelManager::Get(const std::strin
   std::lock_guard<std::mutex> lock(mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+    // Triton's words: its example clients check that the message starts so.
+    return absl::NotFoundError(absl::StrCat("Request for unknown model: '", name, "' is not found"));
   }
   const ModelSlot& slot = it->second;
   if (slot.versions.empty()) {

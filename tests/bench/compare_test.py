@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tests of bench/compare.py: the identity table reads torii-perf's JSON
 (p50, p90, p99, p99.9), pairs echo and Torii per round, and prints the
-docs/performance.md table."""
+docs/performance.md table; the http table pairs HTTP with gRPC per round and
+checks the 0.7 x target."""
 import json
 import os
 import shutil
@@ -28,7 +29,9 @@ def perf_json(throughput, p50, p90, p99, p999=None):
         "server_cpu": {"cores": 0.5, "us_per_request": 40, "system_us_per_request": 10}}]}
 
 
-class IdentityTableTest(unittest.TestCase):
+class RunDirTest(unittest.TestCase):
+    """A run directory of torii-perf files, removed afterwards."""
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
         self.run_dir = os.path.join(self.tmp, "run")
@@ -41,6 +44,8 @@ class IdentityTableTest(unittest.TestCase):
         with open(os.path.join(self.run_dir, name), "w") as f:
             json.dump(doc, f)
 
+
+class IdentityTableTest(RunDirTest):
     def compare(self):
         out_json = os.path.join(self.tmp, "out.json")
         p = subprocess.run([sys.executable, "-B", COMPARE, "identity", self.run_dir, out_json],
@@ -81,6 +86,45 @@ class IdentityTableTest(unittest.TestCase):
         stdout, doc = self.compare()
         self.assertIsNone(doc["points"][0]["torii"]["p99_9_us"])
         self.assertIn("90 / 110 / 190 / - |", stdout)
+
+
+class HttpTableTest(RunDirTest):
+    def compare_http(self):
+        out_json = os.path.join(self.tmp, "out.json")
+        p = subprocess.run([sys.executable, "-B", COMPARE, "http", self.run_dir, out_json],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out_json) as f:
+            return p.stdout, json.load(f)
+
+    def test_http_against_grpc_paired_per_round_with_the_target(self):
+        # gRPC, HTTP binary and HTTP JSON at 1 KiB, c=16, three rounds.
+        for r, (g, b, j) in enumerate([(10000, 8000, 5000), (8000, 6000, 4000),
+                                       (12000, 6000, 6000)], 1):
+            self.write(f"grpc_256_c16_r{r}.json", perf_json(g, 900, 1500, 3000, 9000))
+            self.write(f"httpbin_256_c16_r{r}.json", perf_json(b, 800, 1400, 2900, 8000))
+            self.write(f"httpjson_256_c16_r{r}.json", perf_json(j, 1500, 2500, 4000, 9900))
+        stdout, doc = self.compare_http()
+        point = doc["points"][0]
+        self.assertEqual(point["grpc"]["throughput"], 10000)
+        self.assertEqual(point["httpbin"]["throughput"], 6000)
+        # Paired ratios 0.8, 0.75, 0.5: median 0.75 (not 6000 / 10000).
+        self.assertAlmostEqual(point["httpbin_to_grpc"], 0.75)
+        self.assertAlmostEqual(point["httpjson_to_grpc"], 0.5)
+        target = doc["targets"][0]
+        self.assertTrue(target["met"])
+        self.assertEqual(target["value"], 0.75)
+        self.assertIn("| 1 KiB | 16 | HTTP binary | 6 000 | 0.75 | 800 / 1 400 / 2 900 / 8 000 "
+                      "| 40 (10) | 20 |", stdout)
+
+    def test_http_target_missed_says_by_how_much(self):
+        self.write("grpc_256_c16_r1.json", perf_json(10000, 900, 1500, 3000))
+        self.write("httpbin_256_c16_r1.json", perf_json(6000, 800, 1400, 2900))
+        self.write("httpjson_256_c16_r1.json", perf_json(3000, 800, 1400, 2900))
+        stdout, doc = self.compare_http()
+        self.assertFalse(doc["targets"][0]["met"])
+        self.assertEqual(doc["targets"][0]["missed_by"], 0.1)
+        self.assertIn("MISSED by 0.1", stdout)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,9 @@ class ServerProcess:
                    "--grpc-port=%d" % self.port,
                    "--grpc-address=127.0.0.1",
                    "--metrics-address=127.0.0.1",
-                   "--metrics-port=%d" % free_loopback_port()] + list(ARGS.server_arg)
+                   "--metrics-port=%d" % free_loopback_port(),
+                   # gRPC only here; never the shared default HTTP port 8000.
+                   "--allow-http=false"] + list(ARGS.server_arg)
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=_die_with_parent)

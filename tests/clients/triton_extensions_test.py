@@ -93,7 +93,9 @@ class Server:
                  "--grpc-address=127.0.0.1", "--grpc-port=%d" % self.port,
                  "--metrics-address=127.0.0.1", "--metrics-port=%d" % free_port(),
                  "--model-control-mode=explicit", "--load-model=*",
-                 "--max-request-bytes=%d" % MAX_REQUEST_BYTES],
+                 "--max-request-bytes=%d" % MAX_REQUEST_BYTES,
+                 # gRPC only; never the shared default HTTP port 8000.
+                 "--allow-http=false"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=env, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S

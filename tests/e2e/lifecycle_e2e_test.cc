@@ -127,7 +127,8 @@ TEST_CASE("a gRPC port already in use stops the second server with a clear error
   auto first = Start(repo);
   auto [code, out] =
       RunToExit({"--model-repository=" + repo.path(), "--grpc-address=127.0.0.1",
-                 "--grpc-port=" + std::to_string(first->port()), "--allow-metrics=false"});
+                 "--grpc-port=" + std::to_string(first->port()), "--allow-metrics=false",
+                 "--allow-http=false"});
   INFO(out);
   CHECK(code == 2);
   CHECK(out.find("port is in use") != std::string::npos);

@@ -46,6 +46,8 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   p->port_ = FreeLoopbackPort();
   p->metrics_port_ = FreeLoopbackPort();
+  // Parallel tests must not meet on the default HTTP port 8000.
+  p->http_port_ = FreeLoopbackPort();
   p->credentials_ = options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
   p->log_file_ = options.log_file;
   if (p->log_file_.empty()) {
@@ -59,7 +61,9 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(Options options) {
                                    "--grpc-address=127.0.0.1",
                                    "--grpc-port=" + std::to_string(p->port_),
                                    "--metrics-address=127.0.0.1",
-                                   "--metrics-port=" + std::to_string(p->metrics_port_)};
+                                   "--metrics-port=" + std::to_string(p->metrics_port_),
+                                   "--http-address=127.0.0.1",
+                                   "--http-port=" + std::to_string(p->http_port_)};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");

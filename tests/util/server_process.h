@@ -1,6 +1,7 @@
-// Starts the real torii-server binary for an end-to-end test: picks a free
-// loopback port, waits until the server answers ServerLive, and always stops
-// the process (SIGTERM, then SIGKILL) when the object goes away.
+// Starts the real torii-server binary for an end-to-end test: picks free
+// loopback ports (gRPC, HTTP, metrics), waits until the server answers
+// ServerLive, and always stops the process (SIGTERM, then SIGKILL) when the
+// object goes away.
 #ifndef TORII_TESTS_UTIL_SERVER_PROCESS_H_
 #define TORII_TESTS_UTIL_SERVER_PROCESS_H_
 
@@ -45,6 +46,9 @@ class ServerProcess {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  /// The HTTP port passed as --http-port (extra_args may override it).
+  int http_port() const { return http_port_; }
+  std::string http_address() const { return "127.0.0.1:" + std::to_string(http_port_); }
   pid_t pid() const { return pid_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::unique_ptr<inference::GRPCInferenceService::Stub> Stub() const;
@@ -60,6 +64,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string log_file_;
   bool owns_log_ = false;

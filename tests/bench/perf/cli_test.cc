@@ -16,6 +16,33 @@ absl::StatusOr<PerfConfig> Parse(std::vector<std::string> args) {
   return ParseCommandLine(static_cast<int>(args.size()), argv.data());
 }
 
+TEST_CASE("HTTP: -i http, tensor formats, default port 8000", "[bench][cli]") {
+  auto c = Parse({"-m", "identity", "-i", "http"});
+  REQUIRE(c.ok());
+  CHECK(c->protocol == Protocol::kHttp);
+  CHECK(c->url == "127.0.0.1:8000");
+  CHECK(c->http_binary_inputs);
+  CHECK(c->http_binary_outputs);
+  c = Parse({"-m", "identity", "-i", "HTTP", "-u", "h:9", "--input-tensor-format", "json",
+             "--output-tensor-format=json", "--http-threads", "3"});
+  REQUIRE(c.ok());
+  CHECK(c->url == "h:9");
+  CHECK_FALSE(c->http_binary_inputs);
+  CHECK_FALSE(c->http_binary_outputs);
+  CHECK(c->http_threads == 3);
+  CHECK(Parse({"-m", "m"})->protocol == Protocol::kGrpc);
+  CHECK(Parse({"-m", "m"})->url == "127.0.0.1:8001");
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"-m", "m", "-i", "ftp"},
+        {"-m", "m", "-i", "http", "--streaming"},
+        {"-m", "m", "-i", "http", "--typed"},
+        {"-m", "m", "--input-tensor-format", "json"},
+        {"-m", "m", "-i", "http", "--output-tensor-format", "xml"}}) {
+    INFO(bad[bad.size() - 1]);
+    CHECK_FALSE(Parse(bad).ok());
+  }
+}
+
 TEST_CASE("perf_analyzer-style flags parse", "[bench][cli]") {
   auto c = Parse({"-m", "identity", "-u", "127.0.0.1:9000",
                   "--concurrency-range", "1:64:2", "-p", "2000", "-s", "5",
@@ -65,7 +92,7 @@ TEST_CASE("request-rate mode", "[bench][cli]") {
 TEST_CASE("bad command lines are rejected with a reason", "[bench][cli]") {
   CHECK_FALSE(Parse({}).ok());  // no model
   CHECK_FALSE(Parse({"-m", "m", "--concurrency-range", "0"}).ok());
-  CHECK_FALSE(Parse({"-m", "m", "-i", "http"}).ok());
+  CHECK_FALSE(Parse({"-m", "m", "-i", "ftp"}).ok());
   CHECK_FALSE(Parse({"-m", "m", "--no-such-flag"}).ok());
   CHECK_FALSE(Parse({"-m", "m", "-p"}).ok());
   CHECK_FALSE(Parse({"-m", "m", "-p", "abc"}).ok());

@@ -128,7 +128,7 @@ def main():
         sock.close()
         log = open(os.path.join(work, "server.log"), "w")
         server = subprocess.Popen([args.server, f"--model-repository={repo}", f"--grpc-port={port}",
-                                   "--grpc-address=127.0.0.1"], stderr=log, stdout=log)
+                                   "--grpc-address=127.0.0.1", "--allow-http=false"], stderr=log, stdout=log)
         stub = pbg.GRPCInferenceServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
         deadline = time.time() + 120
         while True:

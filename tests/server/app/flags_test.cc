@@ -67,6 +67,8 @@ TEST_CASE("HTTP flags: Triton's names and defaults") {
   CHECK(d->http_address == "0.0.0.0");
   CHECK(d->http_thread_count == 8);
   CHECK(d->http_restrictions.empty());
+  CHECK(d->http_idle_timeout_secs == 60);
+  CHECK(d->http_io_timeout_secs == 120);
 
   auto f = Parse({"--model-repository=/m", "--allow-http=false", "--http-port=9000",
                   "--http-address=127.0.0.1", "--http-thread-count", "3",
@@ -92,6 +94,10 @@ TEST_CASE("HTTP flags: Triton's names and defaults") {
         std::vector<std::string>{"shared-memory", "trace", "logging"});
 
   CHECK(Parse({"--model-repository=/m", "--http-port=0"})->http_port == 0);
+  auto t = Parse({"--model-repository=/m", "--http-idle-timeout-secs=2", "--http-io-timeout-secs", "3"});
+  REQUIRE(t.ok());
+  CHECK(t->http_idle_timeout_secs == 2);
+  CHECK(t->http_io_timeout_secs == 3);
   CHECK(Parse({"--model-repository=/m", "--allow-http=false", "--http-port=8001"}).ok());
 }
 
@@ -103,6 +109,8 @@ TEST_CASE("bad HTTP flags are refused with the flag's name") {
   const Case cases[] = {
       {{"--model-repository=/m", "--http-port=65536"}, "--http-port=65536 is invalid"},
       {{"--model-repository=/m", "--http-thread-count=0"}, "--http-thread-count=0 is invalid"},
+      {{"--model-repository=/m", "--http-idle-timeout-secs=0"}, "--http-idle-timeout-secs=0 is invalid"},
+      {{"--model-repository=/m", "--http-io-timeout-secs=x"}, "--http-io-timeout-secs=x is invalid"},
       {{"--model-repository=/m", "--allow-http=yes"}, "true or false"},
       {{"--model-repository=/m", "--http-address="}, "--http-address= is invalid"},
       {{"--model-repository=/m", "--http-restricted-api=admin:k=v"}, "--http-restricted-api=admin:k=v is invalid"},

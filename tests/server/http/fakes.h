@@ -45,6 +45,7 @@ class FakeModelService : public ModelService {
     m.name = name;
     m.versions = {"1"};
     m.platform = "identity";
+    m.max_batch_size = 8;
     m.inputs.push_back({"INPUT0", TORII_TYPE_FP32, {-1, 4}});
     m.outputs.push_back({"OUTPUT0", TORII_TYPE_FP32, {-1, 4}});
     m.properties = {{"runner", "identity"}};
@@ -79,9 +80,14 @@ class FakeModelService : public ModelService {
     return v;
   }
 
-  absl::Status Load(const std::string& name) override {
+  absl::Status Load(const std::string& name, const ModelOverride& override) override {
     std::lock_guard<std::mutex> lock(mu);
-    calls.push_back("load " + name);
+    std::string call = "load " + name;
+    if (override.config_json) call += " config=" + *override.config_json;
+    for (const auto& [path, bytes] : override.files) {
+      call += " " + path + "=" + std::string(bytes);
+    }
+    calls.push_back(call);
     if (name == "broken") return absl::InvalidArgumentError("config.pbtxt: bad field");
     return absl::OkStatus();
   }

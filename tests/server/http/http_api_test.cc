@@ -2,7 +2,12 @@
 // InferenceDispatcher (no sockets: http_server_test.cc covers the wire).
 #include "server/http/http_api.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <cstring>
 
 #include <catch2/catch.hpp>
 
@@ -61,7 +66,7 @@ TEST_CASE("server metadata and health", "[http][api]") {
   CHECK(meta.status == 200);
   CHECK(meta.body ==
         R"({"name":"torii","version":"0.1.0","extensions":["model_configuration","statistics",)"
-        R"("model_repository","schedule_policy","binary_tensor_data"]})");
+        R"("model_repository","schedule_policy","system_shared_memory","binary_tensor_data"]})");
   CHECK(a.Call("GET", "/v2/health/live").status == 200);
   CHECK(a.Call("GET", "/v2/health/ready").status == 200);
   a.models.ready = false;
@@ -177,19 +182,30 @@ TEST_CASE("repository index, load and unload", "[http][api]") {
                R"({"parameters":{"unload_dependents":true}})")
             .status == 200);
   CHECK(a.Call("POST", "/v2/repository/models/identity/unload", "").status == 200);
-  HttpResponse config = a.Call("POST", "/v2/repository/models/identity/load",
-                               R"({"parameters":{"config":"{}"}})");
-  CHECK(config.status == 400);
-  CHECK_THAT(config.body, Catch::Contains("repository load parameter 'config' is not supported"));
+  // A load override as tritonclient sends it: the config as JSON text, files
+  // in base64 ("aGk=" is "hi").
+  CHECK(a.Call("POST", "/v2/repository/models/identity/load",
+               R"({"parameters":{"config":"{\"max_batch_size\":2}","file:1/m.bin":"aGk="}})")
+            .status == 200);
+  for (const char* bad : {R"({"parameters":{"config":{"max_batch_size":2}}})",
+                          R"({"parameters":{"file:1/m.bin":"%%%"}})",
+                          R"({"parameters":{"shape":"x"}})"}) {
+    INFO(bad);
+    HttpResponse r = a.Call("POST", "/v2/repository/models/identity/load", bad);
+    CHECK(r.status == 400);
+    CHECK_THAT(r.body, Catch::StartsWith(R"({"error":"failed to load 'identity': )"));
+  }
   HttpResponse broken = a.Call("POST", "/v2/repository/models/broken/load");
   CHECK(broken.status == 400);
-  CHECK(broken.body == R"({"error":"config.pbtxt: bad field"})");
+  CHECK(broken.body == R"({"error":"failed to load 'broken': config.pbtxt: bad field"})");
   HttpResponse escape = a.Call("POST", "/v2/repository/models/..%2Fetc/load");
   CHECK(escape.status == 400);
   CHECK_THAT(escape.body, Catch::Contains("must be a plain directory name"));
   std::lock_guard<std::mutex> lock(a.models.mu);
-  CHECK(a.models.calls == std::vector<std::string>{"load identity", "unload identity +dependents",
-                                                   "unload identity", "load broken"});
+  CHECK(a.models.calls ==
+        std::vector<std::string>{"load identity", "unload identity +dependents", "unload identity",
+                                 R"(load identity config={"max_batch_size":2} 1/m.bin=hi)",
+                                 "load broken"});
 }
 
 TEST_CASE("infer: JSON in, JSON out, request fields reach the dispatcher", "[http][api]") {
@@ -224,6 +240,132 @@ TEST_CASE("infer: binary inputs and outputs", "[http][api]") {
                             {{"inference-header-content-length", "999"}});
   CHECK(bad.status == 400);
   CHECK_THAT(bad.body, Catch::Contains("Inference-Header-Content-Length must be"));
+}
+
+TEST_CASE("infer: Triton's raw binary request takes the model's one input", "[http][api]") {
+  Api a;
+  const std::string data("\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40", 16);
+  HttpResponse r = a.Call("POST", "/v2/models/identity/infer", data,
+                          {{"inference-header-content-length", "0"}});
+  REQUIRE(r.status == 200);
+  // The fake model: INPUT0 FP32 [-1, 4], batching; a raw request is one row.
+  CHECK(a.dispatcher.last_inputs.at(0).name == "INPUT0");
+  CHECK(a.dispatcher.last_inputs.at(0).shape == Shape{1, 4});
+  CHECK(a.dispatcher.last_input_bytes.at(0) == data);
+  // Answered binary, as Triton answers a raw request.
+  CHECK_THAT(r.body, Catch::Contains(R"("parameters":{"binary_data_size":16})"));
+  REQUIRE(r.tail.size() == 1);
+  CHECK(std::string(r.tail[0]) == data);
+
+  HttpResponse unknown = a.Call("POST", "/v2/models/nope/infer", data,
+                                {{"inference-header-content-length", "0"}});
+  CHECK(unknown.status == 404);
+  CHECK(a.api->InFlight() == 0);
+}
+
+TEST_CASE("trace and log settings answer 501, as over gRPC", "[http][api]") {
+  Api a;
+  for (const char* path : {"/v2/trace/setting", "/v2/models/identity/trace/setting", "/v2/logging"}) {
+    INFO(path);
+    for (const char* method : {"GET", "POST"}) {
+      HttpResponse r = a.Call(method, path, "{}");
+      CHECK(r.status == 501);
+      CHECK_THAT(r.body, Catch::Contains("not implemented by Torii"));
+    }
+    HttpResponse wrong = a.Call("PUT", path);
+    CHECK(wrong.status == 405);
+    CHECK(*Header(wrong, "Allow") == "GET, POST");
+  }
+  CHECK(a.Call("GET", "/v2/models/identity/trace").status == 404);
+}
+
+TEST_CASE("answers are counted by endpoint and status", "[http][api]") {
+  Api a;
+  a.Call("GET", "/v2/health/ready");
+  a.Call("GET", "/v2/health/ready");
+  a.Call("GET", "/v2/models/nope/ready");
+  a.Call("GET", "/v3");
+  a.Call("PUT", "/v2/health/live");
+  a.Call("POST", "/v2/models/identity/infer", kInfer);
+  std::map<std::pair<std::string, int>, uint64_t> counts;
+  for (const auto& c : a.api->RequestCounts()) counts[{c.endpoint, c.status}] = c.count;
+  CHECK(counts == std::map<std::pair<std::string, int>, uint64_t>{{{"health_ready", 200}, 2},
+                                                                  {{"model_ready", 404}, 1},
+                                                                  {{"none", 404}, 1},
+                                                                  {{"health_live", 405}, 1},
+                                                                  {{"infer", 200}, 1}});
+}
+
+TEST_CASE("system shared memory: register, status, infer in place, unregister", "[http][api]") {
+  Api a;
+  // A POSIX shared-memory object of 64 bytes: 2 FP32 inputs, then room for outputs.
+  const std::string key = "/torii_http_api_test_" + std::to_string(getpid());
+  int fd = shm_open(key.c_str(), O_CREAT | O_RDWR, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(ftruncate(fd, 64) == 0);
+  void* map = mmap(nullptr, 64, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  REQUIRE(map != MAP_FAILED);
+  const float in[2] = {1.5f, -2.0f};
+  std::memcpy(map, in, sizeof(in));
+
+  HttpResponse reg = a.Call("POST", "/v2/systemsharedmemory/region/r1/register",
+                            R"({"key":")" + key + R"(","offset":0,"byte_size":64})");
+  CHECK(reg.status == 200);
+  CHECK(a.Call("POST", "/v2/systemsharedmemory/region/r1/register",
+               R"({"key":")" + key + R"(","byte_size":64})")
+            .status == 400);  // the name is taken
+  CHECK(a.Call("POST", "/v2/systemsharedmemory/region/r2/register", R"({"key":"/x"})").status ==
+        400);  // no byte_size
+  HttpResponse status = a.Call("GET", "/v2/systemsharedmemory/status");
+  CHECK(status.body == R"([{"name":"r1","key":")" + key + R"(","offset":0,"byte_size":64}])");
+  CHECK(a.Call("GET", "/v2/systemsharedmemory/region/r1/status").status == 200);
+  CHECK(a.Call("GET", "/v2/systemsharedmemory/region/nope/status").status == 404);
+
+  // The input read from the region, the output written to it at offset 32.
+  HttpResponse r = a.Call("POST", "/v2/models/identity/infer",
+                          R"({"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,2],)"
+                          R"("parameters":{"shared_memory_region":"r1","shared_memory_byte_size":8}}],)"
+                          R"("outputs":[{"name":"OUTPUT0","parameters":{"shared_memory_region":"r1",)"
+                          R"("shared_memory_offset":32,"shared_memory_byte_size":32}}]})");
+  REQUIRE(r.status == 200);
+  CHECK(r.body ==
+        R"({"model_name":"identity","model_version":"1","outputs":[{"name":"OUTPUT0","datatype":)"
+        R"("FP32","shape":[1,2],"parameters":{"shared_memory_region":"r1","shared_memory_byte_size":8}}]})");
+  CHECK(r.tail.empty());
+  float out[2];
+  std::memcpy(out, static_cast<char*>(map) + 32, sizeof(out));
+  CHECK(out[0] == 1.5f);
+  CHECK(out[1] == -2.0f);
+  // Exactly one source per input; no binary output in shared memory.
+  HttpResponse both = a.Call(
+      "POST", "/v2/models/identity/infer",
+      R"({"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,1],"data":[1],)"
+      R"("parameters":{"shared_memory_region":"r1","shared_memory_byte_size":4}}]})");
+  CHECK(both.status == 400);
+  CHECK_THAT(both.body, Catch::Contains("exactly one of"));
+  HttpResponse unknown = a.Call(
+      "POST", "/v2/models/identity/infer",
+      R"({"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1,1],)"
+      R"("parameters":{"shared_memory_region":"nope","shared_memory_byte_size":4}}]})");
+  CHECK(unknown.status == 400);
+  CHECK_THAT(unknown.body, Catch::Contains("nope"));
+
+  CHECK(a.Call("POST", "/v2/systemsharedmemory/region/r1/unregister").status == 200);
+  CHECK(a.Call("GET", "/v2/systemsharedmemory/status").body == "[]");
+  CHECK(a.Call("POST", "/v2/systemsharedmemory/unregister").status == 200);
+  // CUDA: refused, as Triton without GPUs.
+  CHECK(a.Call("GET", "/v2/cudasharedmemory/status").body == "[]");
+  HttpResponse cuda = a.Call("POST", "/v2/cudasharedmemory/region/c/register",
+                             R"({"raw_handle":{"b64":""},"device_id":0,"byte_size":4})");
+  CHECK(cuda.status == 400);
+  CHECK_THAT(cuda.body, Catch::Contains("GPUs not supported"));
+  CHECK(a.Call("POST", "/v2/cudasharedmemory/unregister").status == 200);
+  CHECK(a.Call("GET", "/v2/cudasharedmemory/region/c/status").status == 404);
+  CHECK(a.Call("POST", "/v2/systemsharedmemory/status").status == 405);
+  CHECK(a.api->InFlight() == 0);
+  munmap(map, 64);
+  close(fd);
+  shm_unlink(key.c_str());
 }
 
 TEST_CASE("infer: compressed requests and responses", "[http][api]") {

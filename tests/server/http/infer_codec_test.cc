@@ -23,7 +23,8 @@ std::unique_ptr<Parsed> Parse(std::string body, size_t json_length = 0,
   auto p = std::make_unique<Parsed>();
   const size_t n = json_length == 0 ? body.size() : json_length;
   p->buffers.body = std::move(body);
-  p->status = ParseInferRequest(n, max_input_bytes, &p->buffers, &p->request, &p->format);
+  p->status = ParseInferRequest(n, max_input_bytes, /*shared_memory=*/nullptr, &p->buffers,
+                                &p->request, &p->format);
   return p;
 }
 
@@ -172,9 +173,16 @@ TEST_CASE("malformed requests are refused with what was expected", "[http][codec
       {R"({"inputs":[{"name":"A","datatype":"FP8","shape":[1],"data":[1]}]})", "unknown datatype 'FP8'"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","data":[1]}]})", "input 'A' has no 'shape'"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[-1],"data":[1]}]})", "shape dimension -1 is negative"},
-      {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1]}]})", "has neither 'data' nor a 'binary_data_size'"},
+      {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1]}]})",
+       "must have exactly one of 'data', a 'binary_data_size' parameter or a "
+       "'shared_memory_region' parameter; it has none"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],"data":[1],"parameters":{"binary_data_size":4}}]})",
-       "has both 'data' and 'binary_data_size'"},
+       "it has 'data' and 'binary_data_size'"},
+      {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],"parameters":{"shared_memory_region":"r"}}]})",
+       "'shared_memory_region' is set without 'shared_memory_byte_size'"},
+      {R"({"inputs":[],"outputs":[{"name":"O","parameters":{"shared_memory_region":"r",)"
+       R"("shared_memory_byte_size":4,"binary_data":true}}]})",
+       "sets both 'shared_memory_region' and 'binary_data'"},
       {R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]})",
        "the request has no binary part"},
       {R"({"inputs":[],"parameters":{"binary_data_output":1}})", "'binary_data_output' must be true or false"},
@@ -188,7 +196,11 @@ TEST_CASE("malformed requests are refused with what was expected", "[http][codec
     CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(std::string(p->status.message()), Catch::Contains(c.expect));
   }
-  auto shm = Parse(R"({"inputs":[],"outputs":[{"name":"O","parameters":{"classification":2}}]})");
+  auto cls = Parse(R"({"inputs":[],"outputs":[{"name":"O","parameters":{"classification":2}}]})");
+  CHECK(cls->status.code() == absl::StatusCode::kUnimplemented);
+  // Shared memory needs a registry (the server always passes one).
+  auto shm = Parse(R"({"inputs":[{"name":"A","datatype":"FP32","shape":[1],)"
+                   R"("parameters":{"shared_memory_region":"r","shared_memory_byte_size":4}}]})");
   CHECK(shm->status.code() == absl::StatusCode::kUnimplemented);
 }
 
@@ -252,7 +264,72 @@ TEST_CASE("Inference-Header-Content-Length must be a byte count within the body"
     CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(std::string(r.status().message()), Catch::Contains("between 0 and the body size 10"));
   }
-  CHECK(ParseInferHeaderLength(&zero, 10).status().code() == absl::StatusCode::kUnimplemented);
+  // 0 is Triton's raw binary request (ParseRawInferRequest).
+  CHECK(**ParseInferHeaderLength(&zero, 10) == 0);
+}
+
+ModelMetadata OneInputModel(ToriiDataType datatype, std::vector<int64_t> shape,
+                            int64_t max_batch_size) {
+  ModelMetadata m;
+  m.name = "m";
+  m.max_batch_size = max_batch_size;
+  m.inputs.push_back({"IN", datatype, std::move(shape)});
+  m.outputs.push_back({"OUT", datatype, {-1}});
+  return m;
+}
+
+std::unique_ptr<Parsed> ParseRaw(const ModelMetadata& m, std::string body) {
+  auto p = std::make_unique<Parsed>();
+  p->buffers.body = std::move(body);
+  p->status = ParseRawInferRequest(m, &p->buffers, &p->request, &p->format);
+  return p;
+}
+
+TEST_CASE("raw binary request: the body is the one input, its shape deduced as Triton does",
+          "[http][codec]") {
+  const std::string four_floats(16, '\x01');
+  // A batching model with one variable dimension: [1, bytes / 4].
+  auto batched = ParseRaw(OneInputModel(TORII_TYPE_FP32, {-1, -1}, 8), four_floats);
+  REQUIRE(batched->status.ok());
+  REQUIRE(batched->request.inputs.size() == 1);
+  const InferenceInput& in = batched->request.inputs[0];
+  CHECK(in.name == "IN");
+  CHECK(in.datatype == TORII_TYPE_FP32);
+  CHECK(in.shape == Shape{1, 4});
+  // A view into the body, not a copy; outputs come back binary.
+  CHECK(in.data == batched->buffers.body.data());
+  CHECK(in.byte_size == 16);
+  CHECK(batched->format.Binary("OUT"));
+
+  // Fixed dimensions stay as declared; a model that does not batch gets no 1.
+  auto fixed = ParseRaw(OneInputModel(TORII_TYPE_INT32, {2, 2}, 0), four_floats);
+  REQUIRE(fixed->status.ok());
+  CHECK(fixed->request.inputs[0].shape == Shape{2, 2});
+  auto rows = ParseRaw(OneInputModel(TORII_TYPE_INT16, {-1, 2}, 0), four_floats);
+  REQUIRE(rows->status.ok());
+  CHECK(rows->request.inputs[0].shape == Shape{4, 2});
+
+  // BYTES: the body is one element, sent length-prefixed.
+  auto text = ParseRaw(OneInputModel(TORII_TYPE_BYTES, {-1, 1}, 4), "hello");
+  REQUIRE(text->status.ok());
+  CHECK(text->request.inputs[0].shape == Shape{1, 1});
+  CHECK(Raw(text->request.inputs[0]) == std::string("\x05\0\0\0hello", 9));
+}
+
+TEST_CASE("raw binary request: models it cannot describe are refused", "[http][codec]") {
+  ModelMetadata two = OneInputModel(TORII_TYPE_FP32, {4}, 0);
+  two.inputs.push_back({"IN2", TORII_TYPE_FP32, {4}});
+  auto p = ParseRaw(two, std::string(16, '\0'));
+  CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(p->status.message()), Catch::Contains("has 2"));
+
+  p = ParseRaw(OneInputModel(TORII_TYPE_FP32, {-1, -1}, 0), std::string(16, '\0'));
+  CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(p->status.message()), Catch::Contains("more than one variable dimension"));
+
+  p = ParseRaw(OneInputModel(TORII_TYPE_BYTES, {-1, 2}, 8), "ab");
+  CHECK(p->status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(p->status.message()), Catch::Contains("shape [1]"));
 }
 
 // --- responses -------------------------------------------------------------
