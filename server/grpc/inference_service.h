@@ -14,6 +14,7 @@
 #include "server/common/task_pool.h"
 #include "server/manager/inference_core.h"
 #include "server/manager/model_manager.h"
+#include "server/scheduler/inline_execution.h"
 
 namespace torii {
 
@@ -79,6 +80,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   /// PERMISSION_DENIED unless `ctx` carries the header `protocol` requires.
   absl::Status CheckRestricted(const grpc::CallbackServerContext* ctx, const char* protocol) const;
   InferenceCore& core() const { return *options_.core; }
+  /// Inference requests run on the gRPC thread that received them when the
+  /// model has an idle instance and nothing queued, within this budget
+  /// (docs/scheduling.md#threads).
+  InlineBudget* inline_budget() { return &inline_budget_; }
 
  private:
   grpc::ServerUnaryReactor* RepositoryAction(
@@ -90,6 +95,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   std::atomic<bool> started_{false};
   std::atomic<int64_t> in_flight_{0};
   std::unique_ptr<TaskPool> repository_pool_;
+  InlineBudget inline_budget_;
 };
 
 /// The client's deadline on the steady clock the scheduler uses.

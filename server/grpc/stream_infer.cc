@@ -52,6 +52,7 @@ class StreamReactor
       r->RespondError(s);
       return;
     }
+    InlineScope may_run_here(service_->inline_budget());
     service_->core().Infer(std::move(r));
   }
 
