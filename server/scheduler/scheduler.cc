@@ -301,9 +301,8 @@ bool Scheduler::Compatible(const InferenceRequest& a, const InferenceRequest& b)
   return true;
 }
 
-std::vector<Scheduler::Entry> Scheduler::TakeBatchLocked(Clock::time_point now,
-                                                         Clock::time_point* ready_at) {
-  std::vector<Entry> batch;
+void Scheduler::TakeBatchLocked(Clock::time_point now, std::vector<Entry>& batch,
+                                Clock::time_point* ready_at) {
   if (ready_at != nullptr) *ready_at = Clock::time_point::max();
   // Queue-policy DELAY: timed-out requests wait behind the rest.
   if (options_.queue_policy.delay_on_timeout) {
@@ -317,17 +316,18 @@ std::vector<Scheduler::Entry> Scheduler::TakeBatchLocked(Clock::time_point now,
     }
   }
   std::deque<Entry>& q = !queue_.empty() ? queue_ : delayed_;
-  if (q.empty()) return batch;
+  if (q.empty()) return;
 
   if (!options_.batching.dynamic) {
     batch.push_back(std::move(q.front()));
     q.pop_front();
-    return batch;
+    return;
   }
   // Gather compatible requests in arrival order up to max_batch_size rows.
   const InferenceRequest& head = *q.front().request;
   int64_t rows = 0;
-  std::vector<size_t> picked;
+  std::vector<size_t>& picked = picked_;
+  picked.clear();
   for (size_t i = 0; i < q.size(); ++i) {
     const InferenceRequest& r = *q[i].request;
     if (!Compatible(head, r)) continue;
@@ -358,10 +358,9 @@ std::vector<Scheduler::Entry> Scheduler::TakeBatchLocked(Clock::time_point now,
       q.erase(q.begin() + static_cast<std::ptrdiff_t>(picked[k]));
     }
     std::reverse(batch.begin(), batch.end());
-    return batch;
+    return;
   }
   if (ready_at != nullptr) *ready_at = head_ready;
-  return batch;
 }
 
 // Why `e` must not run now: nullptr while it may.
@@ -390,11 +389,9 @@ void Scheduler::AnswerExpired(Entry& e, const char* reason, Clock::time_point no
   }
 }
 
-RequestBatch Scheduler::DropExpired(std::vector<Entry> batch) {
+void Scheduler::DropExpired(std::vector<Entry>& entries, RequestBatch& keep) {
   const Clock::time_point now = Clock::now();
-  RequestBatch keep;
-  keep.reserve(batch.size());
-  for (Entry& e : batch) {
+  for (Entry& e : entries) {
     if (const char* reason = ExpiredReason(e, now)) {
       AnswerExpired(e, reason, now);
     } else {
@@ -402,7 +399,7 @@ RequestBatch Scheduler::DropExpired(std::vector<Entry> batch) {
       keep.push_back(std::move(e.request));
     }
   }
-  return keep;
+  entries.clear();
 }
 
 // Answers queued requests as soon as they must not run any more (their
@@ -466,16 +463,18 @@ bool Scheduler::OtherInstanceReady(size_t instance) const {
   return false;
 }
 
-void Scheduler::ExecuteBatch(size_t instance, std::vector<Entry> entries) {
-  RequestBatch batch = DropExpired(std::move(entries));
+void Scheduler::ExecuteBatch(size_t instance) {
+  Instance& s = instance_[instance];
+  RequestBatch& batch = s.batch;
+  DropExpired(s.entries, batch);
   if (batch.empty()) return;
   int64_t rows = 0;
   for (const auto& r : batch) rows += r->rows;
-  Instance& s = instance_[instance];
   const Clock::time_point start = Clock::now();
   s.busy_since_ns = SteadyNs(start);
   ExecutionBackend::Timing timing;
   model_->Execute(instance, batch, &timing);
+  batch.clear();  // the requests are answered (or moved out by a decoupled runner)
   const int64_t took = SteadyNs(Clock::now()) - s.busy_since_ns.load(std::memory_order_relaxed);
   s.busy_since_ns = 0;
   stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
@@ -490,20 +489,19 @@ void Scheduler::RunInline(size_t instance, Entry entry, InlineBudget* budget) {
   // worker: one caller thread runs one batch at a time.
   InlineScope no_nesting(nullptr);
   const Clock::time_point start = Clock::now();
-  std::vector<Entry> entries;
+  std::vector<Entry>& entries = instance_[instance].entries;
   entries.push_back(std::move(entry));
   Instance* wake = nullptr;
   bool drained = false;
   for (;;) {
-    ExecuteBatch(instance, std::move(entries));
-    entries.clear();
+    ExecuteBatch(instance);
     std::lock_guard<std::mutex> lock(mu_);
     // Requests that queued while this batch ran: take the next batch here
     // rather than wake the worker, for a short while.
     const Clock::time_point now = Clock::now();
     if (!stopping_ && now - start < options_.inline_drain &&
         (!queue_.empty() || !delayed_.empty()) && model_->InstanceReady(instance)) {
-      entries = TakeBatchLocked(now, nullptr);
+      TakeBatchLocked(now, entries, nullptr);
       if (!entries.empty()) {
         // A peer instance may start on the rest meanwhile.
         Instance* peer = WorkerToWakeLocked();
@@ -559,8 +557,8 @@ void Scheduler::WorkerLoop(size_t instance) {
       continue;
     }
     Clock::time_point ready_at;
-    std::vector<Entry> entries = TakeBatchLocked(Clock::now(), &ready_at);
-    if (entries.empty()) {
+    TakeBatchLocked(Clock::now(), s.entries, &ready_at);
+    if (s.entries.empty()) {
       // The batcher waits for more requests or for the head's delay.
       s.worker = WorkerState::kForming;
       s.cv.wait_until(lock, ready_at);
@@ -571,7 +569,7 @@ void Scheduler::WorkerLoop(size_t instance) {
     Instance* peer = WorkerToWakeLocked();  // an idle peer may start on the rest
     lock.unlock();
     if (peer != nullptr) peer->cv.notify_one();
-    ExecuteBatch(instance, std::move(entries));
+    ExecuteBatch(instance);
     lock.lock();
     ReleaseLocked(instance);
     spun = false;

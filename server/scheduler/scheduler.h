@@ -119,20 +119,26 @@ class Scheduler {
     // Steady-clock ns when its current batch started, 0 if idle (read
     // without the lock by stuck_instances()).
     std::atomic<int64_t> busy_since_ns{0};
+    // The batch being taken and run, reused from batch to batch (only the
+    // thread that claims the instance touches them).
+    std::vector<Entry> entries;
+    RequestBatch batch;
   };
   static constexpr size_t kNone = static_cast<size_t>(-1);
 
   void WorkerLoop(size_t instance);
-  // Takes the next batch off the queue if one may run now; otherwise returns
-  // it empty and sets *ready_at to when the batching delay releases the head
-  // (max when nothing is queued).
-  std::vector<Entry> TakeBatchLocked(Clock::time_point now, Clock::time_point* ready_at);
+  // Moves the next batch off the queue into `out` (empty) if one may run
+  // now; otherwise leaves it empty and sets *ready_at to when the batching
+  // delay releases the head (max when nothing is queued).
+  void TakeBatchLocked(Clock::time_point now, std::vector<Entry>& out,
+                       Clock::time_point* ready_at);
   // The idle instance a request may run inline on, or kNone.
   size_t InlineInstanceLocked(const InferenceRequest& request) const;
   // Executes `entry` and, within Options::inline_drain, batches queued
   // meanwhile, on the calling thread; `instance` was claimed for it.
   void RunInline(size_t instance, Entry entry, InlineBudget* budget);
-  void ExecuteBatch(size_t instance, std::vector<Entry> entries);
+  // Runs the instance's `entries` (claimed by the caller) and clears them.
+  void ExecuteBatch(size_t instance);
   void ClaimLocked(size_t instance, bool inline_run);
   void ReleaseLocked(size_t instance);
   // The worker to notify so that queued work finds an instance; null when
@@ -140,9 +146,9 @@ class Scheduler {
   // not ready yet).
   Instance* WorkerToWakeLocked();
   bool OtherInstanceReady(size_t instance) const;
-  // Answers requests that must not run: cancelled, past deadline, rejected on
-  // queue timeout. Returns the ones to execute.
-  RequestBatch DropExpired(std::vector<Entry> batch);
+  // Answers requests of `entries` that must not run: cancelled, past
+  // deadline, rejected on queue timeout. Moves the others into `keep`.
+  void DropExpired(std::vector<Entry>& entries, RequestBatch& keep);
   const char* ExpiredReason(const Entry& e, Clock::time_point now) const;
   void AnswerExpired(Entry& e, const char* reason, Clock::time_point now);
   void ReaperLoop();
@@ -155,6 +161,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::deque<Entry> queue_;
   std::deque<Entry> delayed_;  // timed out under timeout_action DELAY
+  std::vector<size_t> picked_;  // TakeBatchLocked's scratch
   bool stopping_ = false;
   std::vector<std::thread> workers_;
   size_t exited_ = 0;  // workers that left their loop
