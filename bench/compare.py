@@ -287,7 +287,8 @@ def mlp(args, name):
         for label in by_round[rnd]:
             if label not in labels:
                 labels.append(label)
-    order = ["echo", "mlp", "mlp_batching", "mlp_2inst", "mlp_batching_2inst"]
+    order = ["echo", "before_mlp", "mlp", "before_mlp_batching", "mlp_batching", "mlp_2inst",
+             "mlp_batching_2inst"]
     labels.sort(key=lambda l: order.index(l) if l in order else len(order))
 
     def values(label, key):
@@ -328,7 +329,14 @@ def mlp(args, name):
               + " ".join(fmt(v, "{:.0f}") for v in r["per_round_throughput"]))
     targets = []
     ratio, ratios = paired("mlp_batching", "mlp")
+    before_ratio, before_ratios = paired("before_mlp_batching", "before_mlp")
+    if before_ratio is not None:
+        doc["batching_speedup_before"] = {"median": round(before_ratio, 3),
+                                          "per_round": [round(x, 3) for x in before_ratios]}
+        print(f"batching / none, before: {before_ratio:.2f}x "
+              f"(rounds: {', '.join(f'{x:.2f}' for x in before_ratios)})")
     if ratio is not None:
+        print(f"batching / none: {ratio:.2f}x (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
         doc["batching_speedup"] = {"median": round(ratio, 3),
                                    "per_round": [round(x, 3) for x in ratios]}
         targets.append({"target": "dynamic batching >= 4 x no batching on the MLP at c=32",

@@ -320,13 +320,21 @@ mlp_repo() {
 }
 
 # mlp_runs NAME "MODELS..." : each model at c=32, plus echo on the same payload.
+# With TORII_BEFORE, the build there serves the same models too ("before_<model>"),
+# alternated with this build's in every round.
 mlp_runs() {
   local name="$1" models="$2"
   local repo
   repo="$(mlp_repo)"
   start_echo
-  start_torii "${repo}" OPENBLAS_NUM_THREADS="${BENCH_THREADS}" OMP_NUM_THREADS="${BENCH_THREADS}" \
-    MKL_NUM_THREADS="${BENCH_THREADS}"
+  local threads=(OPENBLAS_NUM_THREADS="${BENCH_THREADS}" OMP_NUM_THREADS="${BENCH_THREADS}"
+                 MKL_NUM_THREADS="${BENCH_THREADS}")
+  local before_pid="" before_url=""
+  if [[ -n "${TORII_BEFORE:-}" ]]; then
+    TORII_SERVER="$(cd "${TORII_BEFORE}" && pwd)/bin/torii-server" start_torii "${repo}" "${threads[@]}"
+    before_pid="${TORII_PID}" before_url="${TORII_URL}"
+  fi
+  start_torii "${repo}" "${threads[@]}"
   local dir="${WORK}/${name}"
   mkdir -p "${dir}"
   local m r
@@ -335,6 +343,10 @@ mlp_runs() {
     run_perf "${dir}/echo_r${r}.json" echo "${ECHO_URL}" "${ECHO_PID}" -m mlp \
       --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
     for m in ${models}; do
+      if [[ -n "${before_pid}" ]]; then
+        run_perf "${dir}/before_${m}_r${r}.json" "before_${m}" "${before_url}" "${before_pid}" \
+          -m "${m}" --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
+      fi
       run_perf "${dir}/${m}_r${r}.json" "${m}" "${TORII_URL}" "${TORII_PID}" -m "${m}" \
         --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
     done
@@ -342,7 +354,7 @@ mlp_runs() {
   mkdir -p "${RESULTS}"
   "${PY}" "${ROOT}/bench/compare.py" "${name}" "${dir}" "${RESULTS}/${name}.json" \
     --config "${repo}/mlp_batching/config.pbtxt" \
-    --note "server env OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=${BENCH_THREADS}" \
+    --note "server env OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=${BENCH_THREADS}; TORII_BEFORE=${TORII_BEFORE:-}" \
     || salvage "${dir}" "${name}"
 }
 

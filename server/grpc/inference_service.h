@@ -82,7 +82,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   InferenceCore& core() const { return *options_.core; }
   /// Inference requests run on the gRPC thread that received them when the
   /// model has an idle instance and nothing queued, within this budget
-  /// (docs/scheduling.md#threads).
+  /// (docs/scheduling.md#threads-who-runs-a-request).
   InlineBudget* inline_budget() { return &inline_budget_; }
 
  private:

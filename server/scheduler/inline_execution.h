@@ -1,4 +1,5 @@
-// Running a request on the thread that submitted it (docs/scheduling.md#threads).
+// Running a request on the thread that submitted it
+// (docs/scheduling.md#threads-who-runs-a-request).
 //
 // By default a scheduler hands every request to the worker thread of a runner
 // instance: the caller (a frontend's thread) returns at once, and a runner

@@ -151,7 +151,7 @@ size_t Scheduler::InlineInstanceLocked(const InferenceRequest& request) const {
   if (!queue_.empty() || !delayed_.empty()) return kNone;  // first come, first served
   const int64_t max_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.inline_max_execution).count();
-  if (execution_ns_avg_.load(std::memory_order_relaxed) > max_ns) return kNone;
+  if (slow_share_.load(std::memory_order_relaxed) > 512) return kNone;
   if (options_.batching.dynamic) {
     // Only a request that may run alone at once: it fills the batch, is a
     // preferred size, or the model does not wait for more.
@@ -479,9 +479,15 @@ void Scheduler::ExecuteBatch(size_t instance) {
   s.busy_since_ns = 0;
   stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
                           timing.output_ns);
-  // A moving average over about the last 8 executions, whoever ran them.
-  const int64_t avg = execution_ns_avg_.load(std::memory_order_relaxed);
-  execution_ns_avg_.store(avg + (took - avg) / 8, std::memory_order_relaxed);
+  // Over about the last 8 executions, whoever ran them (races between
+  // instances lose an update now and then: it is a heuristic).
+  const int32_t slow =
+      took > std::chrono::duration_cast<std::chrono::nanoseconds>(options_.inline_max_execution)
+                 .count()
+          ? 1024
+          : 0;
+  const int32_t share = slow_share_.load(std::memory_order_relaxed);
+  slow_share_.store(share + (slow - share) / 8, std::memory_order_relaxed);
 }
 
 void Scheduler::RunInline(size_t instance, Entry entry, InlineBudget* budget) {

@@ -46,10 +46,10 @@ class Scheduler {
     /// Requests submitted under an InlineScope may run on the caller's
     /// thread. Off: every request is handed to a worker.
     bool allow_inline = true;
-    /// Requests run inline only while the model's executions take at most
-    /// this long (a moving average), and not while one of its inline
-    /// executions has already run longer (a runner that hangs inline stops
-    /// its model from taking more caller threads).
+    /// Requests run inline only while most of the model's recent executions
+    /// took at most this long, and not while one of its inline executions
+    /// has already run longer (a runner that hangs inline stops its model
+    /// from taking more caller threads).
     std::chrono::microseconds inline_max_execution{1000};
     /// After its own batch, a caller running inline goes on executing queued
     /// batches (that arrived meanwhile) for up to this long before handing
@@ -177,8 +177,12 @@ class Scheduler {
   size_t instances_ = 0;
   // Bumped by every Enqueue that queues: what a spinning worker watches.
   std::atomic<uint64_t> enqueued_{0};
-  // Moving average of execution times (ns), for Options::inline_max_execution.
-  std::atomic<int64_t> execution_ns_avg_{0};
+  // The share of recent executions longer than Options::inline_max_execution,
+  // a moving average over about 8 executions in 1/1024ths: above one half,
+  // the model's median execution is too long to run inline. (The share, not
+  // the average time, so a few executions stretched by preemption on a busy
+  // machine do not turn inline execution off.)
+  std::atomic<int32_t> slow_share_{0};
 };
 
 }  // namespace torii

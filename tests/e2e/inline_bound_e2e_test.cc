@@ -25,7 +25,7 @@ int GrpcCallbackThreads() {
   return std::max(2, std::min(16, cores / 2));
 }
 
-TEST_CASE("runners that hang on gRPC's threads never take them all: other models and health answer") {
+TEST_CASE("runners hung on gRPC's threads never hold them all: other models still answer") {
   // One hung request per model, on more models than gRPC has callback
   // threads: without a bound each would hold one of them and the server
   // would stop answering anything.

@@ -300,6 +300,14 @@ TEST_CASE("a request cancelled while an instance is busy is answered without wai
 
 // --- running on the caller's thread (InlineScope) -----------------------------
 
+// Waits (bounded) until a caller's thread runs a batch within `budget`.
+void WaitInFlight(const InlineBudget& budget) {
+  for (int i = 0; i < 2000 && budget.in_flight() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  REQUIRE(budget.in_flight() == 1);
+}
+
 TEST_CASE("under an InlineScope an idle model runs the request before Enqueue returns") {
   Harness h("", 8, 1);
   InlineBudget budget(1);
@@ -341,8 +349,7 @@ TEST_CASE("inline execution claims the instance: one instance never runs two bat
   Pending fa;
   std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
   // Wait until the caller's thread runs the batch.
-  for (int i = 0; i < 2000 && budget.in_flight() == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
-  REQUIRE(budget.in_flight() == 1);
+  WaitInFlight(budget);
   // The instance is busy: this one queues (Enqueue returns at once) and runs
   // after it, never beside it.
   std::chrono::steady_clock::duration took{};
@@ -365,8 +372,7 @@ TEST_CASE("the inline budget caps how many callers' threads run batches at once"
   auto b = Fp32Request(*h.m, 1, 1, 0, {{"peers", "2"}});
   Pending fa;
   std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
-  for (int i = 0; i < 2000 && budget.in_flight() == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
-  REQUIRE(budget.in_flight() == 1);
+  WaitInFlight(budget);
   std::chrono::steady_clock::duration took{};
   auto fb = h.SubmitInline(*b, &budget, &took);
   CHECK(took < milliseconds(2000));  // not run here (peers would take up to 10 s)
@@ -392,9 +398,7 @@ TEST_CASE("a model whose inline execution runs too long gets no more callers' th
       auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "200"}});
       Pending fa;
       std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
-      for (int i = 0; i < 2000 && budget.in_flight() == 0; ++i) {
-        std::this_thread::sleep_for(milliseconds(1));
-      }
+      WaitInFlight(budget);
       std::this_thread::sleep_for(milliseconds(20));  // a has run > 1 ms
       std::chrono::steady_clock::duration took{};
       auto fb = h.SubmitInline(*b, &budget, &took);
@@ -410,21 +414,35 @@ TEST_CASE("a model whose inline execution runs too long gets no more callers' th
   }
 }
 
-TEST_CASE("a slow model is not run inline: its moving average of execution time is too long") {
+TEST_CASE("a slow model is not run inline: most of its executions take too long") {
   Harness h("", 8, 1, [](Scheduler::Options& o) {
     o.inline_max_execution = std::chrono::microseconds(5000);
   });
   InlineBudget budget(1);
-  // Three 50 ms executions (on the worker) lift the average over 5 ms.
-  for (int i = 0; i < 3; ++i) {
+  SECTION("eight 10 ms executions (on the worker) make the model slow") {
+    for (int i = 0; i < 8; ++i) {
+      auto slow = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "10"}});
+      REQUIRE(h.Submit(*slow).get().ok());
+    }
+    auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
+    std::chrono::steady_clock::duration took{};
+    auto fb = h.SubmitInline(*b, &budget, &took);
+    CHECK(took < milliseconds(250));
+    CHECK(fb.get().ok());
+  }
+  SECTION("one slow execution among fast ones does not") {
     auto slow = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "50"}});
     REQUIRE(h.Submit(*slow).get().ok());
+    for (int i = 0; i < 3; ++i) {
+      auto fast = Fp32Request(*h.m, 1, 1, 0);
+      REQUIRE(h.Submit(*fast).get().ok());
+    }
+    auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "100"}});
+    std::chrono::steady_clock::duration took{};
+    auto fb = h.SubmitInline(*b, &budget, &took);
+    CHECK(took >= milliseconds(100));  // ran here
+    CHECK(fb.get().ok());
   }
-  auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
-  std::chrono::steady_clock::duration took{};
-  auto fb = h.SubmitInline(*b, &budget, &took);
-  CHECK(took < milliseconds(250));
-  CHECK(fb.get().ok());
 }
 
 TEST_CASE("dynamic batching with a queue delay still batches requests submitted inline") {
@@ -451,13 +469,12 @@ TEST_CASE("dynamic batching with a queue delay still batches requests submitted 
 }
 
 TEST_CASE("a batch running inline is counted stuck and waited for by Drain") {
-  Harness h("parameters { key: \"execution_timeout_ms\" value { string_value: \"50\" } }", 8, 1);
+  Harness h(R"(parameters { key: "execution_timeout_ms" value { string_value: "50" } })", 8, 1);
   InlineBudget budget(1);
   auto a = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "600"}});
   Pending fa;
   std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
-  for (int i = 0; i < 2000 && budget.in_flight() == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
-  REQUIRE(budget.in_flight() == 1);
+  WaitInFlight(budget);
   std::this_thread::sleep_for(milliseconds(150));
   CHECK(h.scheduler->stuck_instances() == 1);
   CHECK_FALSE(h.scheduler->Drain(InferenceRequest::Clock::now() + milliseconds(50)));
