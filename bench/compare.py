@@ -194,7 +194,7 @@ def identity(args):
           "ratio and diff are paired per round (against the echo of the same round)")
     print(f"{'payload':>8} {'c':>3} {'server':>14} | {'req/s':>9} {'ratio':>6} | "
           f"{'p50/p90/p99/p99.9 us':>27} | {'p50 diff':>8} | {'srv us/req':>10} | "
-          f"{'sys':>4} | {'cli cores':>9} | err | stable")
+          f"{'sys':>4} | {'cs/req':>6} | {'cli cores':>9} | err | stable")
     for p in points:
         rows = [("echo", p["echo"])] + list(sides(p))
         for label, t in rows:
@@ -205,6 +205,7 @@ def identity(args):
                   f"{fmt(t.get('p50_diff_us'), '{:+.1f}'):>8} | "
                   f"{fmt(t.get('server_cpu_us_per_request'), '{:.0f}'):>10} | "
                   f"{fmt(t.get('server_sys_us_per_request'), '{:.0f}'):>4} | "
+                  f"{fmt(t.get('server_cs_per_request'), '{:.2f}'):>6} | "
                   f"{fmt(t.get('client_cores'), '{:.2f}'):>9} | "
                   f"{t.get('errors', '-')} | {'y' if t.get('stable') else 'n'}")
         if p.get("torii_over_before") is not None:
@@ -214,8 +215,8 @@ def identity(args):
         print(f"'{label}' as a docs/performance.md table (medians over rounds):")
         print("| payload | c | echo req/s | Torii req/s | Torii / echo | echo µs p50 / p90 / p99 / "
               "p99.9 | Torii µs p50 / p90 / p99 / p99.9 | Δ p50 µs | srv µs/req echo / Torii "
-              "| sys µs echo / Torii |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| sys µs echo / Torii | ctx sw / req echo / Torii |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for p in points:
             e = p["echo"]
             t = p.get("torii") if label == "torii" else p.get("variants", {}).get(label)
@@ -230,14 +231,17 @@ def identity(args):
                   f"{doc_num(e.get('server_cpu_us_per_request'))} / "
                   f"{doc_num(t.get('server_cpu_us_per_request'))} | "
                   f"{doc_num(e.get('server_sys_us_per_request'))} / "
-                  f"{doc_num(t.get('server_sys_us_per_request'))} |")
+                  f"{doc_num(t.get('server_sys_us_per_request'))} | "
+                  f"{fmt(e.get('server_cs_per_request'), '{:.1f}')} / "
+                  f"{fmt(t.get('server_cs_per_request'), '{:.1f}')} |")
     print_targets(targets)
     write(args.out, doc)
 
 
 SUMMARY_KEYS = ("throughput", "p50_us", "p90_us", "p95_us", "p99_us", "p99_9_us", "avg_us",
                 "client_cores", "client_cpu_us_per_request", "server_cores",
-                "server_cpu_us_per_request", "server_sys_us_per_request")
+                "server_cpu_us_per_request", "server_sys_us_per_request",
+                "server_cs_per_request")
 
 
 def doc_num(v, spec="{:,.0f}"):
@@ -270,6 +274,8 @@ def summary(r):
         "server_cores": (r["server_cpu"] or {}).get("cores"),
         "server_cpu_us_per_request": (r["server_cpu"] or {}).get("us_per_request"),
         "server_sys_us_per_request": (r["server_cpu"] or {}).get("system_us_per_request"),
+        # Files from torii-perf before context switches were counted have none.
+        "server_cs_per_request": (r["server_cpu"] or {}).get("context_switches_per_request"),
     }
 
 

@@ -16,6 +16,9 @@ double SelfCpuSeconds();
 struct CpuTimes {
   double user_s = 0;
   double system_s = 0;
+  /// Context switches of all threads (voluntary: a thread slept, e.g. to
+  /// wait for another; involuntary: it was preempted); -1 when unknown.
+  double context_switches = -1;
   double total() const { return user_s + system_s; }
 };
 
@@ -24,6 +27,14 @@ struct CpuTimes {
 absl::StatusOr<CpuTimes> ProcessCpuTimes(int pid);
 /// ProcessCpuTimes(pid).total().
 absl::StatusOr<double> ProcessCpuSeconds(int pid);
+
+/// Voluntary plus involuntary context switches so far of every thread of
+/// process `pid` (the sum over /proc/<pid>/task/*/status). A thread wake-up
+/// per request shows here, where instruction counts cannot see it.
+absl::StatusOr<double> ProcessContextSwitches(int pid);
+/// The voluntary + nonvoluntary context switches in the text of a
+/// /proc/<pid>/status file (0 when absent); exposed for tests.
+double ParseContextSwitches(absl::string_view status);
 
 /// Parses the text of a /proc/<pid>/stat file; exposed for tests.
 absl::StatusOr<CpuTimes> ParseProcStat(absl::string_view stat,
