@@ -79,11 +79,9 @@ absl::StatusOr<CpuTimes> ProcessCpuTimes(int pid) {
 double ParseContextSwitches(absl::string_view status) {
   double n = 0;
   for (absl::string_view line : absl::StrSplit(status, '\n')) {
-    for (absl::string_view key : {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
-      if (!absl::ConsumePrefix(&line, key)) continue;
-      uint64_t v = 0;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) n += static_cast<double>(v);
-    }
+    if (!absl::ConsumePrefix(&line, "voluntary_ctxt_switches:")) continue;
+    uint64_t v = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) n += static_cast<double>(v);
   }
   return n;
 }

@@ -95,7 +95,7 @@ void PrintPoint(std::ostream& out, const PointResult& r, double percentile) {
         n > 0 ? r.server_sys_s * 1e6 / static_cast<double>(n) : 0.0);
   }
   if (r.server_context_switches >= 0) {
-    out << absl::StrFormat("    Server context switches: %.2f per request\n",
+    out << absl::StrFormat("    Server context switches (voluntary): %.2f per request\n",
                            r.server_context_switches_per_request());
   }
   (void)percentile;
