@@ -27,6 +27,15 @@
 # IDENTITY_SIZES ("256 16384" FP32 elements), IDENTITY_LEVELS ("1 16 64"),
 # IDENTITY_NAME (results file name, default identity), HTTP_SIZES ("256
 # 16384"), HTTP_LEVELS ("1 16").
+# Before/after and variants (identity, smoke): TORII_BEFORE=DIR (a second
+# build, e.g. of main: its torii-server is measured as "before", alternated
+# with this build's and the echo in every round), TORII_VARIANTS="NAME:ENV=V
+# ..." (more servers of this build, each with one environment variable set,
+# e.g. "handoff:TORII_SCHEDULER=handoff"), IDENTITY_TARGETS="LABEL=SERVER:MODEL
+# ..." (what is measured; SERVER torii, before, nodd or a variant name; MODEL
+# identity, identity_isolated, identity_batching or identity_batching_500;
+# default "before=before:identity torii=torii:identity", without "before"
+# when TORII_BEFORE is unset).
 #
 # Everything listens on 127.0.0.1 only, on free ports; every process this
 # script starts is stopped on exit (trap).
@@ -179,42 +188,114 @@ identity_repo() {
   fi
 }
 
+# A repository of identity and its variants (same runner, same payloads):
+# identity (as in examples/), identity_isolated (isolation "process"),
+# identity_batching (dynamic batching, no queue delay), identity_batching_500
+# (dynamic batching, 500 us queue delay).
+identity_variants_repo() {
+  local src repo="${WORK}/identity_repository"
+  src="$(identity_repo)/identity/config.pbtxt"
+  [[ -d "${repo}" ]] && { echo "${repo}"; return; }
+  local m
+  for m in identity identity_isolated identity_batching identity_batching_500; do
+    mkdir -p "${repo}/${m}/1"
+    sed "s/^name: \"identity\"/name: \"${m}\"/" "${src}" > "${repo}/${m}/config.pbtxt"
+  done
+  echo 'parameters { key: "isolation" value { string_value: "process" } }' \
+    >> "${repo}/identity_isolated/config.pbtxt"
+  echo 'dynamic_batching { max_queue_delay_microseconds: 0 }' \
+    >> "${repo}/identity_batching/config.pbtxt"
+  echo 'dynamic_batching { max_queue_delay_microseconds: 500 }' \
+    >> "${repo}/identity_batching_500/config.pbtxt"
+  echo "${repo}"
+}
+
+# The Torii servers and models of an identity sweep, as LABEL=SERVER:MODEL
+# (IDENTITY_TARGETS). SERVER is "torii" (this build), "before" (the build
+# in TORII_BEFORE), "nodd" (this build, deadlock detection off) or a
+# TORII_VARIANTS name; MODEL is identity or one of its variants above.
+identity_targets() {
+  if [[ -n "${IDENTITY_TARGETS:-}" ]]; then
+    echo "${IDENTITY_TARGETS}"
+    return
+  fi
+  local t="torii=torii:identity"
+  [[ -n "${TORII_BEFORE:-}" ]] && t="before=before:identity ${t}"
+  [[ "${NO_DEADLOCK_VARIANT:-0}" == 1 ]] && t="${t} toriinodd=nodd:identity"
+  echo "${t}"
+}
+
 # identity_sweep NAME ROUNDS "PAYLOAD_ELEMENTS..." "CONCURRENCIES..." [args]
 identity_sweep() {
   local name="$1" rounds="$2" sizes="$3" levels="$4"; shift 4
   local repo
-  repo="$(identity_repo)"
+  repo="$(identity_variants_repo)"
   start_echo
-  local nodd_pid="" nodd_url="" preload="${BUILD}/lib/libtorii_bench_no_deadlock_detection.so"
-  if [[ "${NO_DEADLOCK_VARIANT:-0}" == 1 ]]; then
-    [[ -f "${preload}" ]] || die "${preload} is not built (target torii_bench_no_deadlock_detection)"
-    start_torii "${repo}" LD_PRELOAD="${preload}"
-    nodd_pid="${TORII_PID}" nodd_url="${TORII_URL}"
+  # The servers the targets name, each started once.
+  local -A server_pid=() server_url=()
+  local targets target label server model variant
+  targets="$(identity_targets)"
+  for target in ${targets}; do
+    server="${target#*=}"; server="${server%%:*}"
+    [[ -n "${server_pid[${server}]:-}" ]] && continue
+    case "${server}" in
+      torii) start_torii "${repo}" ;;
+      before)
+        [[ -n "${TORII_BEFORE:-}" ]] || die "target ${target}: set TORII_BEFORE to a build directory"
+        local before_bin
+        before_bin="$(cd "${TORII_BEFORE}" && pwd)/bin/torii-server"
+        TORII_SERVER="${before_bin}" start_torii "${repo}"
+        ;;
+      nodd)
+        local preload="${BUILD}/lib/libtorii_bench_no_deadlock_detection.so"
+        [[ -f "${preload}" ]] || die "${preload} is not built (target torii_bench_no_deadlock_detection)"
+        start_torii "${repo}" LD_PRELOAD="${preload}"
+        ;;
+      *)
+        # TORII_VARIANTS="NAME:ENV=VALUE ...": this build with one variable set.
+        local found=""
+        for variant in ${TORII_VARIANTS:-}; do
+          [[ "${variant%%:*}" == "${server}" ]] && found="${variant#*:}"
+        done
+        [[ -n "${found}" ]] || die "target ${target}: no server '${server}' (TORII_VARIANTS?)"
+        start_torii "${repo}" "${found}"
+        ;;
+    esac
+    server_pid[${server}]="${TORII_PID}"
+    server_url[${server}]="${TORII_URL}"
+  done
+  # What later steps (smoke's streaming run) use: this build's server.
+  if [[ -n "${server_pid[torii]:-}" ]]; then
+    TORII_PID="${server_pid[torii]}" TORII_URL="${server_url[torii]}"
   fi
-  start_torii "${repo}"
+  echo "targets: ${targets}"
   local dir="${WORK}/${name}"
   mkdir -p "${dir}"
-  local n c r
+  local n c r k
+  local -a order
+  read -r -a order <<< "${targets}"
   for r in $(seq "${rounds}"); do
     for n in ${sizes}; do
       for c in ${levels}; do
         echo "--- identity round ${r}/${rounds}: FP32 [1,${n}] ($((n * 4)) bytes), concurrency ${c}"
-        # Alternate echo and Torii per point, so both see the same machine.
+        # The echo first, then every target; the targets' order rotates from
+        # round to round, so none is always measured right after the echo.
         run_perf "${dir}/echo_${n}_c${c}_r${r}.json" echo "${ECHO_URL}" "${ECHO_PID}" \
           -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
-        run_perf "${dir}/torii_${n}_c${c}_r${r}.json" torii "${TORII_URL}" "${TORII_PID}" \
-          -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
-        if [[ -n "${nodd_pid}" ]]; then
-          run_perf "${dir}/toriinodd_${n}_c${c}_r${r}.json" torii_no_deadlock_detection \
-            "${nodd_url}" "${nodd_pid}" \
-            -m identity --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
-        fi
+        for k in "${!order[@]}"; do
+          target="${order[$(( (k + r - 1) % ${#order[@]} ))]}"
+          label="${target%%=*}"; server="${target#*=}"; model="${server#*:}"; server="${server%%:*}"
+          run_perf "${dir}/${label}_${n}_c${c}_r${r}.json" "${label}" "${server_url[${server}]}" \
+            "${server_pid[${server}]}" \
+            -m "${model}" --input "INPUT0:FP32:1,${n}" --concurrency-range "${c}" "$@"
+        done
       done
     done
   done
   mkdir -p "${RESULTS}"
   "${PY}" "${ROOT}/bench/compare.py" "${name}" "${dir}" "${RESULTS}/${name}.json" \
-    --config "${repo}/identity/config.pbtxt" || salvage "${dir}" "${name}"
+    --config "$(identity_repo)/identity/config.pbtxt" --note "targets: ${targets}; TORII_BEFORE=${TORII_BEFORE:-}; TORII_VARIANTS=${TORII_VARIANTS:-}" \
+    || salvage "${dir}" "${name}"
 }
 
 cmd_identity() {
@@ -288,13 +369,21 @@ mlp_repo() {
 }
 
 # mlp_runs NAME "MODELS..." : each model at c=32, plus echo on the same payload.
+# With TORII_BEFORE, the build there serves the same models too ("before_<model>"),
+# alternated with this build's in every round.
 mlp_runs() {
   local name="$1" models="$2"
   local repo
   repo="$(mlp_repo)"
   start_echo
-  start_torii "${repo}" OPENBLAS_NUM_THREADS="${BENCH_THREADS}" OMP_NUM_THREADS="${BENCH_THREADS}" \
-    MKL_NUM_THREADS="${BENCH_THREADS}"
+  local threads=(OPENBLAS_NUM_THREADS="${BENCH_THREADS}" OMP_NUM_THREADS="${BENCH_THREADS}"
+                 MKL_NUM_THREADS="${BENCH_THREADS}")
+  local before_pid="" before_url=""
+  if [[ -n "${TORII_BEFORE:-}" ]]; then
+    TORII_SERVER="$(cd "${TORII_BEFORE}" && pwd)/bin/torii-server" start_torii "${repo}" "${threads[@]}"
+    before_pid="${TORII_PID}" before_url="${TORII_URL}"
+  fi
+  start_torii "${repo}" "${threads[@]}"
   local dir="${WORK}/${name}"
   mkdir -p "${dir}"
   local m r
@@ -303,6 +392,10 @@ mlp_runs() {
     run_perf "${dir}/echo_r${r}.json" echo "${ECHO_URL}" "${ECHO_PID}" -m mlp \
       --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
     for m in ${models}; do
+      if [[ -n "${before_pid}" ]]; then
+        run_perf "${dir}/before_${m}_r${r}.json" "before_${m}" "${before_url}" "${before_pid}" \
+          -m "${m}" --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
+      fi
       run_perf "${dir}/${m}_r${r}.json" "${m}" "${TORII_URL}" "${TORII_PID}" -m "${m}" \
         --input INPUT__0:FP32:1,256 --concurrency-range 32 $(window_args)
     done
@@ -310,7 +403,7 @@ mlp_runs() {
   mkdir -p "${RESULTS}"
   "${PY}" "${ROOT}/bench/compare.py" "${name}" "${dir}" "${RESULTS}/${name}.json" \
     --config "${repo}/mlp_batching/config.pbtxt" \
-    --note "server env OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=${BENCH_THREADS}" \
+    --note "server env OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=${BENCH_THREADS}; TORII_BEFORE=${TORII_BEFORE:-}" \
     || salvage "${dir}" "${name}"
 }
 

@@ -65,7 +65,7 @@ chain identity_x2 2
 
 port="$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 "$server" --model-repository="$repo" --grpc-address=127.0.0.1 --grpc-port="$port" \
-  --allow-metrics=false > "$work/server.log" 2>&1 &
+  --allow-metrics=false --allow-http=false > "$work/server.log" 2>&1 &
 server_pid=$!
 url="127.0.0.1:$port"
 

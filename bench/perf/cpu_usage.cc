@@ -3,12 +3,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace torii::perf {
 
@@ -70,6 +74,34 @@ absl::StatusOr<CpuTimes> ProcessCpuTimes(int pid) {
   std::stringstream text;
   text << in.rdbuf();
   return ParseProcStat(text.str(), sysconf(_SC_CLK_TCK));
+}
+
+double ParseContextSwitches(absl::string_view status) {
+  double n = 0;
+  for (absl::string_view line : absl::StrSplit(status, '\n')) {
+    if (!absl::ConsumePrefix(&line, "voluntary_ctxt_switches:")) continue;
+    uint64_t v = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) n += static_cast<double>(v);
+  }
+  return n;
+}
+
+absl::StatusOr<double> ProcessContextSwitches(int pid) {
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return absl::NotFoundError(absl::StrCat("no process ", pid));
+  double total = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    // A thread that ended meanwhile is simply not counted.
+    std::ifstream in(absl::StrCat(dir, "/", e->d_name, "/status"));
+    if (!in) continue;
+    std::stringstream text;
+    text << in.rdbuf();
+    total += ParseContextSwitches(text.str());
+  }
+  closedir(d);
+  return total;
 }
 
 }  // namespace torii::perf

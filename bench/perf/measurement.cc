@@ -19,6 +19,7 @@ struct Window {
   double client_cpu_s = 0;
   double server_cpu_s = -1;
   double server_sys_s = -1;
+  double server_cs = -1;
 };
 
 // The server's CPU times, or negative ones without --server-pid (or when the
@@ -26,13 +27,19 @@ struct Window {
 CpuTimes ServerCpu(int pid) {
   if (pid <= 0) return {-1, -1};
   auto cpu = ProcessCpuTimes(pid);
-  return cpu.ok() ? *cpu : CpuTimes{-1, -1};
+  if (!cpu.ok()) return CpuTimes{-1, -1};
+  auto cs = ProcessContextSwitches(pid);
+  cpu->context_switches = cs.ok() ? *cs : -1;
+  return *cpu;
 }
 
 void SetServerCpu(const CpuTimes& before, const CpuTimes& after, Window* w) {
   if (before.user_s >= 0 && after.user_s >= 0) {
     w->server_cpu_s = after.total() - before.total();
     w->server_sys_s = after.system_s - before.system_s;
+  }
+  if (before.context_switches >= 0 && after.context_switches >= 0) {
+    w->server_cs = after.context_switches - before.context_switches;
   }
 }
 
@@ -84,8 +91,8 @@ PointResult Finish(PointResult r, std::vector<Window>& windows,
                      ? windows.size() - kStableWindows
                      : 0;
   WindowData merged;
-  bool server_ok = true;
-  double server_cpu = 0, server_sys = 0;
+  bool server_ok = true, cs_ok = true;
+  double server_cpu = 0, server_sys = 0, server_cs = 0;
   for (size_t i = first; i < windows.size(); ++i) {
     merged.Merge(windows[i].data);
     r.duration_s += windows[i].seconds;
@@ -93,11 +100,14 @@ PointResult Finish(PointResult r, std::vector<Window>& windows,
     server_ok = server_ok && windows[i].server_cpu_s >= 0;
     server_cpu += windows[i].server_cpu_s;
     server_sys += windows[i].server_sys_s;
+    cs_ok = cs_ok && windows[i].server_cs >= 0;
+    server_cs += windows[i].server_cs;
   }
   for (const Window& w : windows) r.windows.push_back(Figures(w, percentile));
   r.trials = static_cast<int>(windows.size());
   r.server_cpu_s = server_ok ? server_cpu : -1;
   r.server_sys_s = server_ok ? server_sys : -1;
+  r.server_context_switches = cs_ok ? server_cs : -1;
   r.success = merged.success;
   r.errors = merged.errors;
   r.first_error = merged.first_error;
@@ -198,6 +208,13 @@ double PointResult::server_cpu_us_per_request() const {
   uint64_t n = success + error_count();
   return n > 0 && server_cpu_s >= 0
              ? server_cpu_s * 1e6 / static_cast<double>(n)
+             : -1;
+}
+
+double PointResult::server_context_switches_per_request() const {
+  uint64_t n = success + error_count();
+  return n > 0 && server_context_switches >= 0
+             ? server_context_switches / static_cast<double>(n)
              : -1;
 }
 

@@ -65,6 +65,9 @@ struct PointResult {
   double client_cpu_s = 0;  ///< this process, over the reported windows
   double server_cpu_s = -1;  ///< --server-pid, over the reported windows
   double server_sys_s = -1;  ///< the kernel-mode part of server_cpu_s
+  /// --server-pid: the server's context switches (all threads) over the
+  /// reported windows; -1 when unknown.
+  double server_context_switches = -1;
   /// Non-empty when the point could not be measured (a failed
   /// on_count_start/on_count_end hook); the figures are then incomplete.
   std::string setup_error;
@@ -76,6 +79,8 @@ struct PointResult {
   /// CPU microseconds per completed request (successes + errors).
   double client_cpu_us_per_request() const;
   double server_cpu_us_per_request() const;
+  /// Server context switches per request, -1 when unknown.
+  double server_context_switches_per_request() const;
 };
 
 /// Measures one closed-loop point at `concurrency`.

@@ -94,6 +94,10 @@ void PrintPoint(std::ostream& out, const PointResult& r, double percentile) {
         r.server_cores(), r.server_cpu_us_per_request(),
         n > 0 ? r.server_sys_s * 1e6 / static_cast<double>(n) : 0.0);
   }
+  if (r.server_context_switches >= 0) {
+    out << absl::StrFormat("    Server context switches (voluntary): %.2f per request\n",
+                           r.server_context_switches_per_request());
+  }
   (void)percentile;
 }
 
@@ -200,6 +204,10 @@ std::string JsonReport(const RunInfo& info,
                           ? r.server_sys_s * 1e6 /
                                 static_cast<double>(r.success + r.error_count())
                           : 0.0),
+                  r.server_context_switches >= 0
+                      ? absl::StrCat(", \"context_switches_per_request\": ",
+                                     Num(r.server_context_switches_per_request()))
+                      : std::string(),
                   "}")
             : std::string("null"),
         "}");

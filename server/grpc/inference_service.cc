@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -279,10 +280,20 @@ InferenceRequest::Clock::time_point SteadyDeadline(const CallbackServerContext* 
          std::chrono::duration_cast<InferenceRequest::Clock::duration>(left);
 }
 
+// gRPC 1.51 runs callback-API handlers on max(2, min(16, cores / 2))
+// threads. Runners may hold at most half of them at once (at least one), so a
+// runner that hangs inline always leaves gRPC threads to serve other models.
+static int GrpcInlineBudget() {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int callback_threads = std::max(2, std::min(16, cores / 2));
+  return std::max(1, callback_threads / 2);
+}
+
 InferenceService::InferenceService(Options options)
     : options_(std::move(options)),
       repository_pool_(std::make_unique<TaskPool>(options_.repository_threads,
-                                                   /*max_queued=*/64)) {
+                                                   /*max_queued=*/64)),
+      inline_budget_(GrpcInlineBudget()) {
   shared_memory_ = options_.shared_memory;
   if (shared_memory_ == nullptr) {
     own_shared_memory_ = std::make_unique<SystemSharedMemory>();
@@ -390,6 +401,7 @@ ServerUnaryReactor* InferenceService::ModelInfer(CallbackServerContext* ctx,
     r->RespondError(s);
     return reactor;
   }
+  InlineScope may_run_here(&inline_budget_);
   options_.core->Infer(std::move(r));
   return reactor;
 }

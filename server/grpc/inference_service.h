@@ -18,6 +18,7 @@
 #include "server/manager/model_manager.h"
 #include "server/manager/server_readiness.h"
 #include "server/manager/system_shared_memory.h"
+#include "server/scheduler/inline_execution.h"
 
 namespace torii {
 
@@ -110,6 +111,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   InferenceCore& core() const { return *options_.core; }
   /// The shared-memory regions requests may name.
   SystemSharedMemory& shared_memory() const { return *shared_memory_; }
+  /// Inference requests run on the gRPC thread that received them when the
+  /// model has an idle instance and nothing queued, within this budget
+  /// (docs/scheduling.md#threads-who-runs-a-request).
+  InlineBudget* inline_budget() { return &inline_budget_; }
 
  private:
   grpc::ServerUnaryReactor* RepositoryAction(
@@ -122,6 +127,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   std::unique_ptr<TaskPool> repository_pool_;
   std::unique_ptr<SystemSharedMemory> own_shared_memory_;
   SystemSharedMemory* shared_memory_ = nullptr;
+  InlineBudget inline_budget_;
 };
 
 /// The client's deadline on the steady clock the scheduler uses.

@@ -204,6 +204,7 @@ class StreamReactor
       r->RespondError(st);
       return;
     }
+    InlineScope may_run_here(service_->inline_budget());
     service_->core().Infer(std::move(r));
   }
 

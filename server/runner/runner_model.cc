@@ -77,7 +77,9 @@ absl::StatusOr<std::unique_ptr<RunnerModel>> RunnerModel::Create(
       return sym.instance_create(m->model_state_, i, &inst);
     }));
     m->instances_.push_back(inst);
+    m->scratch_.push_back(std::make_unique<Scratch>());
   }
+  m->call_context_ = absl::StrCat("model '", options.name, "': ");
   return m;
 }
 
@@ -125,8 +127,9 @@ void RunnerModel::BuildInputs(ToriiBatch& batch) const {
   }
 }
 
-std::vector<absl::Status> RunnerModel::CheckOutputs(const ToriiBatch& batch) const {
-  std::vector<absl::Status> checked(batch.outputs.size());
+void RunnerModel::CheckOutputs(const ToriiBatch& batch,
+                               std::vector<absl::Status>& checked) const {
+  checked.assign(batch.outputs.size(), absl::OkStatus());
   for (size_t k = 0; k < batch.outputs.size(); ++k) {
     const ToriiBatch::Output& out = batch.outputs[k];
     if (!batch.requested[k]) continue;
@@ -143,7 +146,6 @@ std::vector<absl::Status> RunnerModel::CheckOutputs(const ToriiBatch& batch) con
       if (!s.ok()) checked[k] = absl::InternalError(s.message());
     }
   }
-  return checked;
 }
 
 absl::Status RunnerModel::ScatterOutputs(ToriiBatch& batch, size_t r, int64_t row_offset,
@@ -183,12 +185,13 @@ absl::Status RunnerModel::ScatterOutputs(ToriiBatch& batch, size_t r, int64_t ro
   return absl::OkStatus();
 }
 
-void RunnerModel::AnswerRequests(ToriiBatch& batch, const std::vector<int64_t>& row_offsets,
-                                 const absl::Status& status) {
+void RunnerModel::AnswerRequests(Scratch& scratch, const absl::Status& status) {
+  ToriiBatch& batch = scratch.batch;
   RequestBatch& reqs = *batch.requests;
   // Outputs are checked once per batch, not once per request.
-  const std::vector<absl::Status> checked =
-      status.ok() ? CheckOutputs(batch) : std::vector<absl::Status>();
+  std::vector<absl::Status>& checked = scratch.checked;
+  checked.clear();
+  if (status.ok()) CheckOutputs(batch, checked);
   for (size_t r = 0; r < reqs.size(); ++r) {
     // Taken over by a sender: the runner answers it.
     if (reqs[r] == nullptr || batch.senders[r] != nullptr) continue;
@@ -204,7 +207,7 @@ void RunnerModel::AnswerRequests(ToriiBatch& batch, const std::vector<int64_t>& 
     std::unique_ptr<InferenceResponse> response;
     if (s.ok()) {
       response = req.NewResponse();
-      s = ScatterOutputs(batch, r, row_offsets[r], *response);
+      s = ScatterOutputs(batch, r, scratch.row_offsets[r], *response);
     }
     if (s.ok()) {
       req.Respond(std::move(response), /*final=*/true);
@@ -216,9 +219,12 @@ void RunnerModel::AnswerRequests(ToriiBatch& batch, const std::vector<int64_t>& 
 
 void RunnerModel::Execute(size_t instance, RequestBatch& requests, Timing* timing) {
   const Clock::time_point t0 = Clock::now();
-  ToriiBatch batch;
+  Scratch& scratch = *scratch_[instance];
+  ToriiBatch& batch = scratch.batch;
   batch.model = &model_;
   batch.requests = &requests;
+  batch.total_rows = 0;
+  batch.deadline_ns = 0;
   for (const auto& r : requests) {
     batch.total_rows += r->rows;
     if (r->deadline != Clock::time_point::max()) {
@@ -236,19 +242,28 @@ void RunnerModel::Execute(size_t instance, RequestBatch& requests, Timing* timin
   }
   batch.failed.assign(requests.size(), absl::OkStatus());
   batch.senders.resize(requests.size());
-  std::vector<int64_t> row_offsets(requests.size());
+  std::vector<int64_t>& row_offsets = scratch.row_offsets;
+  row_offsets.assign(requests.size(), 0);
   for (size_t r = 1; r < requests.size(); ++r) {
     row_offsets[r] = row_offsets[r - 1] + requests[r - 1]->rows;
   }
 
   const Clock::time_point t1 = Clock::now();
-  const absl::Status status = CallRunner(absl::StrCat("model '", model_.name, "': "), [&] {
+  const absl::Status status = CallRunner(call_context_, [&] {
     return library_->symbols().instance_execute(instances_[instance], &batch);
   });
   const Clock::time_point t2 = Clock::now();
   // Requests a runner took over live on in their senders.
   HandOverTakenRequests(&batch);
-  AnswerRequests(batch, row_offsets, status);
+  AnswerRequests(scratch, status);
+  // Let go of everything this batch held (buffers, senders, the requests);
+  // the vectors keep their capacity for the next batch.
+  batch.requests = nullptr;
+  batch.direct_response.reset();
+  batch.inputs.clear();
+  batch.outputs.clear();
+  batch.failed.clear();
+  batch.senders.clear();
   if (timing != nullptr) *timing = Timing::Between(t0, t1, t2, Clock::now());
 }
 

@@ -59,13 +59,22 @@ class RunnerModel : public ExecutionBackend {
  private:
   explicit RunnerModel(std::shared_ptr<RunnerLibrary> library) : library_(std::move(library)) {}
 
+  // What one instance's batches reuse: an instance runs one batch at a
+  // time, so the vectors keep their capacity from batch to batch instead of
+  // being allocated for each.
+  struct Scratch {
+    ToriiBatch batch;
+    std::vector<int64_t> row_offsets;
+    std::vector<absl::Status> checked;
+  };
+
   void BuildInputs(ToriiBatch& batch) const;
-  // Per declared output: OK, or why no request may receive it (missing, or
-  // malformed BYTES). Only outputs some request asked for are checked.
-  std::vector<absl::Status> CheckOutputs(const ToriiBatch& batch) const;
+  // Per declared output, into `checked`: OK, or why no request may receive
+  // it (missing, or malformed BYTES). Only outputs some request asked for
+  // are checked.
+  void CheckOutputs(const ToriiBatch& batch, std::vector<absl::Status>& checked) const;
   // Answers every request the runner did not take over.
-  void AnswerRequests(ToriiBatch& batch, const std::vector<int64_t>& row_offsets,
-                      const absl::Status& status);
+  void AnswerRequests(Scratch& scratch, const absl::Status& status);
   // Request `r`'s rows of the batch outputs (starting at `row_offset`).
   absl::Status ScatterOutputs(ToriiBatch& batch, size_t r, int64_t row_offset,
                               InferenceResponse& response) const;
@@ -75,6 +84,8 @@ class RunnerModel : public ExecutionBackend {
   void* model_state_ = nullptr;
   bool loaded_ = false;  // model_load succeeded: model_unload is owed
   std::vector<void*> instances_;
+  std::vector<std::unique_ptr<Scratch>> scratch_;  // per instance
+  std::string call_context_;  // "model '<name>': ", prefixed to runner errors
 };
 
 }  // namespace torii

@@ -1,8 +1,11 @@
 #include "server/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace torii {
 namespace {
@@ -17,6 +20,33 @@ uint64_t Ns(std::chrono::steady_clock::duration d) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
+// TORII_SCHEDULER: "handoff", "inline", "drain=US", "spin=US", "inline_max=US".
+void ApplyEnvironment(Scheduler::Options& o) {
+  const char* env = std::getenv("TORII_SCHEDULER");
+  if (env == nullptr) return;
+  for (absl::string_view item : absl::StrSplit(env, ',', absl::SkipEmpty())) {
+    const size_t eq = item.find('=');
+    const absl::string_view key = item.substr(0, eq);
+    int64_t us = 0;
+    const bool number = eq != absl::string_view::npos && absl::SimpleAtoi(item.substr(eq + 1), &us);
+    if (key == "handoff") o.allow_inline = false;
+    if (key == "inline") o.allow_inline = true;
+    if (key == "drain" && number) o.inline_drain = std::chrono::microseconds(us);
+    if (key == "spin" && number) o.worker_spin = std::chrono::microseconds(us);
+    if (key == "inline_max" && number) o.inline_max_execution = std::chrono::microseconds(us);
+  }
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+int64_t SteadyNs(Scheduler::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
 Scheduler::Options Scheduler::FromSpec(const ModelSpec& spec) {
@@ -26,14 +56,14 @@ Scheduler::Options Scheduler::FromSpec(const ModelSpec& spec) {
   o.batching = spec.batching;
   o.queue_policy = spec.queue_policy;
   o.stuck_after = spec.execution_timeout;
+  ApplyEnvironment(o);
   return o;
 }
 
 Scheduler::Scheduler(Options options, ExecutionBackend* model, ModelStatistics* stats)
     : options_(std::move(options)), model_(model), stats_(stats) {
   instances_ = model_->instance_count();
-  busy_since_ns_.reset(new std::atomic<int64_t>[instances_]);
-  for (size_t i = 0; i < instances_; ++i) busy_since_ns_[i] = 0;
+  instance_.reset(new Instance[instances_]);
   for (size_t i = 0; i < instances_; ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
@@ -71,12 +101,24 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
                          outcome.ok() ? nullptr
                                       : ModelStatistics::FailureReason(outcome, r->failure_reason));
   };
+  InlineBudget* budget = options_.allow_inline ? InlineScope::Current() : nullptr;
+  Instance* wake = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) {
       r->on_final = nullptr;
       return absl::UnavailableError(
           absl::StrCat("model '", options_.model_name, "' is shutting down"));
+    }
+    if (budget != nullptr) {
+      const size_t instance = InlineInstanceLocked(*r);
+      if (instance != kNone && budget->TryAcquire()) {
+        ClaimLocked(instance, /*inline_run=*/true);
+        lock.unlock();
+        e.request = std::move(request);
+        RunInline(instance, std::move(e), budget);
+        return absl::OkStatus();
+      }
     }
     const size_t max_queue = policy.max_queue_size;
     if (max_queue > 0 && queue_.size() + delayed_.size() >= max_queue) {
@@ -88,6 +130,7 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
     const Clock::time_point expiry = std::min(e.timeout, r->deadline);
     e.request = std::move(request);
     queue_.push_back(std::move(e));
+    enqueued_.fetch_add(1, std::memory_order_release);
     if (expiry < next_expiry_) {
       next_expiry_ = expiry;
       reaper_cv_.notify_one();
@@ -98,9 +141,96 @@ absl::Status Scheduler::Enqueue(std::unique_ptr<InferenceRequest>& request) {
       // for every request would cost a thread wake-up each.)
       reaper_cv_.notify_one();
     }
+    wake = WorkerToWakeLocked();
   }
-  cv_.notify_one();
+  if (wake != nullptr) wake->cv.notify_one();
   return absl::OkStatus();
+}
+
+size_t Scheduler::InlineInstanceLocked(const InferenceRequest& request) const {
+  if (!queue_.empty() || !delayed_.empty()) return kNone;  // first come, first served
+  const int64_t max_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.inline_max_execution).count();
+  if (slow_share_.load(std::memory_order_relaxed) > 512) return kNone;
+  if (options_.batching.dynamic) {
+    // Only a request that may run alone at once: it fills the batch, is a
+    // preferred size, or the model does not wait for more.
+    const bool alone = options_.batching.max_queue_delay.count() == 0 ||
+                       request.rows >= options_.max_batch_size ||
+                       options_.batching.preferred_batch_sizes.count(request.rows) != 0;
+    if (!alone) return kNone;
+  }
+  size_t pick = kNone;
+  int64_t now_ns = 0;
+  for (size_t i = 0; i < instances_; ++i) {
+    const Instance& s = instance_[i];
+    if (s.busy) {
+      if (!s.inline_run) continue;
+      // The watchdog: an inline execution of this model has run too long
+      // (a hung runner?): more requests must not follow it onto callers'
+      // threads.
+      if (now_ns == 0) now_ns = SteadyNs(Clock::now());
+      const int64_t since = s.busy_since_ns.load(std::memory_order_relaxed);
+      if (since != 0 && now_ns - since > max_ns) return kNone;
+      continue;
+    }
+    if (pick == kNone && model_->InstanceReady(i)) pick = i;
+  }
+  return pick;
+}
+
+void Scheduler::ClaimLocked(size_t instance, bool inline_run) {
+  Instance& s = instance_[instance];
+  s.busy = true;
+  s.inline_run = inline_run;
+  ++busy_;
+  if (inline_run) ++inline_running_;
+}
+
+void Scheduler::ReleaseLocked(size_t instance) {
+  Instance& s = instance_[instance];
+  if (s.inline_run) --inline_running_;
+  s.busy = false;
+  s.inline_run = false;
+  --busy_;
+}
+
+Scheduler::Instance* Scheduler::WorkerToWakeLocked() {
+  if (queue_.empty() && delayed_.empty()) return nullptr;
+  Instance* idle = nullptr;
+  Instance* forming = nullptr;
+  for (size_t i = 0; i < instances_; ++i) {
+    Instance& s = instance_[i];
+    if (s.busy) continue;
+    switch (s.worker) {
+      case WorkerState::kSpinning:
+        return nullptr;  // it sees the new work by itself
+      case WorkerState::kForming:
+        forming = &s;
+        break;
+      case WorkerState::kIdle:
+        // Prefer an instance that can execute (its runner process is up).
+        if (idle == nullptr || (model_->InstanceReady(i) && !model_->InstanceReady(
+                                    static_cast<size_t>(idle - instance_.get())))) {
+          idle = &s;
+        }
+        break;
+      case WorkerState::kBusy:
+        break;  // between batches: it looks at the queue before waiting
+    }
+  }
+  if (forming == nullptr) return idle;
+  // A worker is waiting for the batching delay of the queue's head: it
+  // takes the batch when the delay ends. Wake it earlier only when the queue
+  // may hold a full or preferred batch now (it checks exactly), and leave
+  // idle peers asleep: they would only wait for the same head.
+  if (!options_.batching.preferred_batch_sizes.empty()) return forming;
+  int64_t rows = 0;
+  for (const Entry& e : queue_) {
+    rows += e.request->rows;
+    if (rows >= options_.max_batch_size) return forming;
+  }
+  return nullptr;
 }
 
 void Scheduler::Stop() {
@@ -108,14 +238,14 @@ void Scheduler::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  for (size_t i = 0; i < instances_; ++i) instance_[i].cv.notify_all();
   reaper_cv_.notify_all();
 }
 
 bool Scheduler::Drain(Clock::time_point deadline) {
   Stop();
   std::unique_lock<std::mutex> lock(mu_);
-  auto done = [&] { return exited_ == workers_.size(); };
+  auto done = [&] { return exited_ == workers_.size() && inline_running_ == 0; };
   if (deadline == Clock::time_point::max()) {
     exited_cv_.wait(lock, done);
   } else if (!exited_cv_.wait_until(lock, deadline, done)) {
@@ -143,12 +273,13 @@ void Scheduler::FailQueued(const absl::Status& status) {
 void Scheduler::Shutdown() { Drain(Clock::time_point::max()); }
 
 size_t Scheduler::stuck_instances() const {
-  const int64_t now = Clock::now().time_since_epoch().count();
   if (options_.stuck_after.count() == 0) return 0;
-  const int64_t limit = std::chrono::duration_cast<Clock::duration>(options_.stuck_after).count();
+  const int64_t now = SteadyNs(Clock::now());
+  const int64_t limit =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.stuck_after).count();
   size_t stuck = 0;
   for (size_t i = 0; i < instances_; ++i) {
-    const int64_t since = busy_since_ns_[i].load();
+    const int64_t since = instance_[i].busy_since_ns.load();
     if (since != 0 && now - since > limit) ++stuck;
   }
   return stuck;
@@ -170,69 +301,66 @@ bool Scheduler::Compatible(const InferenceRequest& a, const InferenceRequest& b)
   return true;
 }
 
-std::vector<Scheduler::Entry> Scheduler::NextBatch(std::unique_lock<std::mutex>& lock) {
-  std::vector<Entry> batch;
-  for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !delayed_.empty(); });
-    const Clock::time_point now = Clock::now();
-    // Queue-policy DELAY: timed-out requests wait behind the rest.
-    if (options_.queue_policy.delay_on_timeout) {
-      for (auto it = queue_.begin(); it != queue_.end();) {
-        if (it->timeout <= now) {
-          delayed_.push_back(std::move(*it));
-          it = queue_.erase(it);
-        } else {
-          ++it;
-        }
+void Scheduler::TakeBatchLocked(Clock::time_point now, std::vector<Entry>& batch,
+                                Clock::time_point* ready_at) {
+  if (ready_at != nullptr) *ready_at = Clock::time_point::max();
+  // Queue-policy DELAY: timed-out requests wait behind the rest.
+  if (options_.queue_policy.delay_on_timeout) {
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->timeout <= now) {
+        delayed_.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
       }
     }
-    std::deque<Entry>& q = !queue_.empty() ? queue_ : delayed_;
-    if (q.empty()) return batch;  // stopping and drained
-
-    if (!options_.batching.dynamic) {
-      batch.push_back(std::move(q.front()));
-      q.pop_front();
-      return batch;
-    }
-    // Gather compatible requests in arrival order up to max_batch_size rows.
-    const InferenceRequest& head = *q.front().request;
-    int64_t rows = 0;
-    std::vector<size_t> picked;
-    for (size_t i = 0; i < q.size(); ++i) {
-      const InferenceRequest& r = *q[i].request;
-      if (!Compatible(head, r)) continue;
-      if (rows + r.rows > options_.max_batch_size) break;
-      rows += r.rows;
-      picked.push_back(i);
-    }
-    const bool full = rows >= options_.max_batch_size;
-    // Triton's rule: run now if a preferred size can be formed; take the
-    // largest preferred size the gathered requests add up to exactly.
-    if (!full && !options_.batching.preferred_batch_sizes.empty()) {
-      int64_t prefix = 0;
-      size_t cut = 0;
-      for (size_t k = 0; k < picked.size(); ++k) {
-        prefix += q[picked[k]].request->rows;
-        if (options_.batching.preferred_batch_sizes.count(prefix) != 0) cut = k + 1;
-      }
-      if (cut > 0) picked.resize(cut);
-    }
-    int64_t picked_rows = 0;
-    for (size_t k : picked) picked_rows += q[k].request->rows;
-    const bool preferred = options_.batching.preferred_batch_sizes.count(picked_rows) != 0;
-    const Clock::time_point ready_at = head.arrival + options_.batching.max_queue_delay;
-    if (full || preferred || now >= ready_at || stopping_) {
-      // Take picked entries (indices ascending) out of the queue.
-      for (size_t k = picked.size(); k-- > 0;) {
-        batch.push_back(std::move(q[picked[k]]));
-        q.erase(q.begin() + static_cast<std::ptrdiff_t>(picked[k]));
-      }
-      std::reverse(batch.begin(), batch.end());
-      return batch;
-    }
-    // Wait for more requests or for the head's delay to run out.
-    cv_.wait_until(lock, ready_at);
   }
+  std::deque<Entry>& q = !queue_.empty() ? queue_ : delayed_;
+  if (q.empty()) return;
+
+  if (!options_.batching.dynamic) {
+    batch.push_back(std::move(q.front()));
+    q.pop_front();
+    return;
+  }
+  // Gather compatible requests in arrival order up to max_batch_size rows.
+  const InferenceRequest& head = *q.front().request;
+  int64_t rows = 0;
+  std::vector<size_t>& picked = picked_;
+  picked.clear();
+  for (size_t i = 0; i < q.size(); ++i) {
+    const InferenceRequest& r = *q[i].request;
+    if (!Compatible(head, r)) continue;
+    if (rows + r.rows > options_.max_batch_size) break;
+    rows += r.rows;
+    picked.push_back(i);
+  }
+  const bool full = rows >= options_.max_batch_size;
+  // Triton's rule: run now if a preferred size can be formed; take the
+  // largest preferred size the gathered requests add up to exactly.
+  if (!full && !options_.batching.preferred_batch_sizes.empty()) {
+    int64_t prefix = 0;
+    size_t cut = 0;
+    for (size_t k = 0; k < picked.size(); ++k) {
+      prefix += q[picked[k]].request->rows;
+      if (options_.batching.preferred_batch_sizes.count(prefix) != 0) cut = k + 1;
+    }
+    if (cut > 0) picked.resize(cut);
+  }
+  int64_t picked_rows = 0;
+  for (size_t k : picked) picked_rows += q[k].request->rows;
+  const bool preferred = options_.batching.preferred_batch_sizes.count(picked_rows) != 0;
+  const Clock::time_point head_ready = head.arrival + options_.batching.max_queue_delay;
+  if (full || preferred || now >= head_ready || stopping_) {
+    // Take picked entries (indices ascending) out of the queue.
+    for (size_t k = picked.size(); k-- > 0;) {
+      batch.push_back(std::move(q[picked[k]]));
+      q.erase(q.begin() + static_cast<std::ptrdiff_t>(picked[k]));
+    }
+    std::reverse(batch.begin(), batch.end());
+    return;
+  }
+  if (ready_at != nullptr) *ready_at = head_ready;
 }
 
 // Why `e` must not run now: nullptr while it may.
@@ -261,11 +389,9 @@ void Scheduler::AnswerExpired(Entry& e, const char* reason, Clock::time_point no
   }
 }
 
-RequestBatch Scheduler::DropExpired(std::vector<Entry> batch) {
+void Scheduler::DropExpired(std::vector<Entry>& entries, RequestBatch& keep) {
   const Clock::time_point now = Clock::now();
-  RequestBatch keep;
-  keep.reserve(batch.size());
-  for (Entry& e : batch) {
+  for (Entry& e : entries) {
     if (const char* reason = ExpiredReason(e, now)) {
       AnswerExpired(e, reason, now);
     } else {
@@ -273,7 +399,7 @@ RequestBatch Scheduler::DropExpired(std::vector<Entry> batch) {
       keep.push_back(std::move(e.request));
     }
   }
-  return keep;
+  entries.clear();
 }
 
 // Answers queued requests as soon as they must not run any more (their
@@ -330,47 +456,133 @@ void Scheduler::ReaperLoop() {
   }
 }
 
-void Scheduler::WorkerLoop(size_t instance) {
-  bool was_busy = false;
-  for (;;) {
-    std::vector<Entry> entries;
-    bool more = false;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (was_busy) --busy_;
-      // An instance whose own runner process is down leaves the work to the
-      // others while any of them can take it.
-      while (!model_->InstanceReady(instance) && !stopping_) {
-        bool other_ready = false;
-        for (size_t i = 0; i < instances_ && !other_ready; ++i) {
-          other_ready = i != instance && model_->InstanceReady(i);
-        }
-        if (!other_ready) break;
-        cv_.wait_for(lock, std::chrono::milliseconds(20));
-      }
-      entries = NextBatch(lock);
-      if (entries.empty()) {
-        ++exited_;
-        exited_cv_.notify_all();
-        return;
-      }
-      more = !queue_.empty() || !delayed_.empty();
-      ++busy_;
-      was_busy = true;
-    }
-    if (more) cv_.notify_one();  // let an idle peer instance start on the rest
-    RequestBatch batch = DropExpired(std::move(entries));
-    if (batch.empty()) continue;
-    int64_t rows = 0;
-    for (const auto& r : batch) rows += r->rows;
-    const Clock::time_point start = Clock::now();
-    busy_since_ns_[instance] = start.time_since_epoch().count();
-    ExecutionBackend::Timing timing;
-    model_->Execute(instance, batch, &timing);
-    busy_since_ns_[instance] = 0;
-    stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
-                            timing.output_ns);
+bool Scheduler::OtherInstanceReady(size_t instance) const {
+  for (size_t i = 0; i < instances_; ++i) {
+    if (i != instance && model_->InstanceReady(i)) return true;
   }
+  return false;
+}
+
+void Scheduler::ExecuteBatch(size_t instance) {
+  Instance& s = instance_[instance];
+  RequestBatch& batch = s.batch;
+  DropExpired(s.entries, batch);
+  if (batch.empty()) return;
+  int64_t rows = 0;
+  for (const auto& r : batch) rows += r->rows;
+  const Clock::time_point start = Clock::now();
+  s.busy_since_ns = SteadyNs(start);
+  ExecutionBackend::Timing timing;
+  model_->Execute(instance, batch, &timing);
+  batch.clear();  // the requests are answered (or moved out by a decoupled runner)
+  const int64_t took = SteadyNs(Clock::now()) - s.busy_since_ns.load(std::memory_order_relaxed);
+  s.busy_since_ns = 0;
+  stats_->RecordExecution(static_cast<uint64_t>(rows), timing.input_ns, timing.infer_ns,
+                          timing.output_ns);
+  // Over about the last 8 executions, whoever ran them (races between
+  // instances lose an update now and then: it is a heuristic).
+  const int32_t slow =
+      took > std::chrono::duration_cast<std::chrono::nanoseconds>(options_.inline_max_execution)
+                 .count()
+          ? 1024
+          : 0;
+  const int32_t share = slow_share_.load(std::memory_order_relaxed);
+  slow_share_.store(share + (slow - share) / 8, std::memory_order_relaxed);
+}
+
+void Scheduler::RunInline(size_t instance, Entry entry, InlineBudget* budget) {
+  // A runner that calls another model from here hands that request to a
+  // worker: one caller thread runs one batch at a time.
+  InlineScope no_nesting(nullptr);
+  const Clock::time_point start = Clock::now();
+  std::vector<Entry>& entries = instance_[instance].entries;
+  entries.push_back(std::move(entry));
+  Instance* wake = nullptr;
+  bool drained = false;
+  for (;;) {
+    ExecuteBatch(instance);
+    std::lock_guard<std::mutex> lock(mu_);
+    // Requests that queued while this batch ran: take the next batch here
+    // rather than wake the worker, for a short while.
+    const Clock::time_point now = Clock::now();
+    if (!stopping_ && now - start < options_.inline_drain &&
+        (!queue_.empty() || !delayed_.empty()) && model_->InstanceReady(instance)) {
+      TakeBatchLocked(now, entries, nullptr);
+      if (!entries.empty()) {
+        // A peer instance may start on the rest meanwhile.
+        Instance* peer = WorkerToWakeLocked();
+        if (peer != nullptr) peer->cv.notify_one();
+        continue;
+      }
+    }
+    ReleaseLocked(instance);
+    wake = WorkerToWakeLocked();
+    drained = stopping_ && inline_running_ == 0;
+    break;
+  }
+  budget->Release();
+  if (wake != nullptr) wake->cv.notify_one();
+  if (drained) exited_cv_.notify_all();
+}
+
+void Scheduler::WorkerLoop(size_t instance) {
+  Instance& s = instance_[instance];
+  std::unique_lock<std::mutex> lock(mu_);
+  bool spun = false;
+  for (;;) {
+    const bool work = !queue_.empty() || !delayed_.empty();
+    if (!work && stopping_) break;
+    if (s.busy || !work) {
+      // Nothing this instance can take (or a caller runs a batch on it).
+      if (!s.busy && !spun && options_.worker_spin.count() > 0) {
+        // Poll a little before sleeping: work that comes soon needs no
+        // wake-up. Enqueue sees kSpinning and does not notify.
+        spun = true;
+        s.worker = WorkerState::kSpinning;
+        const uint64_t seen = enqueued_.load(std::memory_order_acquire);
+        lock.unlock();
+        const Clock::time_point until = Clock::now() + options_.worker_spin;
+        while (enqueued_.load(std::memory_order_acquire) == seen && Clock::now() < until) {
+          CpuRelax();
+        }
+        lock.lock();
+        s.worker = WorkerState::kBusy;
+        continue;
+      }
+      s.worker = WorkerState::kIdle;
+      s.cv.wait(lock);
+      s.worker = WorkerState::kBusy;
+      continue;
+    }
+    // An instance whose own runner process is down leaves the work to the
+    // others while any of them can take it.
+    if (!stopping_ && !model_->InstanceReady(instance) && OtherInstanceReady(instance)) {
+      s.worker = WorkerState::kIdle;
+      s.cv.wait_for(lock, std::chrono::milliseconds(20));
+      s.worker = WorkerState::kBusy;
+      continue;
+    }
+    Clock::time_point ready_at;
+    TakeBatchLocked(Clock::now(), s.entries, &ready_at);
+    if (s.entries.empty()) {
+      // The batcher waits for more requests or for the head's delay.
+      s.worker = WorkerState::kForming;
+      s.cv.wait_until(lock, ready_at);
+      s.worker = WorkerState::kBusy;
+      continue;
+    }
+    ClaimLocked(instance, /*inline_run=*/false);
+    Instance* peer = WorkerToWakeLocked();  // an idle peer may start on the rest
+    lock.unlock();
+    if (peer != nullptr) peer->cv.notify_one();
+    ExecuteBatch(instance);
+    lock.lock();
+    ReleaseLocked(instance);
+    spun = false;
+  }
+  ++exited_;
+  lock.unlock();
+  exited_cv_.notify_all();
 }
 
 }  // namespace torii

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 namespace torii::perf {
 namespace {
@@ -31,6 +33,20 @@ TEST_CASE("this process's CPU time is readable both ways", "[bench][cpu]") {
   REQUIRE(mine.ok());
   CHECK(*mine >= 0);
   CHECK_FALSE(ProcessCpuSeconds(-5).ok());
+}
+
+TEST_CASE("voluntary context switches, summed over threads", "[bench][cpu]") {
+  CHECK(ParseContextSwitches("Name:\tx\nvoluntary_ctxt_switches:\t12\n"
+                             "nonvoluntary_ctxt_switches:\t3\n") == Approx(12));
+  CHECK(ParseContextSwitches("Name:\tx\n") == Approx(0));
+  auto before = ProcessContextSwitches(getpid());
+  REQUIRE(before.ok());
+  // A thread that sleeps is switched out at least once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto after = ProcessContextSwitches(getpid());
+  REQUIRE(after.ok());
+  CHECK(*after > *before);
+  CHECK_FALSE(ProcessContextSwitches(-5).ok());
 }
 
 }  // namespace

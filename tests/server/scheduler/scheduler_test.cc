@@ -2,6 +2,7 @@
 #include "server/scheduler/scheduler.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <thread>
 
 #include "tests/util/runner_fixture.h"
@@ -34,11 +35,14 @@ struct Harness {
   ModelStatistics stats;
   std::unique_ptr<Scheduler> scheduler;
 
-  Harness(const std::string& extra, int max_batch, uint32_t instances) {
+  Harness(const std::string& extra, int max_batch, uint32_t instances,
+          const std::function<void(Scheduler::Options&)>& adjust = nullptr) {
     auto loaded = LoadRunnerModel(ProbePath(), ProbeConfig("probe", max_batch, extra), instances);
     REQUIRE(loaded.ok());
     m = std::move(*loaded);
-    scheduler = std::make_unique<Scheduler>(Scheduler::FromSpec(*m->spec), m->model.get(), &stats);
+    Scheduler::Options o = Scheduler::FromSpec(*m->spec);
+    if (adjust) adjust(o);
+    scheduler = std::make_unique<Scheduler>(o, m->model.get(), &stats);
   }
   ~Harness() { scheduler->Shutdown(); }
 
@@ -55,6 +59,17 @@ struct Harness {
     std::unique_ptr<InferenceRequest> req = std::move(t.request);
     absl::Status s = scheduler->Enqueue(req);
     return {&t, s};
+  }
+
+  // Enqueues from a thread that lets requests run on it (within `budget`);
+  // *took is how long Enqueue kept the thread.
+  Pending SubmitInline(testing::TestRequest& t, InlineBudget* budget,
+                       std::chrono::steady_clock::duration* took = nullptr) {
+    InlineScope scope(budget);
+    const auto t0 = std::chrono::steady_clock::now();
+    Pending p = Submit(t);
+    if (took != nullptr) *took = std::chrono::steady_clock::now() - t0;
+    return p;
   }
 };
 
@@ -285,6 +300,215 @@ TEST_CASE("a request cancelled while an instance is busy is answered without wai
   CHECK(fgone.get().code() == absl::StatusCode::kCancelled);
   CHECK(fbusy.get().ok());
   CHECK(h.stats.Read().failures_by_reason.at("cancelled") == 1);
+}
+
+// --- running on the caller's thread (InlineScope) -----------------------------
+
+// Waits (bounded) until a caller's thread runs a batch within `budget`.
+void WaitInFlight(const InlineBudget& budget) {
+  for (int i = 0; i < 2000 && budget.in_flight() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  REQUIRE(budget.in_flight() == 1);
+}
+
+TEST_CASE("under an InlineScope an idle model runs the request before Enqueue returns") {
+  Harness h("", 8, 1);
+  InlineBudget budget(1);
+  auto a = Fp32Request(*h.m, 1, 2, 5, {{"sleep_ms", "100"}});
+  std::chrono::steady_clock::duration took{};
+  auto fa = h.SubmitInline(*a, &budget, &took);
+  REQUIRE(fa.enqueued.ok());
+  // Answered on this thread: ready at once, and Enqueue took the runner's time.
+  CHECK(a->sink->finals() == 1);
+  CHECK(took >= milliseconds(100));
+  REQUIRE(fa.get().ok());
+  CHECK(OutputValues<float>(a->response(), "OUTPUT0") == std::vector<float>{5, 6});
+  CHECK(budget.in_flight() == 0);
+  const ModelStatistics::Snapshot s = h.stats.Read();
+  CHECK(s.execution_count == 1);
+  CHECK(s.success.count == 1);
+
+  SECTION("without a scope the worker runs it and Enqueue returns at once") {
+    auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto fb = h.Submit(*b);
+    CHECK(std::chrono::steady_clock::now() - t0 < milliseconds(250));
+    CHECK(fb.get().ok());
+  }
+  SECTION("nor when the scheduler does not allow it") {
+    Harness off("", 8, 1, [](Scheduler::Options& o) { o.allow_inline = false; });
+    auto b = Fp32Request(*off.m, 1, 1, 0, {{"sleep_ms", "300"}});
+    auto fb = off.SubmitInline(*b, &budget, &took);
+    CHECK(took < milliseconds(250));
+    CHECK(fb.get().ok());
+  }
+}
+
+TEST_CASE("inline execution claims the instance: one instance never runs two batches at once") {
+  Harness h("", 8, 1);
+  InlineBudget budget(4);
+  auto a = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
+  auto b = Fp32Request(*h.m, 1, 1, 1);
+  Pending fa;
+  std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
+  // Wait until the caller's thread runs the batch.
+  WaitInFlight(budget);
+  // The instance is busy: this one queues (Enqueue returns at once) and runs
+  // after it, never beside it.
+  std::chrono::steady_clock::duration took{};
+  auto fb = h.SubmitInline(*b, &budget, &took);
+  CHECK(took < milliseconds(200));
+  REQUIRE(fb.get().ok());
+  caller.join();
+  REQUIRE(fa.get().ok());
+  CHECK(OutputValues<int64_t>(a->response(), "CONCURRENT") == std::vector<int64_t>{1});
+  CHECK(OutputValues<int64_t>(b->response(), "CONCURRENT") == std::vector<int64_t>{1});
+  CHECK(h.stats.Read().execution_count == 2);
+}
+
+TEST_CASE("the inline budget caps how many callers' threads run batches at once") {
+  Harness h("instance_group [ { count: 2 kind: KIND_CPU } ]", 8, 2);
+  InlineBudget budget(1);
+  // Both wait for a second execution in flight: only possible when the
+  // second request, refused by the budget, runs on a worker meanwhile.
+  auto a = Fp32Request(*h.m, 1, 1, 0, {{"peers", "2"}});
+  auto b = Fp32Request(*h.m, 1, 1, 0, {{"peers", "2"}});
+  Pending fa;
+  std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
+  WaitInFlight(budget);
+  std::chrono::steady_clock::duration took{};
+  auto fb = h.SubmitInline(*b, &budget, &took);
+  CHECK(took < milliseconds(2000));  // not run here (peers would take up to 10 s)
+  REQUIRE(fb.get().ok());
+  caller.join();
+  REQUIRE(fa.get().ok());
+  CHECK(OutputValues<int64_t>(a->response(), "CONCURRENT") == std::vector<int64_t>{2});
+  CHECK(OutputValues<int64_t>(a->response(), "INSTANCE") !=
+        OutputValues<int64_t>(b->response(), "INSTANCE"));
+  CHECK(budget.in_flight() == 0);
+}
+
+TEST_CASE("a model whose inline execution runs too long gets no more callers' threads") {
+  InlineBudget budget(4);
+  for (const bool watchdog : {true, false}) {
+    DYNAMIC_SECTION((watchdog ? "threshold 1 ms" : "threshold 10 s")) {
+      Harness h("instance_group [ { count: 2 kind: KIND_CPU } ]", 8, 2,
+                [&](Scheduler::Options& o) {
+                  o.inline_max_execution = watchdog ? std::chrono::microseconds(1000)
+                                                    : std::chrono::microseconds(10000000);
+                });
+      auto a = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "400"}});
+      auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "200"}});
+      Pending fa;
+      std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
+      WaitInFlight(budget);
+      std::this_thread::sleep_for(milliseconds(20));  // a has run > 1 ms
+      std::chrono::steady_clock::duration took{};
+      auto fb = h.SubmitInline(*b, &budget, &took);
+      if (watchdog) {
+        CHECK(took < milliseconds(150));  // handed to instance 1's worker
+      } else {
+        CHECK(took >= milliseconds(200));  // ran here, on instance 1
+      }
+      REQUIRE(fb.get().ok());
+      caller.join();
+      REQUIRE(fa.get().ok());
+    }
+  }
+}
+
+TEST_CASE("a slow model is not run inline: most of its executions take too long") {
+  Harness h("", 8, 1, [](Scheduler::Options& o) {
+    o.inline_max_execution = std::chrono::microseconds(5000);
+  });
+  InlineBudget budget(1);
+  SECTION("eight 10 ms executions (on the worker) make the model slow") {
+    for (int i = 0; i < 8; ++i) {
+      auto slow = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "10"}});
+      REQUIRE(h.Submit(*slow).get().ok());
+    }
+    auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "300"}});
+    std::chrono::steady_clock::duration took{};
+    auto fb = h.SubmitInline(*b, &budget, &took);
+    CHECK(took < milliseconds(250));
+    CHECK(fb.get().ok());
+  }
+  SECTION("one slow execution among fast ones does not") {
+    auto slow = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "50"}});
+    REQUIRE(h.Submit(*slow).get().ok());
+    for (int i = 0; i < 3; ++i) {
+      auto fast = Fp32Request(*h.m, 1, 1, 0);
+      REQUIRE(h.Submit(*fast).get().ok());
+    }
+    auto b = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "100"}});
+    std::chrono::steady_clock::duration took{};
+    auto fb = h.SubmitInline(*b, &budget, &took);
+    CHECK(took >= milliseconds(100));  // ran here
+    CHECK(fb.get().ok());
+  }
+}
+
+TEST_CASE("dynamic batching with a queue delay still batches requests submitted inline") {
+  Harness h(R"(dynamic_batching { max_queue_delay_microseconds: 200000 })", 8, 1);
+  InlineBudget budget(1);
+  std::vector<std::unique_ptr<testing::TestRequest>> reqs;
+  std::vector<Pending> done;
+  for (int i = 0; i < 8; ++i) reqs.push_back(Fp32Request(*h.m, 1, 1, float(i)));
+  for (auto& r : reqs) done.push_back(h.SubmitInline(*r, &budget));
+  for (auto& d : done) REQUIRE(d.get().ok());
+  for (auto& r : reqs) {
+    CHECK(OutputValues<int64_t>(r->response(), "BATCH") == std::vector<int64_t>{8});
+  }
+  SECTION("without a delay an idle model runs a lone request at once, inline") {
+    Harness h0(R"(dynamic_batching { max_queue_delay_microseconds: 0 })", 8, 1);
+    auto a = Fp32Request(*h0.m, 2, 1, 0, {{"sleep_ms", "50"}});
+    std::chrono::steady_clock::duration took{};
+    auto fa = h0.SubmitInline(*a, &budget, &took);
+    CHECK(a->sink->finals() == 1);
+    CHECK(took >= milliseconds(50));
+    REQUIRE(fa.get().ok());
+    CHECK(OutputValues<int64_t>(a->response(), "BATCH") == std::vector<int64_t>{2, 2});
+  }
+}
+
+TEST_CASE("a batch running inline is counted stuck and waited for by Drain") {
+  Harness h(R"(parameters { key: "execution_timeout_ms" value { string_value: "50" } })", 8, 1);
+  InlineBudget budget(1);
+  auto a = Fp32Request(*h.m, 1, 1, 0, {{"sleep_ms", "600"}});
+  Pending fa;
+  std::thread caller([&] { fa = h.SubmitInline(*a, &budget); });
+  WaitInFlight(budget);
+  std::this_thread::sleep_for(milliseconds(150));
+  CHECK(h.scheduler->stuck_instances() == 1);
+  CHECK_FALSE(h.scheduler->Drain(InferenceRequest::Clock::now() + milliseconds(50)));
+  CHECK(h.scheduler->Drain(InferenceRequest::Clock::now() + std::chrono::seconds(10)));
+  caller.join();
+  CHECK(fa.get().ok());
+  CHECK(h.scheduler->stuck_instances() == 0);
+}
+
+TEST_CASE("InlineScope nests and restores; the budget never goes past its maximum") {
+  InlineBudget outer(2), inner(1);
+  CHECK(InlineScope::Current() == nullptr);
+  {
+    InlineScope a(&outer);
+    CHECK(InlineScope::Current() == &outer);
+    {
+      InlineScope b(nullptr);
+      CHECK(InlineScope::Current() == nullptr);
+      InlineScope c(&inner);
+      CHECK(InlineScope::Current() == &inner);
+    }
+    CHECK(InlineScope::Current() == &outer);
+  }
+  CHECK(InlineScope::Current() == nullptr);
+  CHECK(outer.TryAcquire());
+  CHECK(outer.TryAcquire());
+  CHECK_FALSE(outer.TryAcquire());
+  outer.Release();
+  CHECK(outer.TryAcquire());
+  CHECK(InlineBudget(0).max_in_flight() == 1);
 }
 
 }  // namespace
