@@ -73,7 +73,7 @@ class Server:
         self.proc = subprocess.Popen(
             [ARGS.server, "--model-repository=" + self.repo, "--grpc-address=127.0.0.1",
              "--grpc-port=%d" % self.port, "--metrics-address=127.0.0.1",
-             "--metrics-port=%d" % free_port()],
+             "--metrics-port=%d" % free_port(), "--allow-http=false"],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
         self.stub = pb_grpc.GRPCInferenceServiceStub(self.channel)
