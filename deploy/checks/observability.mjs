@@ -266,7 +266,16 @@ export async function checkObservability({ root, check, fail, skip }) {
         const sources = metricNames(expr).filter((n) => n.startsWith("torii_"));
         if (sources.length !== 1) p.push(`${name}: expected one torii_* source series, found ${sources.join(", ") || "none"}`);
         // Aggregation or label manipulation would lose model/version (or merge pods).
-        if (/\b(sum|avg|min|max|count|topk|bottomk|group|stddev|stdvar|quantile|label_replace|label_join)\b\s*(\(|by|without)/.test(expr) || /\b(by|without)\s*\(/.test(expr)) p.push(`${name}: '${expr}' aggregates or relabels; Triton's series are per model and version`);
+        // The one exception is Triton's failure `reason`: Torii's finer reasons
+        // are summed away (`sum without (reason)`) and the sum is labelled with
+        // Triton's (`label_replace(..., "reason", "REJECTED", "", "")`).
+        const relabels = (expr.match(/\blabel_replace\s*\(/g) || []).length;
+        const reasonRelabels = (expr.match(/,\s*"reason"\s*,\s*"[A-Z]+"\s*,\s*""\s*,\s*""\s*\)/g) || []).length;
+        if (relabels !== reasonRelabels) p.push(`${name}: '${expr}' relabels something other than Triton's failure reason`);
+        const kept = expr
+          .replace(/\bsum\s+without\s*\(\s*reason\s*\)/g, "(")
+          .replace(/\blabel_replace\s*\(/g, "(");
+        if (/\b(sum|avg|min|max|count|topk|bottomk|group|stddev|stdvar|quantile|label_replace|label_join)\b\s*(\(|by|without)/.test(kept) || /\b(by|without)\s*\(/.test(kept)) p.push(`${name}: '${expr}' aggregates or relabels; Triton's series are per model and version`);
         if (/\b(rate|irate|increase|delta|deriv)\s*\(/.test(expr)) p.push(`${name}: '${expr}' is a rate; Triton's series are cumulative counters or gauges`);
         const src = sources[0] || "";
         if (unit === "us") {

@@ -101,6 +101,8 @@ const MUTATIONS = [
   ["Triton series misspelt", RULES, "record: nv_inference_exec_count", "record: nv_inference_exec_cnt", "prometheus: rules produce"],
   ["microseconds rule gives milliseconds", RULES, "torii_inference_queue_duration_seconds_total * 1e6", "torii_inference_queue_duration_seconds_total * 1e3", "prometheus: rules produce"],
   ["rule aggregates the version away", RULES, "expr: torii_inference_pending_requests", "expr: sum without (version) (torii_inference_pending_requests)", "prometheus: rules produce"],
+  ["failure rule sums the model away", RULES, 'sum without (reason) (torii_inference_request_failure_total{reason="cancelled"})', 'sum without (model) (torii_inference_request_failure_total{reason="cancelled"})', "prometheus: rules produce"],
+  ["failure rule relabels the model", RULES, '"reason", "CANCELED", "", ""', '"model", "CANCELED", "", ""', "prometheus: rules produce"],
   ["rule does not parse", RULES, "expr: torii_inference_count_total", "expr: torii_inference_count_total[", "prometheus: promtool check rules"],
   ["unit test expects a wrong value", RTEST, "value: 2000000", "value: 2000", "prometheus: promtool test rules"],
   // Grafana dashboard
