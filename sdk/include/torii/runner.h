@@ -52,6 +52,7 @@
 #include <utility>
 #include <vector>
 
+#include "torii/host_checks.h"
 #include "torii/runner_abi.h"
 
 #define TORII_SDK_VERSION "0.1.0"
@@ -117,25 +118,7 @@ inline size_t DataTypeSize(ToriiDataType t) {
 }
 
 /// The v2 datatype name ("FP32", "BYTES", ...).
-inline const char* DataTypeName(ToriiDataType t) {
-  switch (t) {
-    case TORII_TYPE_BOOL: return "BOOL";
-    case TORII_TYPE_UINT8: return "UINT8";
-    case TORII_TYPE_UINT16: return "UINT16";
-    case TORII_TYPE_UINT32: return "UINT32";
-    case TORII_TYPE_UINT64: return "UINT64";
-    case TORII_TYPE_INT8: return "INT8";
-    case TORII_TYPE_INT16: return "INT16";
-    case TORII_TYPE_INT32: return "INT32";
-    case TORII_TYPE_INT64: return "INT64";
-    case TORII_TYPE_FP16: return "FP16";
-    case TORII_TYPE_FP32: return "FP32";
-    case TORII_TYPE_FP64: return "FP64";
-    case TORII_TYPE_BYTES: return "BYTES";
-    case TORII_TYPE_BF16: return "BF16";
-    default: return "INVALID";
-  }
-}
+inline const char* DataTypeName(ToriiDataType t) { return host_checks::TypeName(t); }
 
 /// Maps a C++ element type to its datatype, for typed views.
 template <typename T> struct DataTypeOf;

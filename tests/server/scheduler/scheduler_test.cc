@@ -488,7 +488,7 @@ TEST_CASE("a batch running inline is counted stuck and waited for by Drain") {
   CHECK(h.scheduler->stuck_instances() == 0);
 }
 
-TEST_CASE("InlineScope nests and restores; the budget never goes past its maximum") {
+TEST_CASE("InlineScope nests and restores, and the budget never goes past its maximum") {
   InlineBudget outer(2), inner(1);
   CHECK(InlineScope::Current() == nullptr);
   {
