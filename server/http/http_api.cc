@@ -2,8 +2,10 @@
 
 #include <simdjson.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -35,6 +37,8 @@ enum class Endpoint {
   kModelMetadata,
   kModelReady,
   kModelInfer,
+  kModelGenerate,
+  kModelGenerateStream,
   kModelConfig,
   kModelStats,  // also every model's, with an empty model name
   kRepositoryIndex,
@@ -54,7 +58,8 @@ enum class Endpoint {
 // Metric label values, indexed by Endpoint.
 constexpr const char* kEndpointNames[] = {
     "server_metadata",  "health_live",         "health_ready",      "model_metadata",
-    "model_ready",      "infer",               "model_config",      "model_stats",
+    "model_ready",      "infer",               "generate",          "generate_stream",
+    "model_config",     "model_stats",
     "repository_index", "repository_load",     "repository_unload", "shm_status",
     "shm_register",     "shm_unregister",      "cuda_shm_status",   "cuda_shm_register",
     "cuda_shm_unregister", "trace",           "logging",           "none"};
@@ -91,7 +96,21 @@ class ObservedResponder final : public HttpResponder {
 
   void Send(HttpResponse response) override {
     if (sent_.exchange(true)) return;
-    (*counters_)[static_cast<size_t>(endpoint)][StatusIndex(response.status)].fetch_add(
+    Observe(response.status);
+    inner_->Send(std::move(response));
+  }
+  // A streamed answer is counted and logged when it starts (its status is
+  // known then; the duration is the time to the first response).
+  std::shared_ptr<HttpStream> StartStream(HttpResponse head) override {
+    if (sent_.exchange(true)) return nullptr;
+    Observe(head.status);
+    return inner_->StartStream(std::move(head));
+  }
+  bool Gone() const override { return inner_->Gone(); }
+
+ private:
+  void Observe(int status) {
+    (*counters_)[static_cast<size_t>(endpoint)][StatusIndex(status)].fetch_add(
         1, std::memory_order_relaxed);
     if (log_) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -99,14 +118,11 @@ class ObservedResponder final : public HttpResponder {
                           .count();
       LogVerbose("HTTP request", {{"method", method_},
                                   {"path", path_},
-                                  {"status", std::to_string(response.status)},
+                                  {"status", std::to_string(status)},
                                   {"duration_us", std::to_string(us)}});
     }
-    inner_->Send(std::move(response));
   }
-  bool Gone() const override { return inner_->Gone(); }
 
- private:
   std::shared_ptr<HttpResponder> inner_;
   std::shared_ptr<HttpApi::Counters> counters_;
   std::atomic<bool> sent_{false};
@@ -383,6 +399,129 @@ class HttpInferCall final : public ResponseSink {
   int responses_ = 0;
 };
 
+// Where a generate request's responses go (Triton's generate extension).
+// /generate expects exactly one response and answers it as one JSON object;
+// a second response makes the answer an error, and the request is cancelled
+// so the model stops. /generate_stream writes each response as a
+// server-sent event ("data: {...}\n\n") as it arrives: the stream starts
+// with the first response (its status: 200, or the error's), errors later
+// are events {"error": "..."}, and the body ends after the final. A request
+// that fails before any response (refused by validation, the queue, ...)
+// is answered as a plain JSON error instead.
+class GenerateCall final : public ResponseSink {
+ public:
+  GenerateCall(std::shared_ptr<HttpResponder> responder, bool streaming,
+               std::shared_ptr<std::atomic<int64_t>> in_flight)
+      : responder_(std::move(responder)), streaming_(streaming), in_flight_(std::move(in_flight)) {
+    ++*in_flight_;
+  }
+
+  InferRequestBuffers buffers;
+
+  void Deliver(std::unique_ptr<InferenceResponse> response, bool final) override {
+    if (streaming_) {
+      DeliverEvent(std::move(response), final);
+    } else {
+      DeliverOne(std::move(response), final);
+    }
+    if (final) --*in_flight_;
+  }
+
+  bool AwaitCapacity(const InferenceRequest& request) override {
+    if (!streaming_) return !too_many_.load() && !responder_->Gone();
+    std::shared_ptr<HttpStream> stream = Stream();
+    if (stream == nullptr) return !responder_->Gone();
+    return stream->AwaitRoom(HttpApi::kGenerateStreamMaxUnwritten, request.deadline);
+  }
+
+  // The request's cancellation probe: the client went away (or, for
+  // /generate, the model answers with more than the one response expected).
+  bool Cancelled() const {
+    if (!streaming_) return too_many_.load() || responder_->Gone();
+    std::shared_ptr<HttpStream> stream = Stream();
+    return stream != nullptr ? stream->Gone() : responder_->Gone();
+  }
+
+ private:
+  std::shared_ptr<HttpStream> Stream() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stream_;
+  }
+
+  void DeliverOne(std::unique_ptr<InferenceResponse> response, bool final) {
+    if (response != nullptr && ++responses_ == 1) {
+      first_ = std::move(response);
+    } else if (response != nullptr) {
+      too_many_ = true;
+    }
+    if (!final) return;
+    HttpResponse out;
+    if (responses_ != 1) {
+      // Triton's words, then what arrived.
+      out = ErrorResponse(absl::InternalError(absl::StrCat(
+          "generate expects model to produce exactly 1 response, got ",
+          responses_ == 0 ? "none" : "more than one",
+          "; use generate_stream for a model that answers with any number of responses")));
+    } else if (!first_->status.ok()) {
+      out = ErrorResponse(first_->status);
+    } else {
+      auto json = GenerateResponseJson(*first_);
+      if (json.ok()) {
+        out.body = *std::move(json);
+        out.SetHeader("Content-Type", "application/json");
+      } else {
+        out = ErrorResponse(json.status());
+      }
+    }
+    first_.reset();
+    responder_->Send(std::move(out));
+  }
+
+  void DeliverEvent(std::unique_ptr<InferenceResponse> response, bool final) {
+    std::shared_ptr<HttpStream> stream = Stream();
+    if (stream == nullptr) {
+      if (response != nullptr && final && !response->status.ok()) {
+        // Failed before it produced anything: a plain error answer.
+        responder_->Send(ErrorResponse(response->status));
+        return;
+      }
+      HttpResponse head;
+      head.status = response == nullptr || response->status.ok()
+                        ? 200
+                        : HttpStatusFromStatus(response->status);
+      head.SetHeader("Content-Type", "text/event-stream; charset=utf-8");
+      head.SetHeader("Cache-Control", "no-cache");
+      stream = responder_->StartStream(std::move(head));
+      if (stream == nullptr) return;  // answered already: nothing can follow
+      std::lock_guard<std::mutex> lock(mu_);
+      stream_ = stream;
+    }
+    if (response != nullptr) {
+      std::string event = "data: ";
+      if (response->status.ok()) {
+        auto json = GenerateResponseJson(*response);
+        event += json.ok() ? *json : ErrorJson(json.status().message());
+      } else {
+        event += ErrorJson(response->status.message());
+      }
+      event += "\n\n";
+      stream->Write(std::move(event));
+    }
+    if (final) stream->End();
+  }
+
+  std::shared_ptr<HttpResponder> responder_;
+  const bool streaming_;
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;
+  // /generate: the first response and how many arrived.
+  std::unique_ptr<InferenceResponse> first_;
+  int responses_ = 0;
+  std::atomic<bool> too_many_{false};
+  // /generate_stream: the stream, once the first response started it.
+  mutable std::mutex mu_;
+  std::shared_ptr<HttpStream> stream_;
+};
+
 }  // namespace
 
 struct HttpApi::Route {
@@ -454,6 +593,10 @@ void HttpApi::Handle(std::unique_ptr<HttpRequest> request,
           r = Route{Endpoint::kModelReady, "GET", "health", r.model, r.version};
         } else if (seg[i] == "infer") {
           r = Route{Endpoint::kModelInfer, "POST", "inference", r.model, r.version};
+        } else if (seg[i] == "generate") {
+          r = Route{Endpoint::kModelGenerate, "POST", "inference", r.model, r.version};
+        } else if (seg[i] == "generate_stream") {
+          r = Route{Endpoint::kModelGenerateStream, "POST", "inference", r.model, r.version};
         } else if (seg[i] == "config") {
           r = Route{Endpoint::kModelConfig, "GET", "model-config", r.model, r.version};
         } else if (seg[i] == "stats") {
@@ -587,6 +730,10 @@ void HttpApi::Dispatch(const Route& route, std::unique_ptr<HttpRequest> request,
     }
     case Endpoint::kModelInfer:
       return Infer(route, std::move(request), responder);
+    case Endpoint::kModelGenerate:
+    case Endpoint::kModelGenerateStream:
+      return Generate(route, std::move(request), responder,
+                      route.endpoint == Endpoint::kModelGenerateStream);
     case Endpoint::kRepositoryIndex:
     case Endpoint::kRepositoryLoad:
     case Endpoint::kRepositoryUnload:
@@ -852,6 +999,42 @@ void HttpApi::Infer(const Route& route, std::unique_ptr<HttpRequest> request,
     return responder->Send(ErrorResponse(s));
   }
   ir->is_cancelled = [responder] { return responder->Gone(); };
+  ir->sink = std::move(call);
+  options_.dispatcher->Infer(std::move(ir));
+}
+
+void HttpApi::Generate(const Route& route, std::unique_ptr<HttpRequest> request,
+                       const std::shared_ptr<HttpResponder>& responder, bool stream) {
+  auto coding = RequestCoding(request->Header("content-encoding"));
+  if (!coding.ok()) return responder->Send(UnsupportedCoding(coding.status()));
+  // The model's inputs say which members are tensors, of which datatype and
+  // shape (an unknown or unready model fails here as /infer fails).
+  auto model = options_.models->Metadata(route.model, route.version);
+  if (!model.ok()) return responder->Send(ErrorResponse(model.status()));
+  auto call = std::make_shared<GenerateCall>(responder, stream, in_flight_);
+  absl::Status s;
+  if (*coding == ContentCoding::kIdentity) {
+    call->buffers.body = std::move(request->body);
+  } else {
+    auto body = Decompress(*coding, request->body, options_.max_request_bytes);
+    if (body.ok()) {
+      call->buffers.body = *std::move(body);
+    } else {
+      s = body.status();
+    }
+  }
+  auto ir = std::make_unique<InferenceRequest>();
+  ir->model_name = route.model;
+  ir->model_version = route.version;
+  // Both endpoints take a decoupled model: /generate as long as it answers
+  // with exactly one response.
+  ir->single_response = false;
+  if (s.ok()) s = ParseGenerateRequest(*model, options_.max_request_bytes, &call->buffers, ir.get());
+  if (!s.ok()) {
+    --*in_flight_;
+    return responder->Send(ErrorResponse(s));
+  }
+  ir->is_cancelled = [call] { return call->Cancelled(); };
   ir->sink = std::move(call);
   options_.dispatcher->Infer(std::move(ir));
 }

@@ -75,7 +75,13 @@ class HttpApi final : public HttpHandler {
   /// The statuses counted one by one; any other counts as 0.
   static constexpr std::array<int, 10> kCountedStatuses = {200, 400, 403, 404, 405,
                                                            413, 415, 500, 501, 503};
-  static constexpr size_t kEndpoints = 20;
+  static constexpr size_t kEndpoints = 22;
+
+  /// Back-pressure of generate_stream: at most this many events of one
+  /// request wait to be written (the one being written included); a
+  /// runner's next non-final send waits meanwhile. As gRPC's
+  /// kStreamMaxUnwritten.
+  static constexpr size_t kGenerateStreamMaxUnwritten = 16;
   using Counters =
       std::array<std::array<std::atomic<uint64_t>, kCountedStatuses.size() + 1>, kEndpoints>;
 
@@ -85,6 +91,10 @@ class HttpApi final : public HttpHandler {
                 const std::shared_ptr<HttpResponder>& responder);
   void Infer(const Route& route, std::unique_ptr<HttpRequest> request,
              const std::shared_ptr<HttpResponder>& responder);
+  /// Triton's generate extension: /generate (one JSON answer) and, with
+  /// `stream`, /generate_stream (server-sent events).
+  void Generate(const Route& route, std::unique_ptr<HttpRequest> request,
+                const std::shared_ptr<HttpResponder>& responder, bool stream);
   void RepositoryAction(const Route& route, const HttpRequest& request,
                         const std::shared_ptr<HttpResponder>& responder);
   void SharedMemoryAction(const Route& route, const HttpRequest& request,

@@ -4,6 +4,7 @@
 #ifndef TORII_SERVER_HTTP_HTTP_MESSAGE_H_
 #define TORII_SERVER_HTTP_HTTP_MESSAGE_H_
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -53,15 +54,45 @@ struct HttpResponse {
   void SetHeader(std::string name, std::string value);
 };
 
-/// Sends the response to one request. Thread-safe; the first Send() counts,
-/// later ones are ignored. Dropping a responder without Send() closes the
-/// connection (the client sees the request fail rather than hang).
+/// A response whose body is sent in pieces as they are made (chunked transfer
+/// encoding; server-sent events are written this way). Thread-safe; pieces
+/// go out in the order Write() was called.
+class HttpStream {
+ public:
+  using Clock = std::chrono::steady_clock;
+  virtual ~HttpStream() = default;
+  /// Queues `piece` behind the pieces queued before it and returns at once.
+  /// False (the piece is dropped) once the connection is gone or End() was
+  /// called.
+  virtual bool Write(std::string piece) = 0;
+  /// Ends the body once every queued piece is written. Dropping a stream
+  /// without End() closes the connection (the client sees a cut body).
+  virtual void End() = 0;
+  /// Waits while `max` or more pieces are queued and not yet taken by the
+  /// client's socket (the piece being written counts), for at most until
+  /// `deadline`. True when there is room; false once the connection is gone
+  /// or the deadline passed first.
+  virtual bool AwaitRoom(size_t max, Clock::time_point deadline) = 0;
+  /// True once the connection is gone (closed by the client, reset, a write
+  /// that failed or timed out, the server stopping).
+  virtual bool Gone() const = 0;
+};
+
+/// Sends the response to one request. Thread-safe; the first Send() or
+/// StartStream() counts, later ones are ignored. Dropping a responder without
+/// either closes the connection (the client sees the request fail rather
+/// than hang).
 class HttpResponder {
  public:
   virtual ~HttpResponder() = default;
   virtual void Send(HttpResponse response) = 0;
+  /// Answers with a streamed body instead: sends the status line and the
+  /// headers of `head` now (its body must be empty) with chunked transfer
+  /// encoding; the body follows through the returned stream. Null when an
+  /// answer was already sent.
+  virtual std::shared_ptr<HttpStream> StartStream(HttpResponse head) = 0;
   /// True once the server stops or the connection is gone: the answer would
-  /// reach nobody.
+  /// reach nobody. Before any answer only (a stream has its own Gone()).
   virtual bool Gone() const = 0;
 };
 

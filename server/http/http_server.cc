@@ -2,14 +2,19 @@
 // connection. Request bodies are read into one contiguous, padded buffer (the
 // JSON parser reads it in place and binary tensors are viewed in it); response
 // bodies are written as a gather list, so binary outputs go out from the
-// buffers the runner wrote. Why Beast: docs/http.md.
+// buffers the runner wrote. A streamed answer (HttpStream: server-sent events)
+// is written as chunks, one at a time, in the order they were queued. Why
+// Beast: docs/http.md.
 #include "server/http/http_server.h"
 
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -148,6 +153,7 @@ class Responder final : public HttpResponder {
   explicit Responder(std::shared_ptr<Session> session);
   ~Responder() override;
   void Send(HttpResponse response) override;
+  std::shared_ptr<HttpStream> StartStream(HttpResponse head) override;
   bool Gone() const override;
 
  private:
@@ -155,6 +161,33 @@ class Responder final : public HttpResponder {
   std::shared_ptr<HttpServer::Impl> server_;
   std::atomic<bool> sent_{false};
   const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+};
+
+// The producer's side of a streamed answer. Pieces are counted here (for
+// AwaitRoom) and handed to the session's strand, which writes them one by one
+// and calls Taken() as each leaves; the session calls MarkGone() when the
+// connection ends. Holds the session; the session holds it weakly.
+class ChunkStream final : public HttpStream {
+ public:
+  explicit ChunkStream(std::shared_ptr<Session> session);
+  ~ChunkStream() override;
+  bool Write(std::string piece) override;
+  void End() override;
+  bool AwaitRoom(size_t max, Clock::time_point deadline) override;
+  bool Gone() const override;
+
+  // From the session's strand (or with the server stopped).
+  void Taken();
+  void MarkGone();
+
+ private:
+  std::shared_ptr<Session> session_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  mutable std::mutex mu_;  // never held while taking server_->mu
+  std::condition_variable room_;
+  size_t queued_ = 0;  // handed over, not yet written
+  bool gone_ = false;
+  bool ended_ = false;
 };
 
 }  // namespace
@@ -215,6 +248,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   bool closed() const { return closed_.load(); }
+
+  // From any thread: the streamed answer's head, pieces and end, in order.
+  void StartStreamAsync(HttpResponse head, std::shared_ptr<ChunkStream> stream) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), h = std::move(head),
+                                       s = std::move(stream)]() mutable {
+      self->StartStream(std::move(h), s);
+    });
+  }
+  void QueueChunkAsync(std::string piece) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), p = std::move(piece)]() mutable {
+      self->QueueChunk(std::move(p));
+    });
+  }
+  void EndStreamAsync() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->EndStream(); });
+  }
 
  private:
   void ReadHeader() {
@@ -347,7 +396,107 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadHeader();
   }
 
+  // --- a streamed answer (strand only) ---------------------------------------
+  // The head goes out with Transfer-Encoding: chunked; each piece becomes one
+  // chunk, written after the one before has left; End() writes the last
+  // chunk. Meanwhile the socket is watched for the client closing it.
+
+  void StartStream(HttpResponse h, const std::shared_ptr<ChunkStream>& s) {
+    if (closed_) return s->MarkGone();
+    out_stream_ = s;
+    streaming_ = true;
+    stream_head_.emplace();
+    stream_head_->version(11);
+    stream_head_->result(static_cast<unsigned>(h.status));
+    for (auto& f : h.headers) stream_head_->set(f.first, f.second);
+    stream_head_->keep_alive(keep_alive_ && !h.close && !server_->draining);
+    stream_head_->chunked(true);
+    stream_serializer_.emplace(*stream_head_);
+    chunk_writing_ = true;
+    stream_.expires_after(server_->options.write_timeout);
+    bhttp::async_write_header(stream_, *stream_serializer_,
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                self->OnChunkWritten(ec, /*piece=*/false);
+                              });
+    WatchPeer();
+  }
+
+  void QueueChunk(std::string piece) {
+    auto s = out_stream_.lock();
+    // An empty chunk would end the body: there is nothing to send anyway.
+    if (closed_ || !streaming_ || piece.empty()) {
+      if (s != nullptr) s->Taken();
+      return;
+    }
+    chunks_.push_back(std::move(piece));
+    WriteNextChunk();
+  }
+
+  void EndStream() {
+    if (closed_ || !streaming_) return;
+    end_pending_ = true;
+    WriteNextChunk();
+  }
+
+  void WriteNextChunk() {
+    if (chunk_writing_ || closed_) return;
+    if (!chunks_.empty()) {
+      const std::string& piece = chunks_.front();
+      chunk_size_line_ = absl::StrCat(absl::Hex(piece.size()), "\r\n");
+      const std::array<net::const_buffer, 3> pieces = {
+          net::buffer(chunk_size_line_), net::buffer(piece), net::buffer("\r\n", 2)};
+      chunk_writing_ = true;
+      stream_.expires_after(server_->options.write_timeout);
+      net::async_write(stream_, pieces, [self = shared_from_this()](beast::error_code ec, size_t) {
+        self->OnChunkWritten(ec, /*piece=*/true);
+      });
+      return;
+    }
+    if (!end_pending_) return;
+    chunk_writing_ = true;
+    stream_.expires_after(server_->options.write_timeout);
+    net::async_write(stream_, net::buffer("0\r\n\r\n", 5),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnStreamEnd(ec);
+                     });
+  }
+
+  void OnChunkWritten(beast::error_code ec, bool piece) {
+    chunk_writing_ = false;
+    if (piece) {
+      chunks_.pop_front();
+      if (auto s = out_stream_.lock()) s->Taken();
+    }
+    if (ec) return Close();  // marks the stream gone
+    WriteNextChunk();
+  }
+
+  void OnStreamEnd(beast::error_code ec) {
+    chunk_writing_ = false;
+    streaming_ = false;
+    end_pending_ = false;
+    out_stream_.reset();
+    const bool keep = stream_head_->keep_alive() && keep_alive_ && !server_->draining;
+    stream_serializer_.reset();
+    stream_head_.reset();
+    if (ec || !keep) return Close();
+    ReadHeader();
+  }
+
+  // No read is pending while a stream is written, so a client that closes
+  // its connection would go unnoticed until a write failed: wait for the
+  // socket to become readable instead. End of file or an error: the client
+  // is gone. Bytes: a pipelined next request, the client is still there.
+  void WatchPeer() {
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this()](beast::error_code ec) {
+                                  if (ec || !self->streaming_ || self->closed_) return;
+                                  if (self->PeerGone()) self->Close();
+                                });
+  }
+
   void Close() {
+    if (auto s = out_stream_.lock()) s->MarkGone();
     if (closed_.exchange(true)) return;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -361,6 +510,15 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<PaddedStringBody>> parser_;
   std::optional<bhttp::response<GatherBody>> response_;
+  // A streamed answer in progress.
+  std::weak_ptr<ChunkStream> out_stream_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_head_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::deque<std::string> chunks_;  // the front one is being written
+  std::string chunk_size_line_;
+  bool streaming_ = false;
+  bool chunk_writing_ = false;
+  bool end_pending_ = false;
   bool keep_alive_ = true;
   bool idle_ = false;  // waiting for a request to start (strand only)
   int fd_ = -1;        // for PeerGone(); fixed at construction
@@ -388,6 +546,18 @@ void Responder::Send(HttpResponse response) {
   session_->WriteAsync(std::move(response));
 }
 
+std::shared_ptr<HttpStream> Responder::StartStream(HttpResponse head) {
+  if (sent_.exchange(true)) return nullptr;
+  auto stream = std::make_shared<ChunkStream>(session_);
+  std::lock_guard<std::mutex> lock(server_->mu);
+  if (!server_->running) {
+    stream->MarkGone();
+    return stream;
+  }
+  session_->StartStreamAsync(std::move(head), stream);
+  return stream;
+}
+
 bool Responder::Gone() const {
   if (sent_.load()) return false;  // answered: nothing left to cancel
   // A request asked about within a millisecond of arriving is not worth a
@@ -399,6 +569,82 @@ bool Responder::Gone() const {
     if (!server_->running) return true;
   }
   return session_->PeerGone();
+}
+
+ChunkStream::ChunkStream(std::shared_ptr<Session> session)
+    : session_(std::move(session)), server_(session_->server()) {}
+
+ChunkStream::~ChunkStream() {
+  bool ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended = ended_;
+  }
+  // A body that was never ended cannot be completed: close the connection.
+  if (!ended) {
+    std::lock_guard<std::mutex> lock(server_->mu);
+    if (server_->running) session_->CloseAsync();
+  }
+}
+
+bool ChunkStream::Write(std::string piece) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gone_ || ended_) return false;
+    ++queued_;
+  }
+  std::lock_guard<std::mutex> lock(server_->mu);
+  if (!server_->running) {
+    MarkGone();
+    return false;
+  }
+  session_->QueueChunkAsync(std::move(piece));
+  return true;
+}
+
+void ChunkStream::End() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ended_) return;
+    ended_ = true;
+  }
+  std::lock_guard<std::mutex> lock(server_->mu);
+  if (server_->running) session_->EndStreamAsync();
+}
+
+bool ChunkStream::AwaitRoom(size_t max, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto room = [&] { return gone_ || queued_ < max; };
+  if (deadline == Clock::time_point::max()) {
+    room_.wait(lock, room);
+  } else if (!room_.wait_until(lock, deadline, room)) {
+    return false;
+  }
+  return !gone_;
+}
+
+bool ChunkStream::Gone() const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gone_) return true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(server_->mu);
+    if (!server_->running) return true;
+  }
+  return session_->PeerGone();
+}
+
+void ChunkStream::Taken() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queued_ > 0) --queued_;
+  room_.notify_all();
+}
+
+void ChunkStream::MarkGone() {
+  std::lock_guard<std::mutex> lock(mu_);
+  gone_ = true;
+  room_.notify_all();
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -211,11 +213,13 @@ absl::Status ReadBoolParameter(absl::string_view where, absl::string_view name, 
 // --- JSON tensor data ----------------------------------------------------------
 
 // Converts one input's `data` (flat or nested) into `out`, which holds
-// exactly `count` elements (BYTES: collected first, then copied once).
+// exactly `count` elements (BYTES: collected first, then copied once). With
+// `scalar_ok` (generate requests) the value may also be a single element.
 class DataReader {
  public:
-  DataReader(const std::string& input, ToriiDataType type, size_t count)
-      : input_(input), type_(type), count_(count) {}
+  DataReader(const std::string& input, ToriiDataType type, size_t count, bool scalar_ok = false)
+      : input_(input), type_(type), count_(count), scalar_ok_(scalar_ok),
+        what_(scalar_ok ? "the value" : "'data'") {}
 
   absl::Status Read(od::value v, char* out, std::vector<std::string_view>* strings) {
     out_ = out;
@@ -229,7 +233,7 @@ class DataReader {
  private:
   absl::Status CountMismatch(bool more) {
     return Invalid("input '", input_, "': its shape has ", absl::StrCat(count_),
-                   " elements but 'data' holds ",
+                   " elements but ", what_, " holds ",
                    more ? absl::StrCat("more than ", count_) : absl::StrCat(n_));
   }
 
@@ -251,7 +255,7 @@ class DataReader {
       }
       return absl::OkStatus();
     }
-    if (depth == 0) {
+    if (depth == 0 && !scalar_ok_) {
       return Invalid("input '", input_, "': 'data' must be a JSON array, got ", TypeName(type));
     }
     if (n_ >= count_) return CountMismatch(true);
@@ -261,12 +265,12 @@ class DataReader {
   }
 
   absl::Status WrongType(od::value& v, const char* want) {
-    return Invalid("input '", input_, "': element ", absl::StrCat(n_), " of 'data' must be ", want,
+    return Invalid("input '", input_, "': element ", absl::StrCat(n_), " of ", what_, " must be ", want,
                    absl::StrCat(" for ", DataTypeName(type_), ", got ", Token(v)));
   }
 
   absl::Status OutOfRange(od::value& v) {
-    return Invalid("input '", input_, "': element ", absl::StrCat(n_), " of 'data' (", Token(v),
+    return Invalid("input '", input_, "': element ", absl::StrCat(n_), " of ", what_, " (", Token(v),
                    absl::StrCat(") is out of range for ", DataTypeName(type_)));
   }
 
@@ -362,6 +366,8 @@ class DataReader {
   const std::string& input_;
   const ToriiDataType type_;
   const size_t count_;
+  const bool scalar_ok_;
+  const char* const what_;
   char* out_ = nullptr;
   std::vector<std::string_view>* strings_ = nullptr;
   size_t n_ = 0;
@@ -384,7 +390,12 @@ struct Parse {
   absl::Status InputData(const std::string& name, od::value data, InferenceInput* in);
 };
 
-absl::Status Parse::InputData(const std::string& name, od::value data, InferenceInput* in) {
+// Converts JSON tensor values into one raw buffer kept in `buffers`, for an
+// input whose shape is set; at most `max_input_bytes` in all (with
+// `*converted_bytes` already used).
+absl::Status ReadTensorData(const std::string& name, od::value data, bool scalar_ok,
+                            size_t max_input_bytes, size_t* converted_bytes,
+                            InferRequestBuffers* buffers, InferenceInput* in) {
   // Element count and size, checked for overflow against the limit before
   // anything is allocated.
   size_t count = 1;
@@ -396,13 +407,13 @@ absl::Status Parse::InputData(const std::string& name, od::value data, Inference
     count *= static_cast<size_t>(d);
   }
   const size_t elem = in->datatype == TORII_TYPE_BYTES ? 4 : DataTypeSize(in->datatype);
-  const size_t left = max_input_bytes - converted_bytes;
+  const size_t left = max_input_bytes - *converted_bytes;
   if (count > left / elem) {
     return Invalid("input '", name, "': shape ", ShapeString(in->shape),
                    absl::StrCat(" declares more tensor data than the limit of ", max_input_bytes,
                                 " bytes (--max-request-bytes)"));
   }
-  DataReader reader(name, in->datatype, count);
+  DataReader reader(name, in->datatype, count, scalar_ok);
   if (in->datatype != TORII_TYPE_BYTES) {
     const size_t bytes = count * elem;
     std::unique_ptr<char[]> raw(new char[bytes == 0 ? 1 : bytes]);
@@ -410,7 +421,7 @@ absl::Status Parse::InputData(const std::string& name, od::value data, Inference
     if (!s.ok()) return s;
     in->data = raw.get();
     in->byte_size = bytes;
-    converted_bytes += bytes;
+    *converted_bytes += bytes;
     buffers->converted.push_back(std::move(raw));
     return absl::OkStatus();
   }
@@ -440,9 +451,14 @@ absl::Status Parse::InputData(const std::string& name, od::value data, Inference
   }
   in->data = raw.get();
   in->byte_size = bytes;
-  converted_bytes += bytes;
+  *converted_bytes += bytes;
   buffers->converted.push_back(std::move(raw));
   return absl::OkStatus();
+}
+
+absl::Status Parse::InputData(const std::string& name, od::value data, InferenceInput* in) {
+  return ReadTensorData(name, data, /*scalar_ok=*/false, max_input_bytes, &converted_bytes,
+                        buffers, in);
 }
 
 absl::Status Parse::Input(od::value v, size_t index) {
@@ -806,7 +822,10 @@ absl::StatusOr<char*> HttpInferResponse::AllocateBuffer(size_t index) {
 
 namespace {
 
-absl::Status WriteJsonData(const OutputTensor& t, size_t count, JsonWriter* w) {
+// `generate`: a single element is written alone, not in an array, and the
+// message for text that is not UTF-8 points to /infer.
+absl::Status WriteJsonData(const OutputTensor& t, size_t count, JsonWriter* w,
+                           bool generate = false) {
   const char* base = t.data;
   const size_t size = DataTypeSize(t.datatype);
   if (t.datatype != TORII_TYPE_BYTES && t.byte_size != count * size) {
@@ -814,7 +833,8 @@ absl::Status WriteJsonData(const OutputTensor& t, size_t count, JsonWriter* w) {
                                             " bytes but its shape ", ShapeString(t.shape), " of ",
                                             DataTypeName(t.datatype), " needs ", count * size));
   }
-  w->StartArray();
+  const bool unwrap = generate && count == 1;
+  if (!unwrap) w->StartArray();
   for (size_t i = 0, off = 0; i < count; ++i) {
     switch (t.datatype) {
       case TORII_TYPE_BOOL: w->Bool(base[i] != 0); break;
@@ -845,8 +865,8 @@ absl::Status WriteJsonData(const OutputTensor& t, size_t count, JsonWriter* w) {
         if (!simdjson::validate_utf8(base + off, len)) {
           return absl::InvalidArgumentError(absl::StrCat(
               "output '", t.name, "' element ", i,
-              " is not UTF-8 text and cannot be returned as JSON; request it with "
-              "\"binary_data\": true"));
+              " is not UTF-8 text and cannot be returned as JSON; request it with ",
+              generate ? "/infer and " : "", "\"binary_data\": true"));
         }
         w->String(absl::string_view(base + off, len));
         off += len;
@@ -860,24 +880,28 @@ absl::Status WriteJsonData(const OutputTensor& t, size_t count, JsonWriter* w) {
         return absl::InternalError(absl::StrCat("output '", t.name, "' has no valid datatype"));
     }
   }
-  w->EndArray();
+  if (!unwrap) w->EndArray();
   return absl::OkStatus();
+}
+
+void WriteParameter(const Parameter& p, JsonWriter* w) {
+  if (p.is_bool()) {
+    w->Bool(p.as_bool());
+  } else if (p.is_int64()) {
+    w->Int(p.as_int64());
+  } else if (p.is_uint64()) {
+    w->Uint(p.as_uint64());
+  } else if (p.is_double()) {
+    w->Double(p.as_double());
+  } else {
+    w->String(p.as_string());
+  }
 }
 
 void WriteParameters(const Parameters& params, JsonWriter* w) {
   for (const auto& [name, p] : params) {
     w->Key(name);
-    if (p.is_bool()) {
-      w->Bool(p.as_bool());
-    } else if (p.is_int64()) {
-      w->Int(p.as_int64());
-    } else if (p.is_uint64()) {
-      w->Uint(p.as_uint64());
-    } else if (p.is_double()) {
-      w->Double(p.as_double());
-    } else {
-      w->String(p.as_string());
-    }
+    WriteParameter(p, w);
   }
 }
 
@@ -958,6 +982,207 @@ absl::Status WriteInferResponse(std::shared_ptr<const InferenceResponse> respons
   out->body = std::move(json);
   out->tail = std::move(tail);
   return absl::OkStatus();
+}
+
+// --- Triton's generate extension -------------------------------------------------
+
+namespace {
+
+// The shape of a generate input holding `count` values, from the model's
+// declared shape as Triton infers it: the fixed dimensions take their share,
+// the innermost variable dimension the rest, any other variable dimension
+// (the batch dimension of a batching model among them) 1.
+absl::StatusOr<Shape> GenerateShape(const TensorMetadata& t, size_t count) {
+  Shape shape(t.shape.begin(), t.shape.end());
+  size_t fixed = 1;
+  int innermost_variable = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) {
+      innermost_variable = static_cast<int>(i);
+      shape[i] = 1;
+    } else {
+      fixed *= static_cast<size_t>(shape[i]);
+    }
+  }
+  if (innermost_variable < 0) {
+    if (count == fixed) return shape;
+    return Invalid("input '", t.name, "' has shape ", ShapeString(t.shape), ": it takes ",
+                   absl::StrCat(fixed, " value(s), got ", count));
+  }
+  if (fixed == 0 ? count != 0 : count % fixed != 0) {
+    return Invalid("input '", t.name, "' has shape ", ShapeString(t.shape), ": ",
+                   absl::StrCat(count, " value(s) do not fill it (a multiple of ", fixed,
+                                " is needed)"));
+  }
+  shape[static_cast<size_t>(innermost_variable)] =
+      static_cast<int64_t>(fixed == 0 ? 0 : count / fixed);
+  return shape;
+}
+
+struct GenerateParse {
+  const ModelMetadata& model;
+  size_t max_input_bytes;
+  InferRequestBuffers* buffers;
+  InferenceRequest* request;
+  size_t converted_bytes = 0;
+
+  const TensorMetadata* FindInput(std::string_view name) const {
+    for (const TensorMetadata& t : model.inputs) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
+
+  // One member of the request object (`top`) or of its "parameters".
+  absl::Status Member(const std::string& key, od::value v, bool top) {
+    if (top && key == "parameters") {
+      if (FindInput(key) != nullptr) {
+        return Invalid("the key 'parameters' holds the request's parameters but model '",
+                       model.name, "' also has an input named 'parameters'");
+      }
+      od::object obj;
+      if (v.get_object().get(obj) != simdjson::SUCCESS) {
+        od::json_type type = od::json_type::null;
+        (void)v.type().get(type);
+        return Invalid("expected a JSON object for 'parameters', got ", TypeName(type));
+      }
+      for (auto fr : obj) {
+        od::field f;
+        if (auto e = std::move(fr).get(f)) return Invalid("'parameters': ", JsonError(e));
+        std::string_view name;
+        if (auto e = f.unescaped_key().get(name)) return Invalid("'parameters': ", JsonError(e));
+        absl::Status s = Member(std::string(name), f.value(), /*top=*/false);
+        if (!s.ok()) return absl::Status(s.code(), absl::StrCat("'parameters': ", s.message()));
+      }
+      return absl::OkStatus();
+    }
+    const TensorMetadata* input = FindInput(key);
+    if (top && key == "id" && input == nullptr) {
+      // The request id, also passed on as a parameter, as Triton does.
+      std::string_view id;
+      if (v.get_string().get(id)) return Invalid("'id' must be a string, got ", Token(v));
+      request->id = std::string(id);
+      request->parameters.Set("id", std::string(id));
+      return absl::OkStatus();
+    }
+    if (input != nullptr) return Input(*input, v);
+    od::json_type type;
+    if (auto e = v.type().get(type)) return Invalid("the request body is not valid JSON: ", JsonError(e));
+    if (type == od::json_type::object || type == od::json_type::array ||
+        type == od::json_type::null) {
+      return Invalid("parameter '", key,
+                     "' has invalid type: model '", model.name, "' has no input of that name, so it is "
+                     "a request parameter, which must be a string, a number or a boolean, got ",
+                     TypeName(type));
+    }
+    Parameter::Value value;
+    absl::Status s = ReadParameter("request", key, v, &value);
+    if (!s.ok()) return s;
+    request->parameters.Set(key, std::move(value));
+    return absl::OkStatus();
+  }
+
+  absl::Status Input(const TensorMetadata& t, od::value v) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return Invalid("input '", t.name, "': ", JsonError(e));
+    size_t count = 1;
+    if (type == od::json_type::array) {
+      if (auto e = v.count_elements().get(count)) return Invalid("input '", t.name, "': ", JsonError(e));
+    } else if (type == od::json_type::object || type == od::json_type::null) {
+      return Invalid("input '", t.name, "' must be a value or a flat array of values of ",
+                     DataTypeName(t.datatype), ", got ", TypeName(type));
+    }
+    InferenceInput in;
+    in.name = t.name;
+    in.datatype = t.datatype;
+    auto shape = GenerateShape(t, count);
+    if (!shape.ok()) return shape.status();
+    in.shape = *std::move(shape);
+    absl::Status s = ReadTensorData(t.name, v, /*scalar_ok=*/true, max_input_bytes,
+                                    &converted_bytes, buffers, &in);
+    if (!s.ok()) return s;
+    request->inputs.push_back(std::move(in));
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+absl::Status ParseGenerateRequest(const ModelMetadata& model, size_t max_input_bytes,
+                                  InferRequestBuffers* buffers, InferenceRequest* request) {
+  std::string& body = buffers->body;
+  // An empty body is an empty request (Triton's reading): validation then
+  // names the inputs that are missing.
+  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
+  EnsureBodyPadding(body);
+  static thread_local od::parser shared_parser;
+  std::unique_ptr<od::parser> own_parser;
+  od::parser* parser = &shared_parser;
+  if (body.size() > kSharedParserMaxBytes) {
+    own_parser = std::make_unique<od::parser>();
+    parser = own_parser.get();
+  }
+  od::document doc;
+  if (auto e = parser->iterate(body.data(), body.size(), body.capacity()).get(doc)) {
+    return Invalid("the request body is not valid JSON: ", JsonError(e));
+  }
+  od::object root;
+  if (auto e = doc.get_object().get(root)) {
+    if (e == simdjson::INCORRECT_TYPE) return Invalid("the request body must be a JSON object");
+    return Invalid("the request body is not valid JSON: ", JsonError(e));
+  }
+  GenerateParse p{model, max_input_bytes, buffers, request};
+  for (auto fr : root) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return Invalid("the request body is not valid JSON: ", JsonError(e));
+    std::string_view key;
+    if (auto e = f.unescaped_key().get(key)) return Invalid("invalid JSON key: ", JsonError(e));
+    absl::Status s = p.Member(std::string(key), f.value(), /*top=*/true);
+    if (!s.ok()) return s;
+  }
+  const char* rest;
+  if (doc.current_location().get(rest) == simdjson::SUCCESS) {
+    return Invalid("the request body has data after its JSON object");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GenerateResponseJson(const InferenceResponse& response) {
+  // Triton collects the members in a map by name (the first of a name wins:
+  // id, model_name, model_version, then parameters, then outputs) and writes
+  // them in the map's order.
+  struct Member {
+    const std::string* text = nullptr;
+    const Parameter* parameter = nullptr;
+    const OutputTensor* output = nullptr;
+  };
+  std::map<std::string, Member> members;
+  if (!response.id.empty()) members.emplace("id", Member{&response.id});
+  members.emplace("model_name", Member{&response.model_name});
+  members.emplace("model_version", Member{&response.model_version});
+  for (const auto& [name, p] : response.parameters) members.emplace(name, Member{nullptr, &p});
+  for (const OutputTensor& t : response.outputs()) {
+    members.emplace(t.name, Member{nullptr, nullptr, &t});
+  }
+  std::string json;
+  json.reserve(256);
+  JsonWriter w(&json);
+  w.StartObject();
+  for (const auto& [name, m] : members) {
+    w.Key(name);
+    if (m.text != nullptr) {
+      w.String(*m.text);
+    } else if (m.parameter != nullptr) {
+      WriteParameter(*m.parameter, &w);
+    } else {
+      size_t count = 1;
+      for (int64_t d : m.output->shape) count *= static_cast<size_t>(d < 0 ? 0 : d);
+      absl::Status s = WriteJsonData(*m.output, count, &w, /*generate=*/true);
+      if (!s.ok()) return s;
+    }
+  }
+  w.EndObject();
+  return json;
 }
 
 }  // namespace http

@@ -110,6 +110,27 @@ class HttpInferResponse : public InferenceResponse {
 absl::Status WriteInferResponse(std::shared_ptr<const InferenceResponse> response,
                                 const OutputFormat& format, HttpResponse* out);
 
+/// Triton's generate extension (docs/http.md): the body is one JSON object.
+/// A member named like one of `model`'s inputs is that input: a value or a
+/// flat array of values of its datatype (BYTES: strings), whose shape is
+/// inferred from the declared shape as Triton does (the fixed dimensions take
+/// their share, the innermost variable dimension the rest, other variable
+/// dimensions 1). Any other member is a request parameter (a string, a number
+/// or a boolean). "parameters" is an object whose members are read the same
+/// way; "id" is the request id (and, as in Triton, also read as above). An
+/// empty body is an empty object. JSON values are limited to
+/// `max_input_bytes` after conversion. Errors are INVALID_ARGUMENT.
+absl::Status ParseGenerateRequest(const ModelMetadata& model, size_t max_input_bytes,
+                                  InferRequestBuffers* buffers, InferenceRequest* request);
+
+/// A generate response as Triton writes it: one JSON object with "id" (when
+/// the request had one), "model_name", "model_version", the response's
+/// parameters and each output by name (one element alone, more as a flat
+/// array; BYTES as strings), members in byte order of their names.
+/// INVALID_ARGUMENT for a BYTES element that is not UTF-8; INTERNAL when an
+/// output's bytes do not match its shape.
+absl::StatusOr<std::string> GenerateResponseJson(const InferenceResponse& response);
+
 }  // namespace http
 }  // namespace torii
 

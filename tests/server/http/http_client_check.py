@@ -180,6 +180,54 @@ for _ in range(3):
     check(conn.getresponse().read() == b"", "keep-alive request")
 conn.close()
 
+# --- generate and generate_stream (server-sent events) ---------------------------
+r, d = request("POST", "/v2/models/text/generate", body=json.dumps({"PROMPT": "hi", "IDS": [1, 2]}))
+check(r.status == 200 and json.loads(d) == {"OUTPUT0": "hi", "OUTPUT1": [1, 2], "model_name": "text",
+                                            "model_version": "1"}, "generate: %r" % d)
+# Each event leaves as the model sends it (the fake waits 300 ms before
+# each), while other connections are served.
+conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+t0 = time.monotonic()
+conn.request("POST", "/v2/models/text/generate_stream",
+             body=json.dumps({"PROMPT": "hi", "fake_responses": 3, "fake_delay_ms": 300}))
+r = conn.getresponse()
+check(r.status == 200 and r.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+      and r.getheader("Transfer-Encoding") == "chunked", "generate_stream head %r" % r.getheaders())
+events, times, lines = [], [], []
+while True:
+    line = r.readline()
+    if not line:
+        break
+    lines.append(line)
+    if line.startswith(b"data: "):
+        events.append(json.loads(line[6:]))
+        times.append(time.monotonic() - t0)
+        if len(events) == 1:
+            r2, d2 = request("GET", "/v2/health/live")
+            check(r2.status == 200, "another connection is served while a stream is open")
+check([e.get("index") for e in events] == [0, 1, 2], "generate_stream events in order: %r" % events)
+check(len(lines) == 6 and all(x == b"\n" for x in lines[1::2])
+      and all(x.startswith(b"data: {") and x.endswith(b"}\n") for x in lines[0::2]),
+      "each event is 'data: {json}' and a blank line: %r" % lines)
+check(len(times) == 3 and times[2] - times[0] > 0.4, "events arrive as they are sent: %r" % times)
+conn.request("GET", "/v2/health/live")  # the connection stays open after the stream
+check(conn.getresponse().status == 200, "keep-alive after a stream")
+conn.close()
+# A client that leaves mid-stream: the server notices (http_server_test.cc
+# checks that the model was stopped) and keeps serving.
+s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+body = json.dumps({"PROMPT": "hi", "fake_responses": 100000, "fake_delay_ms": 1}).encode()
+s.sendall(b"POST /v2/models/text/generate_stream HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+          % len(body) + body)
+got = b""
+while got.count(b"data: ") < 3:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    got += chunk
+check(got.count(b"data: ") >= 3, "a long stream starts: %r" % got[:100])
+s.close()
+
 # --- timeouts ------------------------------------------------------------------
 for what, payload, limit in [
         ("idle connection", b"", 3.0),
