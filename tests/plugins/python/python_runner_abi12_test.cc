@@ -118,7 +118,7 @@ TEST_CASE("python runner 1.2: a decoupled execute that raises ends its requests 
   CHECK(responses[0].ok());
   CHECK(responses[1].code == TORII_STATUS_INTERNAL);
   CHECK(responses[1].message == "RuntimeError: broke after the first response");
-  CHECK(Logged(*model, "Traceback"));
+  CHECK(LogContains(*model, "Traceback"));
 }
 
 TEST_CASE("python runner 1.2: async def execute in a decoupled model", "[python]") {
