@@ -117,13 +117,7 @@ TEST_CASE("python runner: BYTES tensors are object arrays of bytes", "[python]")
 TEST_CASE("python runner: batched requests arrive as a list, answers return in row order",
           "[python]") {
   TempDir dir;
-  const ModelSpec spec =
-      MakeModel(dir, "batching", "batching", 8, {{"IN", TORII_TYPE_FP32, {3}}},
-                {{"OUT", TORII_TYPE_FP32, {3}},
-                 {"COUNT", TORII_TYPE_INT64, {2}},
-                 {"ID", TORII_TYPE_BYTES, {1}},
-                 {"PARAMS", TORII_TYPE_BYTES, {1}}},
-                "\"dynamic_batching\":{}");
+  const ModelSpec spec = BatchingModel(dir);
   auto instance = Host().Load(spec)->CreateInstance();
   const std::vector<int64_t> rows = {1, 2, 1};
   std::vector<Request> requests;

@@ -133,6 +133,17 @@ inline ModelSpec MakeModel(const TempDir& dir, const std::string& source, const 
                        std::move(inputs), std::move(outputs), extra_json, std::move(parameters));
 }
 
+/// Test model "batching" (max_batch_size 8, dynamic batching): IN FP32 [3]
+/// -> OUT FP32 [3], COUNT INT64 [2], ID BYTES [1], PARAMS BYTES [1].
+inline ModelSpec BatchingModel(const TempDir& dir) {
+  return MakeModel(dir, "batching", "batching", 8, {{"IN", TORII_TYPE_FP32, {3}}},
+                   {{"OUT", TORII_TYPE_FP32, {3}},
+                    {"COUNT", TORII_TYPE_INT64, {2}},
+                    {"ID", TORII_TYPE_BYTES, {1}},
+                    {"PARAMS", TORII_TYPE_BYTES, {1}}},
+                   "\"dynamic_batching\":{}");
+}
+
 /// The error message of loading `spec` ("" when it loads).
 inline std::string LoadError(const ModelSpec& spec) {
   try {
