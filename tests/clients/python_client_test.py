@@ -20,11 +20,9 @@ Only the standard library besides grpcio/protobuf (no numpy, no pytest).
 
 import argparse
 import atexit
-import ctypes
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -54,27 +52,9 @@ health_grpc = None
 # Server process management
 # --------------------------------------------------------------------------
 
-# Resolved here, before any fork: the child of a threaded process (grpc has
-# threads) should do as little as possible between fork and exec.
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):
-    _prctl = None
-_PR_SET_PDEATHSIG = 1
-_SIGKILL = int(signal.SIGKILL)
-
-
-def _die_with_parent():
-    """Runs in the child before exec: the kernel kills the server if this
-    test process dies for any reason (even SIGKILL from ctest's timeout)."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, _SIGKILL)
-
-
-def free_loopback_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The free port and the server's pre-exec hook: tests/e2e/torii_server.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "e2e"))
+from torii_server import die_with_parent, free_port  # noqa: E402
 
 
 class ServerProcess:
@@ -95,7 +75,7 @@ class ServerProcess:
         probing and binding. Raises RuntimeError with the log on failure."""
         last_error = "not started"
         for _attempt in range(3):
-            self.port = free_loopback_port()
+            self.port = free_port()
             log = open(self.log_path, "ab")
             log.write(("\n=== starting on port %d ===\n" % self.port).encode())
             log.flush()
@@ -104,12 +84,12 @@ class ServerProcess:
                    "--grpc-port=%d" % self.port,
                    "--grpc-address=127.0.0.1",
                    "--metrics-address=127.0.0.1",
-                   "--metrics-port=%d" % free_loopback_port(),
+                   "--metrics-port=%d" % free_port(),
                    # gRPC only here; never the shared default HTTP port 8000.
                    "--allow-http=false"] + list(ARGS.server_arg)
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
             log.close()
             ok, last_error = self._wait_ready()
             if ok:

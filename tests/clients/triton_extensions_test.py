@@ -18,13 +18,11 @@ Standard library besides grpcio/protobuf (no numpy, no tritonclient).
 """
 
 import argparse
-import ctypes
 import glob
 import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import struct
 import subprocess
@@ -44,21 +42,9 @@ ARGS = None
 SERVER = None
 grpc = pb = pb_grpc = None
 
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):
-    _prctl = None
-
-
-def _die_with_parent():
-    if _prctl is not None:
-        _prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The free port and the server's pre-exec hook: tests/e2e/torii_server.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "e2e"))
+from torii_server import die_with_parent, free_port  # noqa: E402
 
 
 class Server:
@@ -97,7 +83,7 @@ class Server:
                  # gRPC only; never the shared default HTTP port 8000.
                  "--allow-http=false"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, preexec_fn=_die_with_parent)
+                env=env, preexec_fn=die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

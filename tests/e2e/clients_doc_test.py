@@ -15,37 +15,19 @@ unload examples work. The server is always stopped.
 """
 
 import argparse
-import ctypes
 import http.client
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from torii_server import die_with_parent, free_port
+
 SECTION = "## HTTP/REST with curl"
-
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):
-    _prctl = None
-
-
-def _die_with_parent():
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def blocks(doc_path):
@@ -126,7 +108,7 @@ def main():
                  "--metrics-address=127.0.0.1", "--metrics-port=%d" % free_port(),
                  "--model-control-mode=explicit", "--load-model=*"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent)
+                preexec_fn=die_with_parent)
         wait_ready(port, proc, log_path)
 
         for line_no, text in examples:

@@ -22,7 +22,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import tempfile
 import threading
 import time
 import unittest
+
+from torii_server import free_port
 
 ARGS = None
 SERVER = None
@@ -46,12 +47,6 @@ output [ { name: "INDEX" data_type: TYPE_INT32 dims: [ 1 ] },
 model_transaction_policy { decoupled: true }
 parameters { key: "isolation" value { string_value: "process" } }
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

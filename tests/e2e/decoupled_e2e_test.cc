@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -46,22 +47,18 @@ output [ { name: "TOKEN" data_type: TYPE_STRING dims: [ 1 ] } ]
 )";
 
 void FillRepository(const TempRepository* r) {
-  for (const std::string m : {"generator", "generator_iso"}) {
-    std::string config = "name: \"" + m + "\"" + kGeneratorConfig;
-    if (m == "generator_iso") {
-      config += R"(parameters { key: "isolation" value { string_value: "process" } })";
+  // Each model twice: `name` in process and `name`_iso isolated.
+  const auto add = [r](const std::string& name, const std::string& config) {
+    for (const std::string& m : {name, name + "_iso"}) {
+      r->Write(m + "/config.pbtxt", "name: \"" + m + "\"" + config +
+                                        (m == name ? "" : ConfigParameter("isolation", "process")));
+      r->Write(m + "/1/.keep", "");
     }
-    r->Write(m + "/config.pbtxt", config);
-    r->Write(m + "/1/.keep", "");
-  }
+  };
+  add("generator", kGeneratorConfig);
+  add("stream", kStreamConfig);
   for (const std::string m : {"stream", "stream_iso"}) {
-    std::string config = "name: \"" + m + "\"" + kStreamConfig;
-    if (m == "stream_iso") {
-      config += R"(parameters { key: "isolation" value { string_value: "process" } })";
-    }
-    r->Write(m + "/config.pbtxt", config);
-    r->Write(m + "/1/.keep", "");
-    std::filesystem::copy_file(TORII_STREAM_RUNNER, r->path() + "/" + m + "/libtorii_stream.so");
+    r->CopyFile(TORII_STREAM_RUNNER, m + "/libtorii_stream.so");
   }
 #ifdef TORII_E2E_PYTHON
   std::filesystem::copy(TORII_DECOUPLED_MODELS, r->path(),
@@ -77,37 +74,14 @@ const TempRepository& Repository() {
 }
 
 ServerProcess& Server() {
-  static std::unique_ptr<ServerProcess> server = [] {
-    ServerProcess::Options o;
-    o.repository = Repository().path();
-    o.extra_args = {"--strict-readiness=false"};  // the example mlp needs LibTorch
-    return ServerProcess::Start(o);
-  }();
+  // --strict-readiness=false: the example mlp needs LibTorch.
+  static std::unique_ptr<ServerProcess> server =
+      StartServer(Repository(), {"--strict-readiness=false"});
   return *server;
 }
 
-bool WaitModelReady(inference::GRPCInferenceService::Stub& stub, const std::string& name) {
-  const auto until = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < until) {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(2000));
-    inference::ModelReadyRequest q;
-    q.set_name(name);
-    inference::ModelReadyResponse r;
-    if (stub.ModelReady(&ctx, q, &r).ok() && r.ready()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return false;
-}
-
-bool WaitLog(const std::string& needle, milliseconds limit = milliseconds(20000)) {
-  const auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (Server().Log().find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return false;
-}
+// How long WaitModelReady waits here (Python and isolated models start processes).
+constexpr std::chrono::seconds kReadyLimit(60);
 
 // The log line that contains `needle`, or "".
 std::string LogLine(const std::string& needle) {
@@ -149,7 +123,7 @@ TEST_CASE("ModelStreamInfer delivers 1000 responses of one request complete and 
   auto stub = Server().Stub();
   for (const std::string model : {"stream", "stream_iso"}) {
     INFO(model);
-    REQUIRE(WaitModelReady(*stub, model));
+    REQUIRE(WaitModelReady(*stub, model, kReadyLimit));
     grpc::ClientContext ctx;
     SetDeadline(ctx, milliseconds(60000));
     auto stream = stub->ModelStreamInfer(&ctx);
@@ -190,7 +164,7 @@ TEST_CASE("the generator example streams its tokens in process and isolated") {
   auto stub = Server().Stub();
   for (const std::string model : {"generator", "generator_iso"}) {
     INFO(model);
-    REQUIRE(WaitModelReady(*stub, model));
+    REQUIRE(WaitModelReady(*stub, model, kReadyLimit));
     inference::ModelInferRequest r;
     r.set_model_name(model);
     r.set_id("gen");
@@ -236,8 +210,8 @@ TEST_CASE("the generator example streams its tokens in process and isolated") {
 
 TEST_CASE("64 concurrent streams lose no response") {
   auto stub = Server().Stub();
-  REQUIRE(WaitModelReady(*stub, "stream"));
-  REQUIRE(WaitModelReady(*stub, "stream_iso"));
+  REQUIRE(WaitModelReady(*stub, "stream", kReadyLimit));
+  REQUIRE(WaitModelReady(*stub, "stream_iso", kReadyLimit));
   std::atomic<int> complete{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 64; ++c) {
@@ -272,7 +246,7 @@ TEST_CASE("a client that disconnects mid-stream stops the runner's work") {
   auto stub = Server().Stub();
   for (const std::string model : {"stream", "stream_iso"}) {
     INFO(model);
-    REQUIRE(WaitModelReady(*stub, model));
+    REQUIRE(WaitModelReady(*stub, model, kReadyLimit));
     const std::string id = "gone-" + model;
     grpc::ClientContext ctx;
     auto stream = stub->ModelStreamInfer(&ctx);
@@ -283,7 +257,7 @@ TEST_CASE("a client that disconnects mid-stream stops the runner's work") {
     for (int i = 0; i < 20; ++i) REQUIRE(stream->Read(&m));
     ctx.TryCancel();
     const std::string needle = "stream: request '" + id + "' ended after ";
-    REQUIRE(WaitLog(needle));
+    REQUIRE(WaitLog(Server(), needle));
     const std::string line = LogLine(needle);
     INFO(line);
     CHECK((line.find("(cancelled)") != std::string::npos ||
@@ -295,7 +269,7 @@ TEST_CASE("a client that disconnects mid-stream stops the runner's work") {
 
 TEST_CASE("ModelInfer refuses a decoupled model") {
   auto stub = Server().Stub();
-  REQUIRE(WaitModelReady(*stub, "stream"));
+  REQUIRE(WaitModelReady(*stub, "stream", kReadyLimit));
   grpc::ClientContext ctx;
   SetDeadline(ctx, milliseconds(10000));
   inference::ModelInferResponse r;
@@ -306,7 +280,7 @@ TEST_CASE("ModelInfer refuses a decoupled model") {
 
 TEST_CASE("a crash with open decoupled requests ends each stream's request with the signal") {
   auto stub = Server().Stub();
-  REQUIRE(WaitModelReady(*stub, "stream_iso"));
+  REQUIRE(WaitModelReady(*stub, "stream_iso", kReadyLimit));
   grpc::ClientContext ctx;
   SetDeadline(ctx, milliseconds(60000));
   auto stream = stub->ModelStreamInfer(&ctx);
@@ -329,12 +303,12 @@ TEST_CASE("a crash with open decoupled requests ends each stream's request with 
     INFO(id << ": " << message);
     CHECK(message.find("runner process died (SIGABRT") != std::string::npos);
   }
-  REQUIRE(WaitModelReady(*stub, "stream_iso"));
+  REQUIRE(WaitModelReady(*stub, "stream_iso", kReadyLimit));
 }
 
 TEST_CASE("what an isolated runner writes to file descriptors 1 and 2 reaches the log") {
   auto stub = Server().Stub();
-  REQUIRE(WaitModelReady(*stub, "stream_iso"));
+  REQUIRE(WaitModelReady(*stub, "stream_iso", kReadyLimit));
   grpc::ClientContext ctx;
   SetDeadline(ctx, milliseconds(20000));
   auto stream = stub->ModelStreamInfer(&ctx);
@@ -346,11 +320,11 @@ TEST_CASE("what an isolated runner writes to file descriptors 1 and 2 reaches th
   while (stream->Read(&m)) {
   }
   REQUIRE(stream->Finish().ok());
-  REQUIRE(WaitLog("hello from fd one model=stream_iso"));
+  REQUIRE(WaitLog(Server(), "hello from fd one model=stream_iso"));
   const std::string out = LogLine(" info hello from fd one model=stream_iso");
   CHECK(out.find("stream=stdout") != std::string::npos);
   CHECK(out.find("instance=0") != std::string::npos);
-  REQUIRE(WaitLog("stderr: hello from fd one"));
+  REQUIRE(WaitLog(Server(), "stderr: hello from fd one"));
   CHECK(LogLine("stderr: hello from fd one").find(" warning ") != std::string::npos);
   CHECK(LogLine("stderr: hello from fd one").find("stream=stderr") != std::string::npos);
 }
@@ -371,7 +345,7 @@ inference::ModelInferRequest IntRequest(const std::string& model, const std::vec
 
 TEST_CASE("a decoupled Python model sends from a thread after execute returned") {
   auto stub = Server().Stub();
-  REQUIRE(WaitModelReady(*stub, "py_repeat"));
+  REQUIRE(WaitModelReady(*stub, "py_repeat", kReadyLimit));
   std::vector<int32_t> values;
   for (int32_t i = 0; i < 300; ++i) values.push_back(1000 + i);
   grpc::ClientContext ctx;
@@ -392,13 +366,13 @@ TEST_CASE("a decoupled Python model sends from a thread after execute returned")
   REQUIRE(stream->Finish().ok());
   CHECK(got == values);
   // os.write(1, ...) inside model.py: the child's fd 1, tagged with the model.
-  REQUIRE(WaitLog("py_repeat: 300 responses for 'py300' model=py_repeat"));
-  REQUIRE(WaitLog("py_repeat: request 'py300' ended after 300 of 300 responses"));
+  REQUIRE(WaitLog(Server(), "py_repeat: 300 responses for 'py300' model=py_repeat"));
+  REQUIRE(WaitLog(Server(), "py_repeat: request 'py300' ended after 300 of 300 responses"));
 }
 
 TEST_CASE("a Python model's thread stops when its client goes away") {
   auto stub = Server().Stub();
-  REQUIRE(WaitModelReady(*stub, "py_repeat"));
+  REQUIRE(WaitModelReady(*stub, "py_repeat", kReadyLimit));
   std::vector<int32_t> values(100000, 7);
   grpc::ClientContext ctx;
   auto stream = stub->ModelStreamInfer(&ctx);
@@ -408,7 +382,7 @@ TEST_CASE("a Python model's thread stops when its client goes away") {
   inference::ModelStreamInferResponse m;
   for (int i = 0; i < 10; ++i) REQUIRE(stream->Read(&m));
   ctx.TryCancel();
-  REQUIRE(WaitLog("py_repeat: request 'py-gone' ended after "));
+  REQUIRE(WaitLog(Server(), "py_repeat: request 'py-gone' ended after "));
   CHECK(LogLine("request 'py-gone' ended after ").find("of 100000 responses") != std::string::npos);
   CHECK(LogLine("request 'py-gone' ended after ").find("after 100000 of") == std::string::npos);
 }
@@ -428,7 +402,7 @@ TEST_CASE("Python models call other models: exec, async_exec and a decoupled cal
   }
   for (const std::string model : {"py_bls_sync", "py_bls_async"}) {
     INFO(model);
-    REQUIRE(WaitModelReady(*stub, model));
+    REQUIRE(WaitModelReady(*stub, model, kReadyLimit));
     inference::ModelInferRequest r;
     r.set_model_name(model);
     r.set_id("bls");
@@ -456,7 +430,7 @@ TEST_CASE("Python models call other models: exec, async_exec and a decoupled cal
       CHECK(diff[i] == (model == "py_bls_sync" ? a[i] - b[i] : b[i] - a[i]));
     }
   }
-  REQUIRE(WaitModelReady(*stub, "py_bls_decoupled"));
+  REQUIRE(WaitModelReady(*stub, "py_bls_decoupled", kReadyLimit));
   std::vector<int32_t> values;
   int64_t total = 0;
   for (int32_t i = 1; i <= 50; ++i) {

@@ -3,11 +3,8 @@
 // pipeline), a branching graph of C++ runners, every broken graph refused at
 // load with its reason, explicit-mode lifecycle, deadlines and step errors,
 // statistics, and a composing model reloaded under load.
-#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -20,6 +17,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -30,43 +28,14 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using Stub = inference::GRPCInferenceService::Stub;
 
-// A repository in a fresh temporary directory, removed with the object.
-class Repo {
- public:
-  Repo() : dir_(MakeTempDir("torii-ens-e2e-")) {}
-  ~Repo() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  const std::string& path() const { return dir_; }
-  void Write(const std::string& rel, const std::string& text) const {
-    std::filesystem::create_directories(std::filesystem::path(dir_ + "/" + rel).parent_path());
-    std::ofstream(dir_ + "/" + rel) << text;
-  }
-  // Copies model `name` from the repository at `from`.
-  void Copy(const std::string& from, const std::string& name) const {
-    std::filesystem::copy(from + "/" + name, dir_ + "/" + name,
-                          std::filesystem::copy_options::recursive);
-  }
-  void CopyFile(const std::string& from, const std::string& rel) const {
-    std::filesystem::copy_file(from, dir_ + "/" + rel,
-                               std::filesystem::copy_options::overwrite_existing);
-  }
-
- private:
-  std::string dir_;
-};
-
-std::unique_ptr<ServerProcess> Start(const Repo& repo, std::vector<std::string> args = {},
-                                     bool wait_ready = true) {
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = std::move(args);
-  o.wait_ready = wait_ready;
-  // Python models start an interpreter per instance.
-  o.start_timeout = std::chrono::seconds(90);
-  return ServerProcess::Start(o);
+// Python models start an interpreter per instance: a longer start timeout.
+std::unique_ptr<ServerProcess> Start(const TempRepository& repo,
+                                     std::vector<std::string> args = {}) {
+  return StartServer(repo, std::move(args), /*wait_ready=*/true, std::chrono::seconds(90));
 }
+
+// Calls through Python models: a longer deadline than Infer's default.
+constexpr milliseconds kInferDeadline(30000);
 
 void AddFp32(inference::ModelInferRequest& r, const std::string& name, std::vector<int64_t> shape,
              const std::vector<float>& values) {
@@ -121,13 +90,6 @@ std::string Raw(const inference::ModelInferResponse& r, const std::string& name)
   return v;
 }
 
-grpc::Status Infer(Stub& stub, const inference::ModelInferRequest& req,
-                   inference::ModelInferResponse* resp, milliseconds deadline = milliseconds(30000)) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, deadline);
-  return stub.ModelInfer(&ctx, req, resp);
-}
-
 std::map<std::string, inference::RepositoryIndexResponse::ModelIndex> Index(Stub& stub) {
   grpc::ClientContext ctx;
   SetDeadline(ctx, milliseconds(5000));
@@ -136,30 +98,6 @@ std::map<std::string, inference::RepositoryIndexResponse::ModelIndex> Index(Stub
   std::map<std::string, inference::RepositoryIndexResponse::ModelIndex> out;
   for (const auto& m : r.models()) out[m.name()] = m;
   return out;
-}
-
-bool ModelReady(Stub& stub, const std::string& name) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(5000));
-  inference::ModelReadyRequest q;
-  q.set_name(name);
-  inference::ModelReadyResponse r;
-  return stub.ModelReady(&ctx, q, &r).ok() && r.ready();
-}
-
-grpc::Status Repository(Stub& stub, bool load, const std::string& name) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(60000));
-  if (load) {
-    inference::RepositoryModelLoadRequest q;
-    q.set_model_name(name);
-    inference::RepositoryModelLoadResponse r;
-    return stub.RepositoryModelLoad(&ctx, q, &r);
-  }
-  inference::RepositoryModelUnloadRequest q;
-  q.set_model_name(name);
-  inference::RepositoryModelUnloadResponse r;
-  return stub.RepositoryModelUnload(&ctx, q, &r);
 }
 
 // Success count of `model` (every version) from ModelStatistics.
@@ -177,25 +115,6 @@ uint64_t Successes(Stub& stub, const std::string& model, uint64_t* failures = nu
   }
   if (failures != nullptr) *failures = failed;
   return ok;
-}
-
-// GET http://127.0.0.1:port/path over a plain socket; returns the body.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  REQUIRE(write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
-  std::string resp;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  const size_t body = resp.find("\r\n\r\n");
-  REQUIRE(body != std::string::npos);
-  return resp.substr(body + 4);
 }
 
 // --- C++ runners only -------------------------------------------------------
@@ -228,7 +147,7 @@ ensemble_scheduling { step [
     input_map [ { key: "INPUT0" value: "a" }, { key: "INPUT1" value: "s" } ]
     output_map [ { key: "OUTPUT0" value: "SUM" }, { key: "OUTPUT1" value: "DIFF" } ] } ] })";
 
-void AddCppModels(const Repo& repo) {
+void AddCppModels(const TempRepository& repo) {
   repo.Write("identity/config.pbtxt", kIdentity);
   repo.Write("identity/1/.keep", "");
   repo.Write("add_sub/config.pbtxt", kAddSub);
@@ -259,12 +178,12 @@ void CheckBranches(const inference::ModelInferResponse& resp, float first, int r
 }
 
 TEST_CASE("a branching graph of C++ runners answers unary and streamed requests") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   auto server = Start(repo);
   auto stub = server->Stub();
   inference::ModelInferResponse resp;
-  grpc::Status st = Infer(*stub, BranchesRequest(1, 3), &resp);
+  grpc::Status st = Infer(*stub, BranchesRequest(1, 3), &resp, kInferDeadline);
   INFO(st.error_message());
   REQUIRE(st.ok());
   CHECK(resp.model_name() == "branches");
@@ -315,7 +234,7 @@ TEST_CASE("a branching graph of C++ runners answers unary and streamed requests"
 }
 
 TEST_CASE("every broken graph is refused at load with its reason, and the server keeps serving") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   auto ensemble = [&](const std::string& name, const std::string& in_type,
                       const std::string& out_dims, const std::string& steps) {
@@ -373,17 +292,17 @@ ensemble_scheduling { step [ )" + steps + " ] }");
     inference::ModelInferResponse resp;
     auto r = BranchesRequest(0);
     r.set_model_name(name);
-    CHECK(Infer(*stub, r, &resp).error_code() == grpc::UNAVAILABLE);
+    CHECK(Infer(*stub, r, &resp, kInferDeadline).error_code() == grpc::UNAVAILABLE);
   }
   // The rest serves.
   CHECK(index["branches"].state() == "READY");
   inference::ModelInferResponse resp;
-  REQUIRE(Infer(*stub, BranchesRequest(2), &resp).ok());
+  REQUIRE(Infer(*stub, BranchesRequest(2), &resp, kInferDeadline).ok());
   CheckBranches(resp, 2);
 }
 
 TEST_CASE("explicit mode: an ensemble loads what it needs and is ready only with its steps") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   auto server = Start(repo, {"--model-control-mode=explicit", "--load-model=branches"});
   auto stub = server->Stub();
@@ -394,7 +313,7 @@ TEST_CASE("explicit mode: an ensemble loads what it needs and is ready only with
   CHECK(ModelReady(*stub, "branches"));
 
   // Unloading a composing model makes the ensemble not ready, with the reason.
-  REQUIRE(Repository(*stub, /*load=*/false, "add_sub").ok());
+  REQUIRE(UnloadModel(*stub, "add_sub").ok());
   CHECK_FALSE(ModelReady(*stub, "branches"));
   index = Index(*stub);
   CHECK(index["branches"].state() == "UNAVAILABLE");
@@ -403,25 +322,25 @@ TEST_CASE("explicit mode: an ensemble loads what it needs and is ready only with
   const std::string metrics = HttpGet(server->metrics_port(), "/metrics");
   CHECK(metrics.find("torii_model_ready{model=\"branches\",version=\"1\"} 0") != std::string::npos);
   inference::ModelInferResponse resp;
-  grpc::Status st = Infer(*stub, BranchesRequest(0), &resp);
+  grpc::Status st = Infer(*stub, BranchesRequest(0), &resp, kInferDeadline);
   CHECK(st.error_code() == grpc::UNAVAILABLE);
   CHECK(st.error_message().find("ensemble 'branches' step 1 (model 'add_sub')") != std::string::npos);
 
   // Loading it again makes the ensemble ready, without reloading it.
-  REQUIRE(Repository(*stub, /*load=*/true, "add_sub").ok());
+  REQUIRE(LoadModel(*stub, "add_sub").ok());
   CHECK(ModelReady(*stub, "branches"));
-  REQUIRE(Infer(*stub, BranchesRequest(5), &resp).ok());
+  REQUIRE(Infer(*stub, BranchesRequest(5), &resp, kInferDeadline).ok());
   CheckBranches(resp, 5);
 
   // Unloading the ensemble leaves its composing models serving.
-  REQUIRE(Repository(*stub, /*load=*/false, "branches").ok());
+  REQUIRE(UnloadModel(*stub, "branches").ok());
   CHECK(ModelReady(*stub, "identity"));
   CHECK(ModelReady(*stub, "add_sub"));
 }
 
 // identity -> broken (the fault runner: its fault comes from the request's
 // parameters) -> after
-void AddFaultyEnsemble(const Repo& repo) {
+void AddFaultyEnsemble(const TempRepository& repo) {
   repo.Write("broken/config.pbtxt", R"(name: "broken" backend: "fault" max_batch_size: 8
 input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
 output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ])");
@@ -452,17 +371,17 @@ inference::ModelInferRequest FaultyRequest(const std::string& fault, int64_t sle
 }
 
 TEST_CASE("a step's error fails the ensemble request, naming the step and model") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   AddFaultyEnsemble(repo);
   auto server = Start(repo);
   auto stub = server->Stub();
   inference::ModelInferResponse resp;
-  REQUIRE(Infer(*stub, FaultyRequest(""), &resp).ok());
+  REQUIRE(Infer(*stub, FaultyRequest(""), &resp, kInferDeadline).ok());
   CHECK(Fp32Values(Raw(resp, "OUT")) == std::vector<float>{1, 2, 3});
 
   SECTION("an error") {
-    grpc::Status st = Infer(*stub, FaultyRequest("error"), &resp);
+    grpc::Status st = Infer(*stub, FaultyRequest("error"), &resp, kInferDeadline);
     INFO(st.error_message());
     CHECK(st.error_code() == grpc::FAILED_PRECONDITION);
     CHECK(st.error_message().find("ensemble 'faulty' step 1 (model 'broken'): ") != std::string::npos);
@@ -505,7 +424,7 @@ TEST_CASE("a step's error fails the ensemble request, naming the step and model"
 }
 
 TEST_CASE("a draining server finishes the ensemble requests it accepted") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   AddFaultyEnsemble(repo);
   auto server = Start(repo);
@@ -514,7 +433,8 @@ TEST_CASE("a draining server finishes the ensemble requests it accepted") {
   // last step must still be taken.
   grpc::Status st;
   inference::ModelInferResponse resp;
-  std::thread client([&] { st = Infer(*stub, FaultyRequest("sleep", 1500), &resp); });
+  std::thread client(
+      [&] { st = Infer(*stub, FaultyRequest("sleep", 1500), &resp, kInferDeadline); });
   std::this_thread::sleep_for(milliseconds(500));
   const int exit_status = server->Signal(SIGTERM, std::chrono::seconds(30));
   client.join();
@@ -526,14 +446,14 @@ TEST_CASE("a draining server finishes the ensemble requests it accepted") {
 }
 
 TEST_CASE("statistics count the ensemble's requests and each composing model's steps") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   auto server = Start(repo);
   auto stub = server->Stub();
   const int n = 7;
   for (int i = 0; i < n; ++i) {
     inference::ModelInferResponse resp;
-    REQUIRE(Infer(*stub, BranchesRequest(static_cast<float>(i), 2), &resp).ok());
+    REQUIRE(Infer(*stub, BranchesRequest(static_cast<float>(i), 2), &resp, kInferDeadline).ok());
   }
   CHECK(Successes(*stub, "branches") == n);
   CHECK(Successes(*stub, "identity") == n);
@@ -557,7 +477,7 @@ TEST_CASE("statistics count the ensemble's requests and each composing model's s
 }
 
 TEST_CASE("reloading composing models under load fails no ensemble request") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   AddCppModels(repo);
   auto server = Start(repo, {"--model-control-mode=explicit", "--load-model=branches"});
   auto stub = server->Stub();
@@ -572,7 +492,7 @@ TEST_CASE("reloading composing models under load fails no ensemble request") {
       for (int i = 0; !stop; ++i) {
         const float first = static_cast<float>(c * 100000 + i);
         inference::ModelInferResponse resp;
-        grpc::Status st = Infer(*own, BranchesRequest(first), &resp);
+        grpc::Status st = Infer(*own, BranchesRequest(first), &resp, kInferDeadline);
         bool right = st.ok();
         if (right) {
           const auto sum = Fp32Values(Raw(resp, "SUM"));
@@ -595,7 +515,7 @@ TEST_CASE("reloading composing models under load fails no ensemble request") {
     std::this_thread::sleep_for(milliseconds(150));
     for (const std::string m : {"add_sub", "identity"}) {
       repo.Write(m + "/1/reload-" + std::to_string(r), "x");
-      REQUIRE(Repository(*stub, /*load=*/true, m).ok());
+      REQUIRE(LoadModel(*stub, m).ok());
       ++reloads;
     }
   }
@@ -613,10 +533,10 @@ TEST_CASE("reloading composing models under load fails no ensemble request") {
 #if defined(TORII_TEST_PYTHON_RUNNER)
 
 TEST_CASE("the example pipeline ensemble (Python, add_sub, identity) answers correctly") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   for (const char* m : {"identity", "add_sub", "pipeline", "pipeline_preprocess",
                         "pipeline_postprocess"}) {
-    repo.Copy(TORII_EXAMPLE_REPOSITORY, m);
+    repo.CopyModel(TORII_EXAMPLE_REPOSITORY, m);
   }
   auto server = Start(repo);
   auto stub = server->Stub();
@@ -656,7 +576,7 @@ TEST_CASE("the example pipeline ensemble (Python, add_sub, identity) answers cor
     CHECK(BytesValues(Raw(resp, "LABEL")) == label);
   };
   inference::ModelInferResponse resp;
-  grpc::Status st = Infer(*stub, request(), &resp);
+  grpc::Status st = Infer(*stub, request(), &resp, kInferDeadline);
   INFO(st.error_message());
   REQUIRE(st.ok());
   check(resp);
@@ -696,9 +616,9 @@ std::vector<float> Histogram(const std::string& text) {
 }
 
 TEST_CASE("a Triton-format ensemble: Python tokenizer -> network -> Python labeler") {
-  Repo repo;
+  TempRepository repo(TempRepository::Contents::kEmpty);
   const std::string triton = TORII_TRITON_ENSEMBLE_DIR;
-  for (const char* m : {"text_classifier", "tokenizer", "labeler"}) repo.Copy(triton, m);
+  for (const char* m : {"text_classifier", "tokenizer", "labeler"}) repo.CopyModel(triton, m);
   // identity stands in for the network in CI (the TorchScript runner needs
   // LibTorch, slow to build). TORII_TEST_TORCHSCRIPT_NET=1 puts the example
   // TorchScript MLP (64 -> 10) there instead; TORII_TEST_BACKEND_DIRECTORIES
@@ -714,7 +634,7 @@ output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 64 ] } ]
 dynamic_batching { max_queue_delay_microseconds: 100 })");
     repo.Write("classifier_net/1/.keep", "");
   } else {
-    repo.Copy(TORII_EXAMPLE_REPOSITORY, "mlp");
+    repo.CopyModel(TORII_EXAMPLE_REPOSITORY, "mlp");
     std::filesystem::rename(repo.path() + "/mlp", repo.path() + "/classifier_net");
     repo.Write("classifier_net/config.pbtxt", R"(name: "classifier_net"
 platform: "pytorch_libtorch"
@@ -743,7 +663,7 @@ dynamic_batching { max_queue_delay_microseconds: 100 })");
   r.set_model_name("text_classifier");
   AddBytes(r, "TEXT", texts);
   inference::ModelInferResponse resp;
-  grpc::Status st = Infer(*stub, r, &resp);
+  grpc::Status st = Infer(*stub, r, &resp, kInferDeadline);
   INFO(st.error_message());
   REQUIRE(st.ok());
   const auto labels = BytesValues(Raw(resp, "LABEL"));
@@ -756,13 +676,13 @@ dynamic_batching { max_queue_delay_microseconds: 100 })");
   tq.set_model_name("tokenizer");
   AddBytes(tq, "TEXT", texts);
   inference::ModelInferResponse tr;
-  REQUIRE(Infer(*stub, tq, &tr).ok());
+  REQUIRE(Infer(*stub, tq, &tr, kInferDeadline).ok());
   const auto features = Fp32Values(Raw(tr, "FEATURES"));
   inference::ModelInferRequest nq;
   nq.set_model_name("classifier_net");
   AddFp32(nq, "INPUT__0", {static_cast<int64_t>(texts.size()), 64}, features);
   inference::ModelInferResponse nr;
-  REQUIRE(Infer(*stub, nq, &nr).ok());
+  REQUIRE(Infer(*stub, nq, &nr, kInferDeadline).ok());
   const auto scores = Fp32Values(Raw(nr, "OUTPUT__0"));
   const size_t width = scores.size() / texts.size();
   CHECK(width == (identity_net ? 64u : 10u));
@@ -770,7 +690,7 @@ dynamic_batching { max_queue_delay_microseconds: 100 })");
   lq.set_model_name("labeler");
   AddFp32(lq, "SCORES", {static_cast<int64_t>(texts.size()), static_cast<int64_t>(width)}, scores);
   inference::ModelInferResponse lr;
-  REQUIRE(Infer(*stub, lq, &lr).ok());
+  REQUIRE(Infer(*stub, lq, &lr, kInferDeadline).ok());
   CHECK(BytesValues(Raw(lr, "LABEL")) == labels);
   CHECK(Fp32Values(Raw(lr, "CONFIDENCE")) == confidence);
 

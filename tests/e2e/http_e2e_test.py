@@ -45,23 +45,7 @@ IO_TIMEOUT_S = 2    # --http-io-timeout-secs
 MAX_REQUEST_BYTES = 1 << 20
 ADMIN = {"Admin-Key": "s3cret"}  # --http-restricted-api=model-repository:admin-key=s3cret
 
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):
-    _prctl = None
-
-
-def _die_with_parent():
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from torii_server import die_with_parent as _die_with_parent, free_port  # noqa: E402
 
 
 def make_repository(root):

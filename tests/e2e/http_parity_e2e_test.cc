@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -81,9 +82,7 @@ std::string ErrorBody(const std::string& message) {
 
 TEST_CASE("HTTP and gRPC refuse the same bad requests with the same words") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   const std::string url = "http://" + server->http_address();
 
@@ -127,10 +126,8 @@ TEST_CASE("HTTP and gRPC refuse the same bad requests with the same words") {
     INFO(c.what);
     auto req = IdentityRequest({1, 2});
     c.grpc_form(req);
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(10000));
     inference::ModelInferResponse resp;
-    const grpc::Status g = stub->ModelInfer(&ctx, req, &resp);
+    const grpc::Status g = Infer(*stub, req, &resp, milliseconds(10000));
     REQUIRE_FALSE(g.ok());
     const CurlResult h = Curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
                                c.json, url + "/v2/models/" + c.model_path + "/infer"});
@@ -141,9 +138,7 @@ TEST_CASE("HTTP and gRPC refuse the same bad requests with the same words") {
 
 TEST_CASE("HTTP and gRPC describe models alike and count into the same statistics") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   const std::string url = "http://" + server->http_address();
 
@@ -191,11 +186,7 @@ TEST_CASE("HTTP and gRPC describe models alike and count into the same statistic
   // One inference over each frontend: both counted in identity's statistics,
   // read over both frontends.
   inference::ModelInferResponse r;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(10000));
-    REQUIRE(stub->ModelInfer(&ctx, IdentityRequest({1, 2, 3}), &r).ok());
-  }
+  REQUIRE(Infer(*stub, IdentityRequest({1, 2, 3}), &r, milliseconds(10000)).ok());
   const CurlResult inferred =
       Curl({"-X", "POST", "--data-binary",
             R"({"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[2,3],"data":[1,2,3,4,5,6]}]})",
@@ -226,9 +217,7 @@ TEST_CASE("HTTP and gRPC describe models alike and count into the same statistic
 
 TEST_CASE("a shared-memory region registered over HTTP serves gRPC requests") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   const std::string url = "http://" + server->http_address();
 
@@ -264,10 +253,8 @@ TEST_CASE("a shared-memory region registered over HTTP serves gRPC requests") {
     input->add_shape(2);
     (*input->mutable_parameters())["shared_memory_region"].set_string_param("shared");
     (*input->mutable_parameters())["shared_memory_byte_size"].set_int64_param(8);
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(10000));
     inference::ModelInferResponse resp;
-    grpc::Status s = stub->ModelInfer(&ctx, req, &resp);
+    grpc::Status s = Infer(*stub, req, &resp, milliseconds(10000));
     return std::make_pair(s, resp);
   };
   auto [ok, resp] = infer();

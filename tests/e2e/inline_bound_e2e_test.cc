@@ -39,9 +39,7 @@ TEST_CASE("runners hung on gRPC's threads never hold them all: other models stil
     repo.Write(name + "/1/README", "");
     std::filesystem::copy_file(TORII_PROBE_RUNNER, repo.path() + "/" + name + "/libtorii_probe.so");
   }
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo);
 
   // Each probe request sleeps 5 s in its runner; they are all in flight at once.
   std::atomic<int> answered{0};

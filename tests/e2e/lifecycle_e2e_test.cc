@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -25,67 +26,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr char kIsolated[] = R"(parameters { key: "isolation" value { string_value: "process" } }
-)";
-
-std::string Param(const std::string& key, const std::string& value) {
-  return "parameters { key: \"" + key + "\" value { string_value: \"" + value + "\" } }\n";
-}
-
-// A model served by a runner library shipped in its own folder.
-void AddModel(const TempRepository& repo, const std::string& name, const std::string& library,
-              const std::string& backend, const std::string& extra = "") {
-  repo.Write(name + "/config.pbtxt", "name: \"" + name + "\"\nbackend: \"" + backend + R"("
-max_batch_size: 8
-input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
-output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
-)" + extra);
-  repo.Write(name + "/1/.keep", "");
-  std::filesystem::copy_file(library, repo.path() + "/" + name + "/libtorii_" + backend + ".so",
-                             std::filesystem::copy_options::overwrite_existing);
-}
-
-std::unique_ptr<ServerProcess> Start(const TempRepository& repo, std::vector<std::string> args = {},
-                                     bool wait_ready = true) {
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = std::move(args);
-  o.wait_ready = wait_ready;
-  return ServerProcess::Start(o);
-}
-
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
-                   const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-                   milliseconds deadline = milliseconds(20000)) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, deadline);
-  return stub.ModelInfer(&ctx, req, resp);
-}
+const std::string kIsolated = ConfigParameter("isolation", "process");
 
 inference::ModelInferRequest Hang(const std::string& model, int64_t sleep_ms = 600000) {
   auto r = IdentityRequest({1}, model);
   (*r.mutable_parameters())["fault"].set_string_param("sleep");
   (*r.mutable_parameters())["sleep_ms"].set_int64_param(sleep_ms);
   return r;
-}
-
-bool WaitLog(const ServerProcess& server, const std::string& needle,
-             milliseconds limit = milliseconds(20000)) {
-  const auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (server.Log().find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return false;
-}
-
-bool ModelReady(inference::GRPCInferenceService::Stub& stub, const std::string& name) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(2000));
-  inference::ModelReadyRequest q;
-  q.set_name(name);
-  inference::ModelReadyResponse r;
-  return stub.ModelReady(&ctx, q, &r).ok() && r.ready();
 }
 
 std::string ModelProperty(inference::GRPCInferenceService::Stub& stub, const std::string& model,
@@ -124,7 +71,7 @@ std::pair<int, std::string> RunToExit(const std::vector<std::string>& args) {
 
 TEST_CASE("a gRPC port already in use stops the second server with a clear error") {
   TempRepository repo;
-  auto first = Start(repo);
+  auto first = StartServer(repo);
   auto [code, out] =
       RunToExit({"--model-repository=" + repo.path(), "--grpc-address=127.0.0.1",
                  "--grpc-port=" + std::to_string(first->port()), "--allow-metrics=false",
@@ -140,8 +87,8 @@ TEST_CASE("a gRPC port already in use stops the second server with a clear error
 
 TEST_CASE("an isolated runner whose static initialiser aborts costs only its own load") {
   TempRepository repo;
-  AddModel(repo, "abort_init", TORII_ABORT_AT_LOAD_RUNNER, "abort_at_load", kIsolated);
-  auto server = Start(repo, {"--strict-readiness=false"});
+  repo.AddRunnerModel("abort_init", TORII_ABORT_AT_LOAD_RUNNER, "abort_at_load", kIsolated);
+  auto server = StartServer(repo, {"--strict-readiness=false"});
   auto stub = server->Stub();
   inference::ModelInferResponse r;
   REQUIRE(Infer(*stub, IdentityRequest({3}), &r).ok());
@@ -158,8 +105,8 @@ TEST_CASE("an isolated runner whose static initialiser aborts costs only its own
 
 TEST_CASE("poll mode: a runner library replaced in place in a model folder is reloaded") {
   TempRepository repo;
-  AddModel(repo, "custom", TORII_IDENTITY_RUNNER, "custom");
-  auto server = Start(repo, {"--model-control-mode=poll", "--repository-poll-secs=1"});
+  repo.AddRunnerModel("custom", TORII_IDENTITY_RUNNER, "custom");
+  auto server = StartServer(repo, {"--model-control-mode=poll", "--repository-poll-secs=1"});
   auto stub = server->Stub();
   REQUIRE(ModelProperty(*stub, "custom", "runner") == "identity");
   // Same path, new contents (a copy over the old file, as a deploy does).
@@ -182,10 +129,10 @@ TEST_CASE("poll mode: a runner library replaced in place in a model folder is re
 TEST_CASE("repository loads and unloads run on a bounded pool, not one thread per call") {
   TempRepository repo;
   // A model whose load takes 2 s.
-  AddModel(repo, "slow_load", TORII_FAULT_RUNNER, "fault",
-           Param("load_fault", "sleep") + Param("sleep_ms", "2000"));
-  auto server = Start(repo, {"--model-control-mode=explicit", "--load-model=identity",
-                             "--model-load-thread-count=2"});
+  repo.AddRunnerModel("slow_load", TORII_FAULT_RUNNER, "fault",
+                      ConfigParameter("load_fault", "sleep") + ConfigParameter("sleep_ms", "2000"));
+  auto server = StartServer(repo, {"--model-control-mode=explicit", "--load-model=identity",
+                                   "--model-load-thread-count=2"});
   const int before = ThreadCount(server->pid());
   REQUIRE(before > 0);
   std::vector<std::thread> callers;
@@ -193,13 +140,7 @@ TEST_CASE("repository loads and unloads run on a bounded pool, not one thread pe
   for (int i = 0; i < 40; ++i) {
     callers.emplace_back([&] {
       auto stub = server->Stub();
-      grpc::ClientContext ctx;
-      SetDeadline(ctx, milliseconds(120000));
-      inference::RepositoryModelLoadRequest q;
-      q.set_model_name("slow_load");
-      inference::RepositoryModelLoadResponse r;
-      const grpc::Status s = stub->RepositoryModelLoad(&ctx, q, &r);
-      (s.ok() ? ok : refused)++;
+      (LoadModel(*stub, "slow_load", {}, milliseconds(120000)).ok() ? ok : refused)++;
     });
   }
   int peak = 0;
@@ -217,10 +158,10 @@ TEST_CASE("repository loads and unloads run on a bounded pool, not one thread pe
 
 TEST_CASE("unloading a hung isolated model is bounded and never blocks another model's load") {
   TempRepository repo;
-  AddModel(repo, "hung", TORII_FAULT_RUNNER, "fault",
-           std::string(kIsolated) + Param("execution_timeout_ms", "0"));
-  auto server = Start(repo, {"--model-control-mode=explicit", "--load-model=hung",
-                             "--load-model=identity"});
+  repo.AddRunnerModel("hung", TORII_FAULT_RUNNER, "fault",
+                      kIsolated + ConfigParameter("execution_timeout_ms", "0"));
+  auto server = StartServer(repo, {"--model-control-mode=explicit", "--load-model=hung",
+                                   "--load-model=identity"});
   auto stub = server->Stub();
   std::thread stuck([&] {
     auto s2 = server->Stub();
@@ -233,24 +174,14 @@ TEST_CASE("unloading a hung isolated model is bounded and never blocks another m
   const auto t0 = Clock::now();
   std::thread unload([&] {
     auto s2 = server->Stub();
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(60000));
-    inference::RepositoryModelUnloadRequest q;
-    q.set_model_name("hung");
-    inference::RepositoryModelUnloadResponse r;
-    CHECK(s2->RepositoryModelUnload(&ctx, q, &r).ok());
+    CHECK(UnloadModel(*s2, "hung").ok());
     unloaded = true;
   });
   std::this_thread::sleep_for(milliseconds(200));
   // Meanwhile another model loads at once.
   {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(20000));
-    inference::RepositoryModelLoadRequest q;
-    q.set_model_name("add_sub");
-    inference::RepositoryModelLoadResponse r;
     const auto l0 = Clock::now();
-    CHECK(stub->RepositoryModelLoad(&ctx, q, &r).ok());
+    CHECK(LoadModel(*stub, "add_sub", {}, milliseconds(20000)).ok());
     CHECK(Clock::now() - l0 < milliseconds(3000));
   }
   unload.join();
@@ -264,9 +195,10 @@ TEST_CASE("unloading a hung isolated model is bounded and never blocks another m
 
 TEST_CASE("SIGTERM still stops the server after a poll-mode reload of a hung model") {
   TempRepository repo;
-  AddModel(repo, "hung", TORII_FAULT_RUNNER, "fault", Param("execution_timeout_ms", "0"));
-  auto server = Start(repo, {"--model-control-mode=poll", "--repository-poll-secs=1",
-                             "--exit-timeout-secs=2"});
+  repo.AddRunnerModel("hung", TORII_FAULT_RUNNER, "fault",
+                      ConfigParameter("execution_timeout_ms", "0"));
+  auto server = StartServer(repo, {"--model-control-mode=poll", "--repository-poll-secs=1",
+                                   "--exit-timeout-secs=2"});
   std::thread stuck([&] {
     auto s2 = server->Stub();
     inference::ModelInferResponse r;
@@ -292,8 +224,8 @@ parameters { key: "execution_timeout_ms" value { string_value: "0" } }
 
 TEST_CASE("a second SIGTERM does not cut the drain short") {
   TempRepository repo;
-  AddModel(repo, "slow", TORII_FAULT_RUNNER, "fault");
-  auto server = Start(repo, {"--exit-timeout-secs=20"});
+  repo.AddRunnerModel("slow", TORII_FAULT_RUNNER, "fault");
+  auto server = StartServer(repo, {"--exit-timeout-secs=20"});
   grpc::Status result;
   inference::ModelInferResponse r;
   std::thread call([&] {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 #include "tests/util/temp_dir.h"
 
@@ -80,17 +81,6 @@ struct Server {
   }
 };
 
-grpc::Status Load(inference::GRPCInferenceService::Stub& stub, const std::string& model,
-                  const std::map<std::string, inference::ModelRepositoryParameter>& params = {}) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(60000));
-  inference::RepositoryModelLoadRequest q;
-  q.set_model_name(model);
-  for (const auto& [k, v] : params) (*q.mutable_parameters())[k] = v;
-  inference::RepositoryModelLoadResponse r;
-  return stub.RepositoryModelLoad(&ctx, q, &r);
-}
-
 inference::ModelRepositoryParameter String(const std::string& s) {
   inference::ModelRepositoryParameter p;
   p.set_string_param(s);
@@ -100,17 +90,6 @@ inference::ModelRepositoryParameter Bytes(const std::string& s) {
   inference::ModelRepositoryParameter p;
   p.set_bytes_param(s);
   return p;
-}
-
-grpc::Status Unload(inference::GRPCInferenceService::Stub& stub, const std::string& model,
-                    const std::map<std::string, inference::ModelRepositoryParameter>& params = {}) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(60000));
-  inference::RepositoryModelUnloadRequest q;
-  q.set_model_name(model);
-  for (const auto& [k, v] : params) (*q.mutable_parameters())[k] = v;
-  inference::RepositoryModelUnloadResponse r;
-  return stub.RepositoryModelUnload(&ctx, q, &r);
 }
 
 int MaxBatchSize(inference::GRPCInferenceService::Stub& stub, const std::string& model) {
@@ -152,7 +131,7 @@ TEST_CASE("load override: a JSON config replaces config.pbtxt until the next pla
   auto& stub = *server.stub;
   REQUIRE(MaxBatchSize(stub, "identity") == 64);
   // What tritonclient's load_model(name, config=json) sends.
-  REQUIRE(Load(stub, "identity", {{"config", String(IdentityConfig(8))}}).ok());
+  REQUIRE(LoadModel(stub, "identity", {{"config", String(IdentityConfig(8))}}).ok());
   CHECK(MaxBatchSize(stub, "identity") == 8);
   inference::ModelInferResponse r;
   CHECK(InferRows(stub, "identity", 8, &r).ok());
@@ -178,7 +157,7 @@ TEST_CASE("load override: a JSON config replaces config.pbtxt until the next pla
   };
   for (const Bad& b : bad) {
     INFO(b.what);
-    const grpc::Status s = Load(stub, "identity", {{"config", String(b.json)}});
+    const grpc::Status s = LoadModel(stub, "identity", {{"config", String(b.json)}});
     CHECK(s.error_code() == b.code);
     // Triton's clients and scripts look for this.
     CHECK_THAT(s.error_message(), Catch::StartsWith("failed to load 'identity'"));
@@ -186,10 +165,10 @@ TEST_CASE("load override: a JSON config replaces config.pbtxt until the next pla
     CHECK(MaxBatchSize(stub, "identity") == 8);  // the last good load keeps serving
   }
   // The plain load goes back to the repository's config.pbtxt.
-  REQUIRE(Load(stub, "identity").ok());
+  REQUIRE(LoadModel(stub, "identity").ok());
   CHECK(MaxBatchSize(stub, "identity") == 64);
   // A config alone needs the model's folder in the repository.
-  const grpc::Status missing = Load(stub, "nowhere", {{"config", String(IdentityConfig(4))}});
+  const grpc::Status missing = LoadModel(stub, "nowhere", {{"config", String(IdentityConfig(4))}});
   CHECK(missing.error_code() == grpc::NOT_FOUND);
   CHECK_THAT(missing.error_message(), Catch::StartsWith("failed to load 'nowhere'"));
 }
@@ -199,9 +178,9 @@ TEST_CASE("load override: a model loaded from the files a request carries, remov
   Server server;
   auto& stub = *server.stub;
   const std::string weights(100000, 'w');
-  REQUIRE(Load(stub, "remote",
-               {{"config", String(IdentityConfig(4))}, {"file:1/weights.bin", Bytes(weights)},
-                {"file:1/sub/dir/notes.txt", Bytes("hello")}})
+  REQUIRE(LoadModel(stub, "remote",
+                    {{"config", String(IdentityConfig(4))}, {"file:1/weights.bin", Bytes(weights)},
+                     {"file:1/sub/dir/notes.txt", Bytes("hello")}})
               .ok());
   inference::ModelInferResponse r;
   REQUIRE(InferRows(stub, "remote", 2, &r).ok());
@@ -228,8 +207,8 @@ TEST_CASE("load override: a model loaded from the files a request carries, remov
 
   // A reload with other files gets a new directory; the old one goes once
   // the old version is unloaded.
-  REQUIRE(Load(stub, "remote",
-               {{"config", String(IdentityConfig(2))}, {"file:2/weights.bin", Bytes("v2")}})
+  REQUIRE(LoadModel(stub, "remote",
+                    {{"config", String(IdentityConfig(2))}, {"file:2/weights.bin", Bytes("v2")}})
               .ok());
   CHECK(MaxBatchSize(stub, "remote") == 2);
   dirs = server.ModelDirs("remote");
@@ -239,18 +218,18 @@ TEST_CASE("load override: a model loaded from the files a request carries, remov
 
   // A failed reload leaves the serving directory alone and writes nothing
   // that stays.
-  CHECK_FALSE(Load(stub, "remote",
-                   {{"config", String(R"({"backend": "identity"})")}, {"file:3/w", Bytes("x")}})
+  CHECK_FALSE(LoadModel(stub, "remote", {{"config", String(R"({"backend": "identity"})")},
+                                         {"file:3/w", Bytes("x")}})
                   .ok());
   CHECK(server.ModelDirs("remote") == dirs);
   REQUIRE(InferRows(stub, "remote", 2, &r).ok());
 
-  REQUIRE(Unload(stub, "remote").ok());
+  REQUIRE(UnloadModel(stub, "remote").ok());
   CHECK(server.ModelDirs("remote").empty());
   CHECK(server.Areas().empty());  // the last override went, and its area with it
 
-  REQUIRE(Load(stub, "remote",
-               {{"config", String(IdentityConfig(4))}, {"file:1/weights.bin", Bytes("v3")}})
+  REQUIRE(LoadModel(stub, "remote",
+                    {{"config", String(IdentityConfig(4))}, {"file:1/weights.bin", Bytes("v3")}})
               .ok());
   REQUIRE(server.ModelDirs("remote").size() == 1);
   REQUIRE(server.process->Signal(SIGTERM, std::chrono::seconds(30)) == 0);
@@ -265,7 +244,7 @@ TEST_CASE("load override: file paths that would leave the private directory are 
                            "1/./x", ".", "1/x/", "config.pbtxt", "1\\x"}) {
     INFO(path);
     const grpc::Status s =
-        Load(stub, "remote", {{"config", config}, {std::string("file:") + path, Bytes("x")}});
+        LoadModel(stub, "remote", {{"config", config}, {std::string("file:") + path, Bytes("x")}});
     CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
     CHECK_THAT(s.error_message(), Catch::StartsWith("failed to load 'remote'"));
     CHECK_THAT(s.error_message(), Catch::Contains("file:"));
@@ -275,7 +254,7 @@ TEST_CASE("load override: file paths that would leave the private directory are 
   CHECK_FALSE(fs::exists(server.repo.path() + "/escape"));
 
   // One path both a file and a folder.
-  const grpc::Status clash = Load(
+  const grpc::Status clash = LoadModel(
       stub, "remote", {{"config", config}, {"file:1/a", Bytes("x")}, {"file:1/a/b", Bytes("y")}});
   CHECK(clash.error_code() == grpc::INVALID_ARGUMENT);
   CHECK(server.ModelDirs("remote").empty());
@@ -283,7 +262,8 @@ TEST_CASE("load override: file paths that would leave the private directory are 
   // A name longer than the filesystem allows: a filesystem error, INTERNAL
   // with Triton's words (its model-control example checks both).
   const grpc::Status long_name =
-      Load(stub, "remote", {{"config", String("{}")}, {"file:" + std::string(256, 'A'), Bytes("a")}});
+      LoadModel(stub, "remote",
+                {{"config", String("{}")}, {"file:" + std::string(256, 'A'), Bytes("a")}});
   CHECK(long_name.error_code() == grpc::INTERNAL);
   CHECK_THAT(long_name.error_message(), Catch::Contains("failed to poll from model repository"));
   CHECK(server.ModelDirs("remote").empty());
@@ -301,17 +281,17 @@ TEST_CASE("load override: file paths that would leave the private directory are 
   };
   for (const Bad& b : bad) {
     INFO(b.what);
-    const grpc::Status s = Load(stub, "remote", b.params);
+    const grpc::Status s = LoadModel(stub, "remote", b.params);
     CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
     CHECK_THAT(s.error_message(), Catch::Contains(b.fragment));
   }
   // What Triton's clients send with every unload.
   inference::ModelRepositoryParameter yes;
   yes.set_bool_param(true);
-  CHECK(Unload(stub, "identity", {{"unload_dependents", yes}}).ok());
-  CHECK(Unload(stub, "identity", {{"unload_dependents", String("yes")}}).error_code() ==
+  CHECK(UnloadModel(stub, "identity", {{"unload_dependents", yes}}).ok());
+  CHECK(UnloadModel(stub, "identity", {{"unload_dependents", String("yes")}}).error_code() ==
         grpc::INVALID_ARGUMENT);
-  const grpc::Status unknown = Load(stub, "wrong_model_name");
+  const grpc::Status unknown = LoadModel(stub, "wrong_model_name");
   CHECK(unknown.error_code() == grpc::NOT_FOUND);
   CHECK_THAT(unknown.error_message(), Catch::StartsWith("failed to load 'wrong_model_name'"));
 }
@@ -321,10 +301,12 @@ TEST_CASE("load override: the request size bounds what a load may carry") {
   auto& stub = *server.stub;
   const auto config = String(IdentityConfig(4));
   const grpc::Status big =
-      Load(stub, "remote", {{"config", config}, {"file:1/w", Bytes(std::string(2 << 20, 'x'))}});
+      LoadModel(stub, "remote",
+                {{"config", config}, {"file:1/w", Bytes(std::string(2 << 20, 'x'))}});
   CHECK(big.error_code() == grpc::RESOURCE_EXHAUSTED);
   CHECK(server.Areas().empty());
-  REQUIRE(Load(stub, "remote", {{"config", config}, {"file:1/w", Bytes(std::string(512 << 10, 'x'))}})
+  REQUIRE(LoadModel(stub, "remote",
+                    {{"config", config}, {"file:1/w", Bytes(std::string(512 << 10, 'x'))}})
               .ok());
   inference::ModelInferResponse r;
   CHECK(InferRows(stub, "remote", 1, &r).ok());

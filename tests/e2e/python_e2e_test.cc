@@ -19,6 +19,7 @@
 #include <cstdlib>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -27,19 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-void CopyModel(const TempRepository& repo, const std::string& name) {
-  std::filesystem::copy(std::string(TORII_PYTHON_E2E_MODELS) + "/" + name, repo.path() + "/" + name,
-                        std::filesystem::copy_options::recursive);
-}
-
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
-                   const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-                   milliseconds deadline = milliseconds(20000)) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, deadline);
-  return stub.ModelInfer(&ctx, req, resp);
-}
 
 inference::ModelInferRequest Fault(float mode) {
   inference::ModelInferRequest r;
@@ -65,15 +53,6 @@ inference::ModelInferRequest AddSub(float a, float b) {
   r.add_raw_input_contents(Fp32Raw({a, a}));
   r.add_raw_input_contents(Fp32Raw({b, b}));
   return r;
-}
-
-bool ModelReady(inference::GRPCInferenceService::Stub& stub, const std::string& name) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(2000));
-  inference::ModelReadyRequest q;
-  q.set_name(name);
-  inference::ModelReadyResponse r;
-  return stub.ModelReady(&ctx, q, &r).ok() && r.ready();
 }
 
 // Children of `pid` whose command line mentions `needle`.
@@ -151,23 +130,11 @@ class Traffic {
   std::thread thread_;
 };
 
-bool WaitReady(inference::GRPCInferenceService::Stub& stub, const std::string& model,
-               milliseconds limit = milliseconds(30000)) {
-  const auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (ModelReady(stub, model)) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return false;
-}
-
 TEST_CASE("a Python instance killed, looping or leaking costs only its own requests") {
   TempRepository repo;
-  CopyModel(repo, "py_fault");
-  CopyModel(repo, "py_add_sub");
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  auto server = ServerProcess::Start(o);
+  repo.CopyModel(TORII_PYTHON_E2E_MODELS, "py_fault");
+  repo.CopyModel(TORII_PYTHON_E2E_MODELS, "py_add_sub");
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   {
     inference::ModelInferResponse r;
@@ -182,7 +149,7 @@ TEST_CASE("a Python instance killed, looping or leaking costs only its own reque
   SECTION("an instance's process killed from outside") {
     const std::vector<pid_t> before = Children(server->pid(), "--model=py_fault");
     REQUIRE(kill(before[0], SIGKILL) == 0);
-    REQUIRE(WaitReady(*stub, "py_fault"));
+    REQUIRE(WaitModelReady(*stub, "py_fault", milliseconds(30000)));
     const auto until = Clock::now() + milliseconds(20000);
     while (Children(server->pid(), "--model=py_fault").size() < 2 && Clock::now() < until) {
       std::this_thread::sleep_for(milliseconds(50));
@@ -210,7 +177,7 @@ TEST_CASE("a Python instance killed, looping or leaking costs only its own reque
     CHECK_FALSE(s.ok());
   }
   // The model comes back and serves; the others never noticed.
-  REQUIRE(WaitReady(*stub, "py_fault"));
+  REQUIRE(WaitModelReady(*stub, "py_fault", milliseconds(30000)));
   inference::ModelInferResponse r;
   grpc::Status after;
   for (int i = 0; i < 50; ++i) {  // a restarted instance may still be starting
@@ -231,34 +198,17 @@ TEST_CASE("a Python instance killed, looping or leaking costs only its own reque
 
 TEST_CASE("20 load/unload cycles of a Python model leave no process or shared memory behind") {
   TempRepository repo;
-  CopyModel(repo, "py_add_sub");
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = {"--model-control-mode=explicit", "--load-model=identity"};
-  auto server = ServerProcess::Start(o);
+  repo.CopyModel(TORII_PYTHON_E2E_MODELS, "py_add_sub");
+  auto server = StartServer(repo, {"--model-control-mode=explicit", "--load-model=identity"});
   auto stub = server->Stub();
   const size_t memfds_before = MemfdCount(server->pid());
   for (int cycle = 0; cycle < 20; ++cycle) {
     INFO("cycle " << cycle);
-    {
-      grpc::ClientContext ctx;
-      SetDeadline(ctx, milliseconds(60000));
-      inference::RepositoryModelLoadRequest q;
-      q.set_model_name("py_add_sub");
-      inference::RepositoryModelLoadResponse resp;
-      REQUIRE(stub->RepositoryModelLoad(&ctx, q, &resp).ok());
-    }
+    REQUIRE(LoadModel(*stub, "py_add_sub").ok());
     inference::ModelInferResponse r;
     REQUIRE(Infer(*stub, AddSub(2, 3), &r).ok());
     CHECK(Fp32Values(r.raw_output_contents(1)) == std::vector<float>{-1, -1});
-    {
-      grpc::ClientContext ctx;
-      SetDeadline(ctx, milliseconds(60000));
-      inference::RepositoryModelUnloadRequest q;
-      q.set_model_name("py_add_sub");
-      inference::RepositoryModelUnloadResponse resp;
-      REQUIRE(stub->RepositoryModelUnload(&ctx, q, &resp).ok());
-    }
+    REQUIRE(UnloadModel(*stub, "py_add_sub").ok());
   }
   // Children exit after the unload; give the last one a moment.
   const auto until = Clock::now() + milliseconds(10000);

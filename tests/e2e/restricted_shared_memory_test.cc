@@ -16,10 +16,7 @@ namespace {
 
 TEST_CASE("the shared-memory protocol group restricts every shared-memory RPC") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = {"--grpc-restricted-protocol=shared-memory:shm-key=s3cret"};
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo, {"--grpc-restricted-protocol=shared-memory:shm-key=s3cret"});
   auto stub = server->Stub();
 
   auto call = [&](const char* header_value, auto rpc) {

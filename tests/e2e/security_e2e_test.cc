@@ -143,10 +143,7 @@ TEST_CASE("restricted model-repository RPCs need the configured header") {
 
 TEST_CASE("an oversized request gets RESOURCE_EXHAUSTED and the server keeps serving") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = {"--max-request-bytes=65536"};
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo, {"--max-request-bytes=65536"});
   auto stub = server->Stub();
   inference::ModelInferResponse r;
   {

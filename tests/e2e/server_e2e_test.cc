@@ -1,10 +1,7 @@
 // End-to-end: the real torii-server binary on a free loopback port, called
 // through generated C++ stubs.
 #include <grpcpp/grpcpp.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -14,6 +11,7 @@
 
 #include "health.grpc.pb.h"
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -34,13 +32,6 @@ std::unique_ptr<ServerProcess> StartExampleServer(const std::vector<std::string>
   o.repository = ExampleRepository().path();
   o.extra_args = extra;
   return ServerProcess::Start(o);
-}
-
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub, const inference::ModelInferRequest& req,
-                   inference::ModelInferResponse* resp) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(10000));
-  return stub.ModelInfer(&ctx, req, resp);
 }
 
 TEST_CASE("core RPCs answer per the v2 protocol") {
@@ -207,10 +198,7 @@ TEST_CASE("a model that fails to load is recorded and the others keep serving") 
   repo.Write("norunner/config.pbtxt", R"(backend: "does_not_exist"
     input [{name:"INPUT0" data_type:TYPE_FP32 dims:[1]}] output [{name:"OUTPUT0" data_type:TYPE_FP32 dims:[1]}])");
   repo.Write("norunner/1/README", "");
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = {"--strict-readiness=false"};
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo, {"--strict-readiness=false"});
   auto stub = server->Stub();
   inference::ModelInferResponse r;
   REQUIRE(Infer(*stub, IdentityRequest({1}), &r).ok());
@@ -237,10 +225,7 @@ TEST_CASE("strict readiness: a failed model makes the server not ready but still
   TempRepository repo;
   repo.Write("broken/config.pbtxt", "backend: \"identity\"\n");
   repo.Write("broken/1/README", "");
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.wait_ready = false;
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo, {}, /*wait_ready=*/false);
   auto stub = server->Stub();
   // Give the loads time to finish, then ask.
   bool ready = true;
@@ -296,10 +281,7 @@ TEST_CASE("SIGTERM under load: every request succeeds or gets UNAVAILABLE, exit 
 
 TEST_CASE("poll mode: a new version is served with no failed request and a removed model unloads") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = {"--model-control-mode=poll", "--repository-poll-secs=1"};
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo, {"--model-control-mode=poll", "--repository-poll-secs=1"});
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, failed{0};
   std::set<std::string> versions_seen;
@@ -367,45 +349,19 @@ TEST_CASE("poll mode: a new version is served with no failed request and a remov
 
 TEST_CASE("explicit mode: load and unload by name, paths outside the repository are refused") {
   TempRepository repo;
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.extra_args = {"--model-control-mode=explicit", "--load-model=identity"};
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo, {"--model-control-mode=explicit", "--load-model=identity"});
   auto stub = server->Stub();
-  auto ready = [&](const std::string& name) {
-    grpc::ClientContext ctx;
-    inference::ModelReadyRequest q;
-    q.set_name(name);
-    inference::ModelReadyResponse r;
-    return stub->ModelReady(&ctx, q, &r).ok() && r.ready();
-  };
-  CHECK(ready("identity"));
-  CHECK_FALSE(ready("add_sub"));
-  {
-    grpc::ClientContext ctx;
-    inference::RepositoryModelLoadRequest q;
-    q.set_model_name("add_sub");
-    inference::RepositoryModelLoadResponse r;
-    REQUIRE(stub->RepositoryModelLoad(&ctx, q, &r).ok());
-    CHECK(ready("add_sub"));
-  }
+  CHECK(ModelReady(*stub, "identity"));
+  CHECK_FALSE(ModelReady(*stub, "add_sub"));
+  REQUIRE(LoadModel(*stub, "add_sub").ok());
+  CHECK(ModelReady(*stub, "add_sub"));
   for (const char* evil : {"..", "../etc", "/etc", "a/b", "", "nonexistent"}) {
     INFO(evil);
-    grpc::ClientContext ctx;
-    inference::RepositoryModelLoadRequest q;
-    q.set_model_name(evil);
-    inference::RepositoryModelLoadResponse r;
-    const grpc::Status s = stub->RepositoryModelLoad(&ctx, q, &r);
+    const grpc::Status s = LoadModel(*stub, evil);
     CHECK((s.error_code() == grpc::INVALID_ARGUMENT || s.error_code() == grpc::NOT_FOUND));
   }
-  {
-    grpc::ClientContext ctx;
-    inference::RepositoryModelUnloadRequest q;
-    q.set_model_name("identity");
-    inference::RepositoryModelUnloadResponse r;
-    REQUIRE(stub->RepositoryModelUnload(&ctx, q, &r).ok());
-    CHECK_FALSE(ready("identity"));
-  }
+  REQUIRE(UnloadModel(*stub, "identity").ok());
+  CHECK_FALSE(ModelReady(*stub, "identity"));
 }
 
 TEST_CASE("statistics count what was served") {
@@ -438,25 +394,6 @@ TEST_CASE("statistics count what was served") {
 namespace torii {
 namespace testing {
 namespace {
-
-// GET http://127.0.0.1:port/path over a plain socket; returns the body.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  REQUIRE(write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
-  std::string resp;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  const size_t body = resp.find("\r\n\r\n");
-  REQUIRE(body != std::string::npos);
-  return resp.substr(body + 4);
-}
 
 TEST_CASE("Prometheus metrics per model and version pass promtool") {
   auto server = StartExampleServer();
@@ -522,9 +459,7 @@ TEST_CASE("a hung runner: the client gets DEADLINE_EXCEEDED, the instance is rep
     parameters { key: "execution_timeout_ms" value { string_value: "200" } })");
   repo.Write("slow/1/README", "");
   std::filesystem::copy_file(TORII_PROBE_RUNNER, repo.path() + "/slow/libtorii_probe.so");
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  auto server = ServerProcess::Start(o);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
 
   auto req = IdentityRequest({1}, "slow");
@@ -555,12 +490,7 @@ TEST_CASE("a hung runner: the client gets DEADLINE_EXCEEDED, the instance is rep
   }
   CHECK(reported);
   // The log line comes from the server's 250 ms housekeeping tick.
-  bool logged = false;
-  for (int i = 0; i < 100 && !logged; ++i) {
-    logged = server->Log().find("runner instance stuck") != std::string::npos;
-    if (!logged) std::this_thread::sleep_for(milliseconds(20));
-  }
-  CHECK(logged);
+  CHECK(WaitLog(*server, "runner instance stuck", milliseconds(2000)));
   const std::string metrics = HttpGet(server->metrics_port(), "/metrics");
   CHECK(metrics.find("torii_runner_instances_stuck{model=\"slow\",version=\"1\"} 1") != std::string::npos);
 

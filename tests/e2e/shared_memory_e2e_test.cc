@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -127,34 +128,11 @@ inference::ModelInferRequest ShmRequest(const std::string& model, size_t n,
   return r;
 }
 
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
-                   const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-                   milliseconds deadline = milliseconds(20000)) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, deadline);
-  return stub.ModelInfer(&ctx, req, resp);
-}
-
-bool Live(inference::GRPCInferenceService::Stub& stub) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(5000));
-  inference::ServerLiveResponse r;
-  return stub.ServerLive(&ctx, {}, &r).ok() && r.live();
-}
-
 // The fault runner (identity that sleeps on request) in the repository,
 // in process or isolated.
 void AddFaultModel(const TempRepository& repo, const std::string& name, bool isolated) {
-  repo.Write(name + "/config.pbtxt", "name: \"" + name + R"("
-backend: "fault"
-max_batch_size: 8
-input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
-output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
-)" + std::string(isolated ? R"(parameters { key: "isolation" value { string_value: "process" } })"
-                          : ""));
-  repo.Write(name + "/1/.keep", "");
-  std::filesystem::copy_file(TORII_FAULT_RUNNER, repo.path() + "/" + name + "/libtorii_fault.so",
-                             std::filesystem::copy_options::overwrite_existing);
+  repo.AddRunnerModel(name, TORII_FAULT_RUNNER, "fault",
+                      isolated ? ConfigParameter("isolation", "process") : "");
 }
 
 inference::ModelInferRequest Sleeping(inference::ModelInferRequest r, int64_t ms) {
@@ -163,15 +141,9 @@ inference::ModelInferRequest Sleeping(inference::ModelInferRequest r, int64_t ms
   return r;
 }
 
-std::unique_ptr<ServerProcess> Start(const TempRepository& repo) {
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  return ServerProcess::Start(o);
-}
-
 TEST_CASE("system shared memory: register and status and unregister as Triton defines them") {
   TempRepository repo;
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   ClientRegion a(4096), b(1 << 16);
   {
@@ -227,7 +199,7 @@ TEST_CASE("system shared memory: register and status and unregister as Triton de
 TEST_CASE("inputs are read from and outputs written to registered regions") {
   TempRepository repo;
   AddFaultModel(repo, "isolated", /*isolated=*/true);
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   // The region starts 100 bytes into its object (not page-aligned), the
   // tensors 64 bytes into the region.
@@ -298,7 +270,7 @@ TEST_CASE("inputs are read from and outputs written to registered regions") {
 TEST_CASE("ModelStreamInfer reads and writes registered regions too") {
   TempRepository repo;
   AddFaultModel(repo, "isolated", /*isolated=*/true);
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   ClientRegion in(8192), out(8192);
   REQUIRE(Register(*stub, "in", in.key(), 4096).ok());
@@ -333,7 +305,7 @@ TEST_CASE("ModelStreamInfer reads and writes registered regions too") {
 
 TEST_CASE("bad shared memory references are INVALID_ARGUMENT and the server keeps serving") {
   TempRepository repo;
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   ClientRegion in(4096);
   REQUIRE(Register(*stub, "in", in.key(), 256).ok());
@@ -406,7 +378,7 @@ TEST_CASE("bad shared memory references are INVALID_ARGUMENT and the server keep
     CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
     CHECK_THAT(s.error_message(), Catch::Contains(c.fragment));
   }
-  CHECK(Live(*stub));
+  CHECK(ServerLive(*stub, milliseconds(5000)));
   inference::ModelInferResponse r;
   REQUIRE(Infer(*stub, ShmRequest("identity", 4, "in", 0), &r).ok());
   REQUIRE(r.raw_output_contents_size() == 1);
@@ -419,7 +391,7 @@ TEST_CASE("bad shared memory references are INVALID_ARGUMENT and the server keep
 TEST_CASE("a region unregistered during a request stays mapped until the request ends") {
   TempRepository repo;
   AddFaultModel(repo, "slow", /*isolated=*/false);
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   ClientRegion in(4096), out(4096);
   REQUIRE(Register(*stub, "in", in.key(), 4096).ok());
@@ -444,14 +416,14 @@ TEST_CASE("a region unregistered during a request stays mapped until the request
   inference::ModelInferResponse r;
   CHECK(Infer(*stub, ShmRequest("identity", 3, "in", 0), &r).error_code() ==
         grpc::INVALID_ARGUMENT);
-  CHECK(Live(*stub));
+  CHECK(ServerLive(*stub, milliseconds(5000)));
 }
 
 TEST_CASE("a region its owner truncates never crashes the server") {
   TempRepository repo;
   AddFaultModel(repo, "slow", /*isolated=*/false);
   AddFaultModel(repo, "slow_isolated", /*isolated=*/true);
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   {
     INFO("truncated before the request: refused with a reason");
@@ -498,7 +470,7 @@ TEST_CASE("a region its owner truncates never crashes the server") {
         CHECK(s.error_code() == grpc::FAILED_PRECONDITION);
         CHECK_THAT(s.error_message(), Catch::Contains("truncated"));
       }
-      CHECK(Live(*stub));
+      CHECK(ServerLive(*stub, milliseconds(5000)));
       inference::ModelInferResponse r;
       REQUIRE(Infer(*stub, IdentityRequest({4, 5}), &r).ok());
       // The damaged region is refused until registered again.
@@ -519,13 +491,13 @@ TEST_CASE("a region its owner truncates never crashes the server") {
       REQUIRE(Unregister(*stub, "").ok());
     }
   }
-  CHECK(Live(*stub));
+  CHECK(ServerLive(*stub, milliseconds(5000)));
   CHECK(kill(server->pid(), 0) == 0);
 }
 
 TEST_CASE("CUDA shared memory without a GPU answers as Triton does on a machine without one") {
   TempRepository repo;
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   {
     grpc::ClientContext ctx;
@@ -560,7 +532,7 @@ TEST_CASE("CUDA shared memory without a GPU answers as Triton does on a machine 
 
 TEST_CASE("RPCs Torii does not implement say so in words") {
   TempRepository repo;
-  auto server = Start(repo);
+  auto server = StartServer(repo);
   auto stub = server->Stub();
   {
     grpc::ClientContext ctx;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_util.h"
+#include "tests/util/e2e_client.h"
 #include "tests/util/server_process.h"
 
 namespace torii {
@@ -25,9 +26,7 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kIsolated = R"(
-parameters { key: "isolation" value { string_value: "process" } }
-)";
+const std::string kIsolated = ConfigParameter("isolation", "process");
 
 // The example repository plus the isolated models.
 void FillRepository(const TempRepository* r) {
@@ -76,13 +75,6 @@ const TempRepository& Repository() {
   return repo;
 }
 
-std::unique_ptr<ServerProcess> StartServer(const TempRepository& repo, bool wait_ready = true) {
-  ServerProcess::Options o;
-  o.repository = repo.path();
-  o.wait_ready = wait_ready;
-  return ServerProcess::Start(o);
-}
-
 inference::ModelInferRequest FaultRequest(const std::vector<float>& values, const std::string& fault = "",
                                           int64_t sleep_ms = 0, const std::string& model = "fault_iso") {
   auto r = IdentityRequest(values, model);
@@ -91,53 +83,10 @@ inference::ModelInferRequest FaultRequest(const std::vector<float>& values, cons
   return r;
 }
 
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub, const inference::ModelInferRequest& req,
-                   inference::ModelInferResponse* resp, milliseconds deadline = milliseconds(20000)) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, deadline);
-  return stub.ModelInfer(&ctx, req, resp);
-}
-
 int64_t Pid(const inference::ModelInferResponse& r) {
   int64_t pid = 0;
   std::memcpy(&pid, r.raw_output_contents(1).data(), sizeof(pid));
   return pid;
-}
-
-bool ModelReady(inference::GRPCInferenceService::Stub& stub, const std::string& name) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(2000));
-  inference::ModelReadyRequest q;
-  q.set_name(name);
-  inference::ModelReadyResponse r;
-  return stub.ModelReady(&ctx, q, &r).ok() && r.ready();
-}
-
-bool ServerLive(inference::GRPCInferenceService::Stub& stub) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(2000));
-  inference::ServerLiveResponse r;
-  return stub.ServerLive(&ctx, {}, &r).ok() && r.live();
-}
-
-bool WaitModelReady(inference::GRPCInferenceService::Stub& stub, const std::string& name,
-                    milliseconds limit = milliseconds(20000)) {
-  const auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (ModelReady(stub, name)) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return false;
-}
-
-bool WaitLog(const ServerProcess& server, const std::string& needle,
-             milliseconds limit = milliseconds(20000)) {
-  const auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (server.Log().find(needle) != std::string::npos) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return false;
 }
 
 bool Has(const grpc::Status& s, const std::string& needle) {
@@ -360,22 +309,13 @@ TEST_CASE("unbounded allocation under memory_limit_mb ends in an error, never a 
 
 TEST_CASE("a runner that crashes while loading is a load error, not a crash loop") {
   TempRepository repo;
-  repo.Write("fault_load/config.pbtxt", std::string(R"(
-name: "fault_load"
-backend: "fault"
-max_batch_size: 8
-input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
-output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
-parameters { key: "load_fault" value { string_value: "abort" } }
-)") + kIsolated);
-  repo.Write("fault_load/1/.keep", "");
-  std::filesystem::copy_file(TORII_FAULT_RUNNER, repo.path() + "/fault_load/libtorii_fault.so");
-  auto server = StartServer(repo, /*wait_ready=*/false);
+  repo.AddRunnerModel("fault_load", TORII_FAULT_RUNNER, "fault",
+                      ConfigParameter("load_fault", "abort") + kIsolated);
+  auto server = StartServer(repo, {}, /*wait_ready=*/false);
   auto stub = server->Stub();
   // Wait until the startup loads are over (identity serves).
   inference::ModelInferResponse r;
-  const auto until = Clock::now() + milliseconds(20000);
-  while (!ModelReady(*stub, "identity") && Clock::now() < until) std::this_thread::sleep_for(milliseconds(50));
+  WaitModelReady(*stub, "identity");
   REQUIRE(Infer(*stub, IdentityRequest({1}), &r).ok());
   CHECK_FALSE(ModelReady(*stub, "fault_load"));
   // Its failed load is recorded once the child's end was seen (which may

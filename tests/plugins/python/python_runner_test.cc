@@ -117,13 +117,7 @@ TEST_CASE("python runner: BYTES tensors are object arrays of bytes", "[python]")
 TEST_CASE("python runner: batched requests arrive as a list, answers return in row order",
           "[python]") {
   TempDir dir;
-  const ModelSpec spec =
-      MakeModel(dir, "batching", "batching", 8, {{"IN", TORII_TYPE_FP32, {3}}},
-                {{"OUT", TORII_TYPE_FP32, {3}},
-                 {"COUNT", TORII_TYPE_INT64, {2}},
-                 {"ID", TORII_TYPE_BYTES, {1}},
-                 {"PARAMS", TORII_TYPE_BYTES, {1}}},
-                "\"dynamic_batching\":{}");
+  const ModelSpec spec = BatchingModel(dir);
   auto instance = Host().Load(spec)->CreateInstance();
   const std::vector<int64_t> rows = {1, 2, 1};
   std::vector<Request> requests;
@@ -243,8 +237,8 @@ TEST_CASE("python runner: an exception in execute fails only that call's request
       CHECK(r.code == TORII_STATUS_INTERNAL);
       CHECK(r.message == "ValueError: mode 1 asked me to fail");
     }
-    CHECK(Logged(*model, "Traceback (most recent call last)"));
-    CHECK(Logged(*model, "in execute"));
+    CHECK(LogContains(*model, "Traceback (most recent call last)"));
+    CHECK(LogContains(*model, "in execute"));
     // The instance keeps serving.
     const auto again = instance->Execute({req(0)});
     REQUIRE(again[0].ok());
@@ -286,7 +280,7 @@ TEST_CASE("python runner: an exception in execute fails only that call's request
     REQUIRE(out[0].ok());
     CHECK(out[0].output("OUT").datatype == TORII_TYPE_FP32);
     CHECK(out[0].output("OUT").values<float>() == std::vector<float>{3.0f, float(0.5 / 3)});
-    CHECK(Logged(*model, "output 'OUT': the config declares TYPE_FP32, the model returned "
+    CHECK(LogContains(*model, "output 'OUT': the config declares TYPE_FP32, the model returned "
                          "float64; converted it"));
   }
   SECTION("execute returning something else than a list") {
@@ -365,8 +359,8 @@ TEST_CASE("python runner: print, stderr and Logger reach the log, tagged with th
                            "written to stderr", "logger info", "logger warning", "logger error",
                            "logger verbose", "logger explicit", "executing 1 request(s) ... done",
                            "printed from a thread", "finalized"}) {
-    INFO(line << "\nlog:\n" << AllLog(*model));
-    CHECK(Logged(*model, line));
+    INFO(line << "\nlog:\n" << JoinedLog(*model));
+    CHECK(LogContains(*model, line));
   }
 }
 
@@ -393,7 +387,7 @@ TEST_CASE("python runner: inputs are read-only views of the host's bytes", "[pyt
   // [writeable, owndata]: a read-only view, not a copy.
   CHECK(r.output("OUT").data == std::string("\0\0", 2));
   // The model kept the view past execute: the runner noticed and said so.
-  CHECK(Logged(*model, "still holds input 'IN'"));
+  CHECK(LogContains(*model, "still holds input 'IN'"));
   // Writing into an input fails, and the message says what to do.
   const Response w = instance->Infer({Tensor::Of<float>("IN", {2}, {-1, 2})});
   CHECK(w.message ==
@@ -458,7 +452,7 @@ TEST_CASE("python runner: the model template serves", "[python]") {
   CHECK(out[0].output("LABEL").strings() == std::vector<std::string>{"high", "low"});
   CHECK(out[1].code == TORII_STATUS_INVALID_ARGUMENT);
   CHECK(out[1].message == "FEATURES contains NaN");
-  CHECK(Logged(*model, "my_model: mean 0.5, std 2"));
+  CHECK(LogContains(*model, "my_model: mean 0.5, std 2"));
 }
 
 TEST_CASE("python runner: BF16 reaches PyTorch through DLPack", "[python][torch]") {

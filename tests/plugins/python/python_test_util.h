@@ -6,7 +6,6 @@
 #ifndef TORII_TESTS_PLUGINS_PYTHON_PYTHON_TEST_UTIL_H_
 #define TORII_TESTS_PLUGINS_PYTHON_PYTHON_TEST_UTIL_H_
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -21,6 +20,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/util/fake_model_log.h"
+#include "tests/util/temp_dir.h"
 #include "torii/testing/fake_host.h"
 
 namespace torii_python_test {
@@ -28,6 +29,8 @@ namespace torii_python_test {
 using torii::TensorSpec;
 using torii::testing::FakeHost;
 using torii::testing::FakeModel;
+using torii::testing::JoinedLog;
+using torii::testing::LogContains;
 using torii::testing::ModelSpec;
 using torii::testing::Request;
 using torii::testing::Response;
@@ -43,28 +46,8 @@ inline FakeHost& Host() {
 }
 
 /// A directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && base[0] != '\0' ? base : "/tmp") +
-                       "/torii-python-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    const char* p = mkdtemp(buf.data());
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : torii::testing::TempDir {
+  TempDir() : torii::testing::TempDir("torii-python-") {}
 };
 
 inline void WriteFile(const std::string& path, const std::string& text) {
@@ -150,18 +133,15 @@ inline ModelSpec MakeModel(const TempDir& dir, const std::string& source, const 
                        std::move(inputs), std::move(outputs), extra_json, std::move(parameters));
 }
 
-/// Whether any logged line contains `text`.
-inline bool Logged(const FakeModel& model, const std::string& text) {
-  for (const auto& line : model.log()) {
-    if (line.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
-inline std::string AllLog(const FakeModel& model) {
-  std::string out;
-  for (const auto& line : model.log()) out += line + "\n";
-  return out;
+/// Test model "batching" (max_batch_size 8, dynamic batching): IN FP32 [3]
+/// -> OUT FP32 [3], COUNT INT64 [2], ID BYTES [1], PARAMS BYTES [1].
+inline ModelSpec BatchingModel(const TempDir& dir) {
+  return MakeModel(dir, "batching", "batching", 8, {{"IN", TORII_TYPE_FP32, {3}}},
+                   {{"OUT", TORII_TYPE_FP32, {3}},
+                    {"COUNT", TORII_TYPE_INT64, {2}},
+                    {"ID", TORII_TYPE_BYTES, {1}},
+                    {"PARAMS", TORII_TYPE_BYTES, {1}}},
+                   "\"dynamic_batching\":{}");
 }
 
 /// The error message of loading `spec` ("" when it loads).

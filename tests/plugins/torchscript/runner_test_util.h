@@ -21,12 +21,16 @@
 #include <catch2/catch.hpp>
 
 #include "model_factory.h"
+#include "tests/util/fake_model_log.h"
+#include "tests/util/temp_dir.h"
 #include "torii/testing/fake_host.h"
 
 namespace torii_test {
 
 using torii::testing::FakeHost;
 using torii::testing::FakeModel;
+using torii::testing::JoinedLog;
+using torii::testing::LogContains;
 using torii::testing::ModelSpec;
 using torii::testing::Request;
 using torii::testing::Response;
@@ -41,25 +45,8 @@ inline FakeHost& Host() {
 }
 
 /// A directory under $TMPDIR (else /tmp) removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* t = std::getenv("TMPDIR");
-    std::string tmpl = std::string(t != nullptr && *t != '\0' ? t : "/tmp") + "/torii-torchscript-XXXXXX";
-    const char* p = mkdtemp(tmpl.data());
-    REQUIRE(p != nullptr);
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : torii::testing::TempDir {
+  TempDir() : torii::testing::TempDir("torii-torchscript-") {}
 };
 
 /// A spec for <dir>/<name>/1/, the version directory created.
@@ -91,19 +78,6 @@ inline torii::Error LoadError(const ModelSpec& spec) {
   }
   FAIL("model '" << spec.name << "' loaded, expected an error");
   return torii::Error(TORII_STATUS_OK, "");
-}
-
-inline bool LogContains(const FakeModel& model, const std::string& text) {
-  for (const auto& line : model.log()) {
-    if (line.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
-inline std::string JoinedLog(const FakeModel& model) {
-  std::string all;
-  for (const auto& line : model.log()) all += line + "\n";
-  return all;
 }
 
 /// Deterministic test inputs in [-1, 1).
