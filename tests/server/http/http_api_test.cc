@@ -7,7 +7,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -412,6 +414,12 @@ TEST_CASE("infer: errors from the request path keep their status", "[http][api]"
   HttpResponse malformed = a.Call("POST", "/v2/models/identity/infer", R"({"inputs":[{"name":"A"}]})");
   CHECK(malformed.status == 400);
   CHECK(malformed.body == R"({"error":"input 'A' has no 'datatype'"})");
+  // "slow" answers from the model's thread, which counts its call done just
+  // after handing the answer over: wait (bounded) for that, not for luck.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (a.api->InFlight() != 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   CHECK(a.api->InFlight() == 0);
 }
 
