@@ -50,7 +50,7 @@ TEST_CASE("python runner metrics: counter, gauge and histogram reach the host", 
   REQUIRE(counter != nullptr);
   CHECK(counter->kind == TORII_METRIC_COUNTER);
   CHECK(counter->help == "Requests the test model answered");
-  const auto* hist = Find(all, "test_value_histogram");
+  const auto* hist = Find(all, "test_observed_values");
   REQUIRE(hist != nullptr);
   REQUIRE(hist->series.size() == 1);
   const auto& s = *hist->series.begin()->second;
@@ -102,7 +102,7 @@ TEST_CASE("python runner metrics: a model's metrics go when it unloads", "[pytho
     CHECK(Host().MetricValue("test_requests_total", {{"kind", "ok"}, {"model", "leaving"}}) == 1.0);
   }
   CHECK_FALSE(Host().MetricValue("test_requests_total", {{"kind", "ok"}, {"model", "leaving"}}));
-  CHECK(Find(Host().metrics().Snapshot(), "test_value_histogram") == nullptr);
+  CHECK(Find(Host().metrics().Snapshot(), "test_observed_values") == nullptr);
 }
 
 }  // namespace

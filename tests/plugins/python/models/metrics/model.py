@@ -3,7 +3,7 @@
 # values themselves:
 #   test_requests_total{model,kind="ok"}   counter: +1 per request
 #   test_rows_in_flight{model}             gauge: set to the last request's rows
-#   test_value_histogram{model}            histogram: observes each X value
+#   test_observed_values{model}            histogram: observes each X value
 # X is FP32 [-1]; Y echoes X. A request whose first X is negative asks the
 # model to try the error paths and return what they raised, one per line, in
 # ERRORS (BYTES [-1]).
@@ -22,7 +22,7 @@ class TritonPythonModel:
             name="test_rows_in_flight", description="Rows of the last request",
             kind=pb_utils.MetricFamily.GAUGE).Metric(labels={"model": name})
         self.hist = pb_utils.MetricFamily(
-            name="test_value_histogram", description="X values seen",
+            name="test_observed_values", description="X values seen",
             kind=pb_utils.MetricFamily.HISTOGRAM).Metric(
                 labels={"model": name}, buckets=[0.5, 1.0, 2.0])
 
