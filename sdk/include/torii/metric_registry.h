@@ -102,7 +102,7 @@ inline std::string CheckMetricName(const std::string& name, const Limits& limits
              std::string(1, c) + "' at position " + std::to_string(i);
     }
   }
-  for (const char* reserved : {"torii_", "process_"}) {
+  for (const char* reserved : {"torii_", "process_", "exposer_"}) {
     if (name.rfind(reserved, 0) == 0) {
       return "metric family name '" + name + "' starts with '" + reserved +
              "', which the server keeps for its own metrics; choose another name";

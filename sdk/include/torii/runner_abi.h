@@ -446,7 +446,8 @@ typedef struct ToriiHostApi {
    * or series is on /metrics while some handle refers to it.
    *
    * Checked by the host: names follow Prometheus ([a-zA-Z_:][a-zA-Z0-9_:]*,
-   * not starting with the server's own prefixes "torii_" and "process_");
+   * not starting with the server's own prefixes "torii_", "process_" and
+   * "exposer_");
    * label names [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", unique, "le"
    * not on histograms; label values and descriptions valid UTF-8; histogram
    * buckets finite and strictly increasing. Limits (RESOURCE_EXHAUSTED when
