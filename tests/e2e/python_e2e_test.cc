@@ -2,10 +2,7 @@
 // own process, so killing an instance, an endless loop and a leak cost only
 // that model's in-flight requests while other models see no failure; and
 // repeated loads and unloads leave no process or shared memory behind.
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -226,25 +223,6 @@ TEST_CASE("20 load/unload cycles of a Python model leave no process or shared me
   }
 }
 
-// GET http://127.0.0.1:port/path over a plain socket; returns the body.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  REQUIRE(write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
-  std::string resp;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) resp.append(buf, static_cast<size_t>(n));
-  close(fd);
-  const size_t body = resp.find("\r\n\r\n");
-  REQUIRE(body != std::string::npos);
-  return resp.substr(body + 4);
-}
-
 // The value of the sample line `series` ("name{labels}") on the page, or -1.
 double Sample(const std::string& page, const std::string& series) {
   const std::string key = "\n" + series + " ";
@@ -279,7 +257,7 @@ inference::ModelInferRequest MetricsRequest(const std::vector<float>& x) {
 
 TEST_CASE("a Python model's pb_utils metrics are on /metrics and survive a restart and go at unload") {
   TempRepository repo;
-  CopyModel(repo, "py_metrics");
+  repo.CopyModel(TORII_PYTHON_E2E_MODELS, "py_metrics");
   std::filesystem::create_directories(repo.path() + "/py_metrics/1");
   std::filesystem::copy_file(TORII_PYTHON_METRICS_MODEL, repo.path() + "/py_metrics/1/model.py");
   ServerProcess::Options o;
@@ -332,7 +310,7 @@ TEST_CASE("a Python model's pb_utils metrics are on /metrics and survive a resta
     while (Children(server->pid(), "--model=py_metrics").size() < 2 && Clock::now() < until) {
       std::this_thread::sleep_for(milliseconds(50));
     }
-    REQUIRE(WaitReady(*stub, "py_metrics"));
+    REQUIRE(WaitModelReady(*stub, "py_metrics", milliseconds(30000)));
     CHECK(Sample(HttpGet(server->metrics_port(), "/metrics"), counter) == double(xs.size()));
     for (int i = 0; i < 4; ++i) {  // some reach the new process
       inference::ModelInferResponse r;
