@@ -196,8 +196,12 @@ int RunServer(const ServerFlags& flags) {
     return 2;
   }
   ModelRepository repository(ro);
+  // Runner-defined metrics (ABI 1.3); declared before the loader, so it
+  // outlives every model that holds some.
+  host_metrics::Registry runner_metrics;
   ModelLoader::Options lo;
   lo.defaults.max_queue_size = static_cast<size_t>(flags.max_queue_size);
+  lo.runner_metrics = &runner_metrics;
   ModelLoader loader(lo);
   ModelManager manager(&repository, &loader, ModelManager::Options{});
   ValidationLimits limits;
@@ -226,7 +230,7 @@ int RunServer(const ServerFlags& flags) {
 
   // Metrics first: a port clash should stop the server before it loads models.
   std::unique_ptr<prometheus::Exposer> exposer;
-  auto collector = std::make_shared<MetricsCollector>(&manager);
+  auto collector = std::make_shared<MetricsCollector>(&manager, &runner_metrics);
   if (flags.allow_metrics) {
     const std::string maddr = absl::StrCat(flags.metrics_address, ":", flags.metrics_port);
     try {

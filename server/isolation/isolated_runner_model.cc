@@ -226,6 +226,73 @@ struct IsolatedRunnerModel::OpenRequest {
   absl::Status end_with;  // the final error once the child is gone
 };
 
+// The metrics a child's runner defined (ABI 1.3), applied in the server's
+// registry in the order the child made them. The child checked each
+// operation before sending it; what the server still refuses (a name another
+// model uses with another kind, the server-wide limits) is logged once per
+// family or metric, and its later updates are dropped. Used by the events
+// thread only.
+class ChildMetrics {
+ public:
+  ChildMetrics(host_metrics::Registry* registry, std::string model)
+      : owner_(registry), model_(std::move(model)) {}
+
+  void Apply(const isolation::MetricMessage& m) {
+    using M = isolation::MetricMessage;
+    host_metrics::Result r;
+    switch (m.op) {
+      case M::kFamilyNew: {
+        ToriiMetricFamily* f = nullptr;
+        r = owner_.NewFamily(m.name.c_str(), m.help.c_str(), static_cast<ToriiMetricKind>(m.kind),
+                             &f);
+        if (r.ok()) families_[m.id] = f;
+        break;
+      }
+      case M::kFamilyDelete: {
+        auto it = families_.find(m.id);
+        if (it == families_.end()) return;
+        owner_.DeleteFamily(it->second);
+        families_.erase(it);
+        return;
+      }
+      case M::kMetricNew: {
+        auto f = families_.find(m.family_id);
+        if (f == families_.end()) return;  // its family was refused (logged)
+        ToriiMetric* metric = nullptr;
+        r = owner_.NewMetric(f->second, m.labels, m.buckets, &metric);
+        if (r.ok()) metrics_[m.id] = metric;
+        break;
+      }
+      case M::kMetricDelete: {
+        auto it = metrics_.find(m.id);
+        if (it == metrics_.end()) return;
+        owner_.DeleteMetric(it->second);
+        metrics_.erase(it);
+        return;
+      }
+      default: {
+        auto it = metrics_.find(m.id);
+        if (it == metrics_.end()) return;
+        const host_metrics::Op op = m.op == M::kIncrement ? host_metrics::Op::kIncrement
+                                    : m.op == M::kSet     ? host_metrics::Op::kSet
+                                                          : host_metrics::Op::kObserve;
+        r = owner_.Update(it->second, op, m.value);
+        break;
+      }
+    }
+    if (!r.ok()) {
+      LogWarning("the server does not export a metric the runner defined",
+                 {{"model", model_}, {"reason", r.message}});
+    }
+  }
+
+ private:
+  host_metrics::Owner owner_;
+  const std::string model_;
+  std::map<uint64_t, ToriiMetricFamily*> families_;
+  std::map<uint64_t, ToriiMetric*> metrics_;
+};
+
 struct IsolatedRunnerModel::Channel {
   int fd = -1;
   isolation::SharedRegion region;
@@ -281,6 +348,9 @@ struct IsolatedRunnerModel::Generation {
   // Requests answered through senders.
   std::mutex open_mu;
   std::map<RequestHandle, std::shared_ptr<OpenRequest>> open;
+  // What the child's runner defined on /metrics (null: no registry).
+  // Followed by `reader`; the supervisor takes it once `reader` is joined.
+  std::unique_ptr<ChildMetrics> metrics;
 
   bool Send(const std::string& frame) {
     std::lock_guard<std::mutex> lock(write_mu);
@@ -466,6 +536,10 @@ struct IsolatedRunnerModel::Slot {
   std::string last_exit_reason;
   std::atomic<bool> healthy{false};
   std::atomic<uint64_t> restarts{0};
+  // The metrics of the child that died, kept until its successor has loaded
+  // (and, in its initialize, made the same series again), so that a restart
+  // does not reset the runner's counters on /metrics.
+  std::unique_ptr<ChildMetrics> retired_metrics;  // supervisor thread only
   std::thread supervisor;
 };
 
@@ -614,6 +688,9 @@ absl::StatusOr<std::shared_ptr<IsolatedRunnerModel::Generation>> IsolatedRunnerM
     Slot& slot) {
   auto g = std::make_shared<Generation>();
   g->model_name = model_name_;
+  if (options_.metrics != nullptr) {
+    g->metrics = std::make_unique<ChildMetrics>(options_.metrics, model_name_);
+  }
   g->spec = options_.spec;
   g->instance_tag = slot.instance_count == 1
                         ? std::to_string(slot.first_instance)
@@ -894,10 +971,14 @@ void IsolatedRunnerModel::Supervise(Slot& slot) {
       waitpid(g->pid, nullptr, 0);
       g->gone = true;
       g->reader.join();
+      g->metrics.reset();
       slot.cv.notify_all();
       return;
     }
     slot.cv.notify_all();
+    // The new child has made its series again (in its load): its
+    // predecessor's references may go.
+    slot.retired_metrics.reset();
     if (!first) {
       LogInfo("runner process restarted",
               {{"model", model_name_}, {"pid", std::to_string(g->pid)},
@@ -950,6 +1031,11 @@ void IsolatedRunnerModel::Supervise(Slot& slot) {
     // What the child said before it ended is delivered first (the events
     // thread reads to the end), then its open requests end.
     g->reader.join();
+    if (stopping) {
+      g->metrics.reset();  // the unload: the runner's metrics leave /metrics
+    } else {
+      slot.retired_metrics = std::move(g->metrics);
+    }
     EndOpenRequests(*g, stopping ? absl::UnavailableError(absl::StrCat(
                                        "model '", model_name_,
                                        "' was unloaded before its runner finished this request "
@@ -1117,6 +1203,12 @@ void IsolatedRunnerModel::ReadEvents(Slot& slot, std::shared_ptr<Generation> g) 
         g->load_reply = std::move(reply);
         g->load_done = true;
         g->load_cv.notify_all();
+        break;
+      }
+      case MessageType::kMetric: {
+        isolation::MetricMessage m;
+        s = isolation::Decode(body, &m);
+        if (s.ok() && g->metrics != nullptr) g->metrics->Apply(m);
         break;
       }
       case MessageType::kLog: {

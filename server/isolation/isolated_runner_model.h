@@ -48,6 +48,7 @@
 #include "server/core/model_spec.h"
 #include "server/isolation/protocol.h"
 #include "server/isolation/shared_memory.h"
+#include "torii/metric_registry.h"
 
 namespace torii {
 
@@ -73,6 +74,10 @@ class IsolatedRunnerModel : public ExecutionBackend {
     /// Where the runner's calls to other models go (null: they fail with
     /// UNAVAILABLE).
     InferenceDispatcher* dispatcher = nullptr;
+    /// Where the metrics the runner defines (ABI 1.3) are exported; must
+    /// outlive the model (null: the children still accept them, and they
+    /// are not exported).
+    host_metrics::Registry* metrics = nullptr;
     /// The runner may complete the config at load (its manifest allows it);
     /// `on_completed_config` then receives what it made of it.
     bool allow_config_completion = false;

@@ -428,6 +428,21 @@ void Encode(const LogMessage& m, std::string* out) {
   w.Finish();
 }
 
+void Encode(const MetricMessage& m, std::string* out) {
+  Writer w(out, MessageType::kMetric);
+  w.Put<uint8_t>(m.op);
+  w.Put<uint64_t>(m.id);
+  w.Put<uint64_t>(m.family_id);
+  w.Put<int32_t>(m.kind);
+  w.Put<double>(m.value);
+  w.PutString(m.name);
+  w.PutString(m.help);
+  w.PutPairs(m.labels);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.buckets.size()));
+  for (double b : m.buckets) w.Put<double>(b);
+  w.Finish();
+}
+
 absl::Status Decode(absl::string_view body, ResponseMessage* m) {
   Reader r(body);
   if (!r.GetHandle(&m->handle) || !r.Get(&m->final) || !r.Get(&m->has_response) ||
@@ -492,6 +507,26 @@ absl::Status Decode(absl::string_view body, FreeMessage* m) {
 absl::Status Decode(absl::string_view body, LogMessage* m) {
   Reader r(body);
   if (!r.Get(&m->level) || !r.GetString(&m->message) || !r.done()) return Malformed("log");
+  return absl::OkStatus();
+}
+
+absl::Status Decode(absl::string_view body, MetricMessage* m) {
+  Reader r(body);
+  uint32_t n = 0;
+  if (!r.Get(&m->op) || !r.Get(&m->id) || !r.Get(&m->family_id) || !r.Get(&m->kind) ||
+      !r.Get(&m->value) || !r.GetString(&m->name) || !r.GetString(&m->help) ||
+      !r.GetPairs(&m->labels) || !r.GetCount(&n, kMaxCount)) {
+    return Malformed("metric");
+  }
+  m->buckets.clear();
+  for (uint32_t i = 0; i < n; ++i) {  // no reserve(n): n is not checked yet
+    double b;
+    if (!r.Get(&b)) return Malformed("metric");
+    m->buckets.push_back(b);
+  }
+  if (!r.done() || m->op < MetricMessage::kFamilyNew || m->op > MetricMessage::kObserve) {
+    return Malformed("metric");
+  }
   return absl::OkStatus();
 }
 

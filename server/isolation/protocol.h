@@ -55,6 +55,7 @@ enum class MessageType : uint32_t {
   kCallResult = 9,  // server -> host: one response of a call
   kFreeResult = 10, // host -> server: call results the runner released
   kLog = 11,        // host -> server: a runner's log line (host->log)
+  kMetric = 12,     // host -> server: a runner-defined metric operation (ABI 1.3)
 };
 
 /// What the host needs to load the model.
@@ -215,6 +216,30 @@ struct LogMessage {
   std::string message;
 };
 
+/// One operation on the runner-defined metrics of a child (ABI 1.3), sent
+/// after it succeeded in the child, in the order of the operations. `id`
+/// names a family or metric handle of the child (unique per child process).
+struct MetricMessage {
+  enum Op : uint8_t {
+    kFamilyNew = 1,     // id, name, help, kind
+    kFamilyDelete = 2,  // id
+    kMetricNew = 3,     // id, family_id, labels, buckets
+    kMetricDelete = 4,  // id
+    kIncrement = 5,     // id, value
+    kSet = 6,           // id, value
+    kObserve = 7,       // id, value
+  };
+  uint8_t op = 0;
+  uint64_t id = 0;
+  uint64_t family_id = 0;
+  int32_t kind = 0;  // ToriiMetricKind
+  double value = 0;
+  std::string name;
+  std::string help;
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<double> buckets;
+};
+
 /// Appends a whole frame (header + body) to `out` (which is cleared first).
 void Encode(const LoadMessage& m, std::string* out);
 void Encode(const LoadReply& m, std::string* out);
@@ -234,6 +259,7 @@ void Encode(const CallMessage& m, std::string* out);
 void Encode(const CallResultMessage& m, std::string* out);
 void Encode(const FreeMessage& m, std::string* out);
 void Encode(const LogMessage& m, std::string* out);
+void Encode(const MetricMessage& m, std::string* out);
 absl::Status Decode(absl::string_view body, ResponseMessage* m);
 absl::Status Decode(absl::string_view body, AckMessage* m);
 absl::Status Decode(absl::string_view body, CancelMessage* m);
@@ -241,6 +267,7 @@ absl::Status Decode(absl::string_view body, CallMessage* m);
 absl::Status Decode(absl::string_view body, CallResultMessage* m);
 absl::Status Decode(absl::string_view body, FreeMessage* m);
 absl::Status Decode(absl::string_view body, LogMessage* m);
+absl::Status Decode(absl::string_view body, MetricMessage* m);
 
 /// Writes a whole frame to a socket (MSG_NOSIGNAL; retries on EINTR and
 /// partial writes). UNAVAILABLE when the peer is gone.

@@ -269,7 +269,7 @@ class ChildSink : public ResponseSink, public std::enable_shared_from_this<Child
 
 // The child's side of the events channel; one per process, after the load
 // (log lines already during it).
-class ChildEvents {
+class ChildEvents : public host_metrics::Observer {
  public:
   ChildEvents(int fd, SharedRegion child_heap, SharedRegion parent_heap)
       : fd_(fd), child_region_(std::move(child_heap)), parent_heap_(std::move(parent_heap)),
@@ -327,6 +327,52 @@ class ChildEvents {
     if (!Send(frame)) Log(LogLevel::kInfo, message);
   }
 
+  // The runner's metric operations (ABI 1.3), each already applied to this
+  // process's registry, go to the server in the same order (the owner's
+  // lock is held while they are written). Fire and forget: the socket keeps
+  // them in order and loses none while the server is there.
+  void FamilyCreated(uint64_t id, const std::string& name, const std::string& help,
+                     ToriiMetricKind kind) override {
+    MetricMessage m;
+    m.op = MetricMessage::kFamilyNew;
+    m.id = id;
+    m.name = name;
+    m.help = help;
+    m.kind = static_cast<int32_t>(kind);
+    SendMetric(m);
+  }
+  void FamilyDeleted(uint64_t id) override {
+    MetricMessage m;
+    m.op = MetricMessage::kFamilyDelete;
+    m.id = id;
+    SendMetric(m);
+  }
+  void MetricCreated(uint64_t id, uint64_t family_id, const host_metrics::Labels& labels,
+                     const std::vector<double>& buckets) override {
+    MetricMessage m;
+    m.op = MetricMessage::kMetricNew;
+    m.id = id;
+    m.family_id = family_id;
+    m.labels = labels;
+    m.buckets = buckets;
+    SendMetric(m);
+  }
+  void MetricDeleted(uint64_t id) override {
+    MetricMessage m;
+    m.op = MetricMessage::kMetricDelete;
+    m.id = id;
+    SendMetric(m);
+  }
+  void Updated(uint64_t id, host_metrics::Op op, double value) override {
+    MetricMessage m;
+    m.op = op == host_metrics::Op::kIncrement ? MetricMessage::kIncrement
+           : op == host_metrics::Op::kSet     ? MetricMessage::kSet
+                                              : MetricMessage::kObserve;
+    m.id = id;
+    m.value = value;
+    SendMetric(m);
+  }
+
   // The main thread's loop: acknowledgements, cancellations and call results
   // until the server closes its side (the unload). Then Close().
   void Serve();
@@ -340,6 +386,11 @@ class ChildEvents {
   }
 
  private:
+  void SendMetric(const MetricMessage& m) {
+    std::string frame;
+    Encode(m, &frame);
+    Send(frame);  // false: the server is gone, and /metrics with it
+  }
   struct PendingCall {
     std::unique_ptr<InferenceRequest> request;
     std::vector<uint64_t> blocks;  // the inputs in the child heap
@@ -882,7 +933,9 @@ struct LoadedModel {
 };
 
 // Loads the model the server asked for; fills `reply` either way.
-LoadedModel Load(const LoadMessage& load, InferenceDispatcher* dispatcher, LoadReply* reply) {
+LoadedModel Load(const LoadMessage& load, InferenceDispatcher* dispatcher,
+                 host_metrics::Registry* metrics, host_metrics::Observer* metric_observer,
+                 LoadReply* reply) {
   LoadedModel out;
   reply->pid = getpid();
   auto fail = [&](const absl::Status& s) {
@@ -922,6 +975,8 @@ LoadedModel Load(const LoadMessage& load, InferenceDispatcher* dispatcher, LoadR
   o.first_instance = load.first_instance;
   o.instance_count = load.instance_count;
   o.dispatcher = dispatcher;
+  o.metrics = metrics;
+  o.metric_observer = metric_observer;
   inference::ModelConfig completed;
   bool was_completed = false;
   if (may_complete) {
@@ -992,6 +1047,10 @@ int RunnerHostMain(int argc, char** argv) {
   });
   SetSenderResponseFactory([] { return std::make_unique<HeapResponse>(&g_events->heap()); });
   ChildDispatcher dispatcher;
+  // This process's view of the runner's metrics: it checks each operation
+  // and answers metric_value without a round trip; the server's registry
+  // gets every operation through `events`.
+  host_metrics::Registry metrics;
 
   // The load request.
   FrameReader control;
@@ -1013,7 +1072,7 @@ int RunnerHostMain(int argc, char** argv) {
     reply.code = static_cast<int32_t>(absl::StatusCode::kInternal);
     reply.message = "instance count and channels differ";
   } else {
-    loaded = Load(load, &dispatcher, &reply);
+    loaded = Load(load, &dispatcher, &metrics, &events, &reply);
   }
   // Calls to other models work from the first batch on, which may come as
   // soon as the reply is out (calls during the load itself are refused).

@@ -73,6 +73,7 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelLoader::Load(const ModelSourc
     o.version_directory = version.directory;
     o.spec = spec;
     o.dispatcher = options_.dispatcher;
+    o.metrics = options_.runner_metrics;
     o.instance_count = spec->instance_count;
     if (may_complete) {
       o.complete_config = [&](const std::string& json)
@@ -99,6 +100,7 @@ absl::StatusOr<std::shared_ptr<ModelVersion>> ModelLoader::Load(const ModelSourc
     o.allow_config_completion = may_complete;
     o.host_path = options_.runner_host_path;
     o.dispatcher = options_.dispatcher;
+    o.metrics = options_.runner_metrics;
     o.on_completed_config = [&](const std::string& serialized)
         -> absl::StatusOr<std::shared_ptr<const ModelSpec>> {
       inference::ModelConfig c;

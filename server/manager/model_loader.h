@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/core/inference_dispatcher.h"
+#include "torii/metric_registry.h"
 #include "server/manager/ensemble_model.h"
 #include "server/manager/model_version.h"
 #include "server/repository/model_repository.h"
@@ -31,6 +32,9 @@ class ModelLoader {
     std::string runner_host_path;
     /// Where ensembles look up the models their steps call (the manager).
     const ComposingModels* composing_models = nullptr;
+    /// Where runner-defined metrics (ABI 1.3) go; must outlive every model
+    /// (null: runners cannot define metrics).
+    host_metrics::Registry* runner_metrics = nullptr;
   };
 
   explicit ModelLoader(Options options) : options_(std::move(options)) {}

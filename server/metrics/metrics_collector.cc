@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <limits>
 #include <set>
 
 #include "server/metrics/process_stats.h"
@@ -54,6 +55,40 @@ void AddProcessMetrics(std::vector<MetricFamily>& out) {
   out.push_back(Gauge("process_open_fds", "Number of open file descriptors.", double(p.open_fds)));
   out.push_back(Gauge("process_max_fds", "Maximum number of open file descriptors.",
                       double(p.max_fds)));
+}
+
+// What runners defined (ABI 1.3), under their own names and labels. The
+// registry checked names, labels and buckets when they were made.
+void AddRunnerMetrics(const host_metrics::Registry& registry, std::vector<MetricFamily>& out) {
+  for (const auto& f : registry.Snapshot()) {
+    MetricFamily mf;
+    mf.name = f.name;
+    mf.help = f.help;
+    mf.type = f.kind == TORII_METRIC_COUNTER ? MetricType::Counter
+              : f.kind == TORII_METRIC_GAUGE ? MetricType::Gauge
+                                             : MetricType::Histogram;
+    for (const auto& [labels, s] : f.series) {
+      ClientMetric m;
+      for (const auto& [k, v] : labels) m.label.push_back({k, v});
+      if (f.kind == TORII_METRIC_COUNTER) {
+        m.counter.value = s->value;
+      } else if (f.kind == TORII_METRIC_GAUGE) {
+        m.gauge.value = s->value;
+      } else {
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < s->bounds.size(); ++i) {
+          cumulative += s->counts[i];
+          m.histogram.bucket.push_back({cumulative, s->bounds[i]});
+        }
+        cumulative += s->counts.back();
+        m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+        m.histogram.sample_count = s->count;
+        m.histogram.sample_sum = s->sum;
+      }
+      mf.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(mf));
+  }
 }
 
 MetricFamily Family(const char* name, const char* help, MetricType type,
@@ -186,6 +221,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   }
   out.push_back(std::move(child_rss));
   AddProcessMetrics(out);
+  if (runner_metrics_ != nullptr) AddRunnerMetrics(*runner_metrics_, out);
   return out;
 }
 

@@ -8,17 +8,21 @@
 #include <vector>
 
 #include "server/manager/model_manager.h"
+#include "torii/metric_registry.h"
 
 namespace torii {
 
 class MetricsCollector : public prometheus::Collectable {
  public:
-  /// `manager` must outlive the collector.
-  explicit MetricsCollector(const ModelManager* manager) : manager_(manager) {}
+  /// `manager` and `runner_metrics` (may be null) must outlive the collector.
+  explicit MetricsCollector(const ModelManager* manager,
+                            const host_metrics::Registry* runner_metrics = nullptr)
+      : manager_(manager), runner_metrics_(runner_metrics) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   const ModelManager* manager_;
+  const host_metrics::Registry* runner_metrics_;
 };
 
 }  // namespace torii

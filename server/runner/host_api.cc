@@ -74,6 +74,10 @@ ToriiError* FromStatus(const absl::Status& s) {
   return NewError(static_cast<ToriiStatusCode>(s.code()), std::string(s.message()));
 }
 
+ToriiError* FromMetricResult(const host_metrics::Result& r) {
+  return r.ok() ? nullptr : NewError(r.code, r.message);
+}
+
 ToriiTensor BlankTensor() {
   ToriiTensor t;
   std::memset(&t, 0, sizeof(t));
@@ -642,6 +646,43 @@ ToriiHostApi MakeApi() {
       }
     }
     props.emplace_back(key, value == nullptr ? "" : value);
+  };
+  // ABI 1.3: runner-defined metrics (torii/metric_registry.h holds the rules).
+  a.metric_family_new = [](const ToriiModel* m, const char* name, const char* description,
+                           ToriiMetricKind kind, ToriiMetricFamily** out) -> ToriiError* {
+    if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_family_new: NULL model");
+    if (m->metrics == nullptr) {
+      return NewError(TORII_STATUS_UNAVAILABLE, "this host exports no runner-defined metrics");
+    }
+    return FromMetricResult(m->metrics->NewFamily(name, description, kind, out));
+  };
+  a.metric_family_delete = [](ToriiMetricFamily* f) {
+    if (f != nullptr) f->owner->DeleteFamily(f);
+  };
+  a.metric_new = [](ToriiMetricFamily* f, const char* const* names, const char* const* values,
+                    size_t n, const double* buckets, size_t bucket_count,
+                    ToriiMetric** out) -> ToriiError* {
+    if (f == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_new: NULL family");
+    return FromMetricResult(f->owner->NewMetric(f, names, values, n, buckets, bucket_count, out));
+  };
+  a.metric_delete = [](ToriiMetric* m) {
+    if (m != nullptr) m->owner->DeleteMetric(m);
+  };
+  a.metric_increment = [](ToriiMetric* m, double v) -> ToriiError* {
+    if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_increment: NULL metric");
+    return FromMetricResult(m->owner->Update(m, host_metrics::Op::kIncrement, v));
+  };
+  a.metric_set = [](ToriiMetric* m, double v) -> ToriiError* {
+    if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_set: NULL metric");
+    return FromMetricResult(m->owner->Update(m, host_metrics::Op::kSet, v));
+  };
+  a.metric_observe = [](ToriiMetric* m, double v) -> ToriiError* {
+    if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_observe: NULL metric");
+    return FromMetricResult(m->owner->Update(m, host_metrics::Op::kObserve, v));
+  };
+  a.metric_value = [](const ToriiMetric* m, double* v) -> ToriiError* {
+    if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_value: NULL metric");
+    return FromMetricResult(m->owner->Value(m, v));
   };
   return a;
 }

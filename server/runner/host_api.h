@@ -17,6 +17,7 @@
 #include "server/core/execution_backend.h"
 #include "server/core/inference_dispatcher.h"
 #include "server/core/model_spec.h"
+#include "torii/metric_registry.h"
 #include "torii/runner_abi.h"
 
 namespace torii {
@@ -44,6 +45,9 @@ struct ToriiModel {
   torii::ConfigCompleter complete_config;
   /// True during torii_runner_model_load.
   bool loading = false;
+  /// The runner's metric handles (ABI 1.3), released after model_unload;
+  /// null: this host exports no runner metrics (metric_family_new fails).
+  std::unique_ptr<torii::host_metrics::Owner> metrics;
 
   mutable std::mutex mu;
   std::vector<std::pair<std::string, std::string>> properties;  // guarded by mu

@@ -54,6 +54,9 @@ absl::StatusOr<std::unique_ptr<RunnerModel>> RunnerModel::Create(
   tm.version_directory = options.version_directory;
   tm.spec = options.spec;
   tm.dispatcher = options.dispatcher;
+  if (options.metrics != nullptr) {
+    tm.metrics = std::make_unique<host_metrics::Owner>(options.metrics, options.metric_observer);
+  }
   tm.complete_config = std::move(options.complete_config);
 
   const auto& sym = m->library_->symbols();
@@ -89,6 +92,8 @@ RunnerModel::~RunnerModel() {
   // Requests the runner took over and never finished get an answer.
   AbandonSenders(&model_);
   if (loaded_) sym.model_unload(model_state_);
+  // What the runner did not delete leaves /metrics with the model.
+  model_.metrics.reset();
 }
 
 RunnerProvenance RunnerModel::provenance() const {

@@ -31,6 +31,11 @@ class RunnerModel : public ExecutionBackend {
     /// Where the runner's calls to other models go (may be null: then such
     /// calls fail with UNAVAILABLE).
     InferenceDispatcher* dispatcher = nullptr;
+    /// Where the runner's metrics (ABI 1.3) go (null: metric_family_new fails
+    /// with UNAVAILABLE); `metric_observer` (may be null) is told every
+    /// metric operation, in order (a runner host forwards them).
+    host_metrics::Registry* metrics = nullptr;
+    host_metrics::Observer* metric_observer = nullptr;
     /// Lets the runner complete the config during model_load (may be empty).
     ConfigCompleter complete_config;
     /// Instances to create, numbered from `first_instance` (a child of a

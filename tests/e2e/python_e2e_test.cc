@@ -223,6 +223,120 @@ TEST_CASE("20 load/unload cycles of a Python model leave no process or shared me
   }
 }
 
+// The value of the sample line `series` ("name{labels}") on the page, or -1.
+double Sample(const std::string& page, const std::string& series) {
+  const std::string key = "\n" + series + " ";
+  const size_t at = page.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(page.substr(at + key.size()));
+}
+
+// Metric operations reach the server's registry through the child's events
+// channel, independently of the reply: wait (bounded) for `want`.
+double AwaitSample(const ServerProcess& server, const std::string& series, double want) {
+  double got = -1;
+  const auto until = Clock::now() + milliseconds(10000);
+  do {
+    got = Sample(HttpGet(server.metrics_port(), "/metrics"), series);
+    if (got == want) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  } while (Clock::now() < until);
+  return got;
+}
+
+inference::ModelInferRequest MetricsRequest(const std::vector<float>& x) {
+  inference::ModelInferRequest r;
+  r.set_model_name("py_metrics");
+  auto* in = r.add_inputs();
+  in->set_name("X");
+  in->set_datatype("FP32");
+  in->add_shape(static_cast<int64_t>(x.size()));
+  r.add_raw_input_contents(Fp32Raw(x));
+  return r;
+}
+
+TEST_CASE("a Python model's pb_utils metrics are on /metrics and survive a restart and go at unload") {
+  TempRepository repo;
+  repo.CopyModel(TORII_PYTHON_E2E_MODELS, "py_metrics");
+  std::filesystem::create_directories(repo.path() + "/py_metrics/1");
+  std::filesystem::copy_file(TORII_PYTHON_METRICS_MODEL, repo.path() + "/py_metrics/1/model.py");
+  ServerProcess::Options o;
+  o.repository = repo.path();
+  o.extra_args = {"--model-control-mode=explicit", "--load-model=py_metrics"};
+  auto server = ServerProcess::Start(o);
+  auto stub = server->Stub();
+  REQUIRE(Children(server->pid(), "--model=py_metrics").size() == 2);
+
+  // Six requests over the two instances' processes: one series, summed.
+  const std::vector<std::vector<float>> xs = {{0.25f}, {1.5f, 3.0f}, {0.5f}, {0.75f},
+                                              {2.0f}, {9.0f, 0.1f}};
+  for (const auto& x : xs) {
+    inference::ModelInferResponse r;
+    REQUIRE(Infer(*stub, MetricsRequest(x), &r).ok());
+  }
+  const std::string counter = "test_requests_total{kind=\"ok\",model=\"py_metrics\"}";
+  CHECK(AwaitSample(*server, counter, double(xs.size())) == double(xs.size()));
+  const std::string page = HttpGet(server->metrics_port(), "/metrics");
+  CHECK(page.find("# HELP test_requests_total Requests the test model answered\n") !=
+        std::string::npos);
+  CHECK(page.find("# TYPE test_requests_total counter\n") != std::string::npos);
+  CHECK(page.find("# TYPE test_rows_in_flight gauge\n") != std::string::npos);
+  CHECK(page.find("# TYPE test_observed_values histogram\n") != std::string::npos);
+  // le 0.5: 0.25, 0.5, 0.1; le 1: + 0.75; le 2: + 1.5, 2.0; +Inf: + 3.0, 9.0
+  const std::string h = "test_observed_values_bucket{model=\"py_metrics\",le=";
+  CHECK(Sample(page, h + "\"0.5\"}") == 3);
+  CHECK(Sample(page, h + "\"1\"}") == 4);
+  CHECK(Sample(page, h + "\"2\"}") == 6);
+  CHECK(Sample(page, h + "\"+Inf\"}") == 8);
+  CHECK(Sample(page, "test_observed_values_count{model=\"py_metrics\"}") == 8);
+  CHECK(Sample(page, "test_rows_in_flight{model=\"py_metrics\"}") == 2);
+  if (access("/usr/bin/promtool", X_OK) == 0) {
+    TempDir dir("torii_metrics_page");
+    const std::string file = dir.path() + "/metrics.txt";
+    std::ofstream(file) << page;
+    FILE* p = popen(("/usr/bin/promtool check metrics < " + file + " 2>&1").c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+    INFO(out);
+    CHECK(pclose(p) == 0);
+  }
+
+  SECTION("a restarted instance keeps the counter, and adds to it") {
+    const std::vector<pid_t> before = Children(server->pid(), "--model=py_metrics");
+    REQUIRE(kill(before[0], SIGKILL) == 0);
+    const auto until = Clock::now() + milliseconds(30000);
+    while (Children(server->pid(), "--model=py_metrics").size() < 2 && Clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    REQUIRE(WaitModelReady(*stub, "py_metrics", milliseconds(30000)));
+    CHECK(Sample(HttpGet(server->metrics_port(), "/metrics"), counter) == double(xs.size()));
+    for (int i = 0; i < 4; ++i) {  // some reach the new process
+      inference::ModelInferResponse r;
+      grpc::Status s = Infer(*stub, MetricsRequest({1.0f}), &r);
+      for (int k = 0; k < 50 && !s.ok(); ++k) {  // it may still be starting
+        std::this_thread::sleep_for(milliseconds(100));
+        s = Infer(*stub, MetricsRequest({1.0f}), &r);
+      }
+      REQUIRE(s.ok());
+    }
+    CHECK(AwaitSample(*server, counter, double(xs.size() + 4)) == double(xs.size() + 4));
+  }
+  SECTION("unloading the model removes its families") {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(60000));
+    inference::RepositoryModelUnloadRequest q;
+    q.set_model_name("py_metrics");
+    inference::RepositoryModelUnloadResponse resp;
+    REQUIRE(stub->RepositoryModelUnload(&ctx, q, &resp).ok());
+    const std::string after = HttpGet(server->metrics_port(), "/metrics");
+    CHECK(after.find("test_requests_total") == std::string::npos);
+    CHECK(after.find("test_observed_values") == std::string::npos);
+    CHECK(after.find("test_rows_in_flight") == std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace torii

@@ -126,6 +126,41 @@ TEST_CASE("load frames round-trip") {
   CHECK(dr.pid == 42);
 }
 
+TEST_CASE("metric frames round-trip and refuse unknown operations") {
+  MetricMessage m;
+  m.op = MetricMessage::kMetricNew;
+  m.id = 7;
+  m.family_id = 3;
+  m.kind = 3;
+  m.value = -2.5;
+  m.name = "n";
+  m.help = "h";
+  m.labels = {{"a", "1"}, {"b", "x\"y"}};
+  m.buckets = {0.5, 1, 2};
+  std::string frame;
+  Encode(m, &frame);
+  const absl::string_view body = absl::string_view(frame).substr(kFrameHeaderSize);
+  MetricMessage d;
+  REQUIRE(Decode(body, &d).ok());
+  CHECK(d.op == m.op);
+  CHECK(d.id == 7);
+  CHECK(d.family_id == 3);
+  CHECK(d.kind == 3);
+  CHECK(d.value == -2.5);
+  CHECK(d.name == "n");
+  CHECK(d.help == "h");
+  CHECK(d.labels == m.labels);
+  CHECK(d.buckets == m.buckets);
+  for (size_t cut = 0; cut < body.size(); ++cut) {
+    MetricMessage t;
+    CHECK_FALSE(Decode(body.substr(0, cut), &t).ok());
+  }
+  m.op = 99;
+  Encode(m, &frame);
+  MetricMessage bad;
+  CHECK_FALSE(Decode(absl::string_view(frame).substr(kFrameHeaderSize), &bad).ok());
+}
+
 TEST_CASE("truncated or padded bodies are refused, never over-read") {
   std::string frame;
   Encode(SampleBatch(), &frame);

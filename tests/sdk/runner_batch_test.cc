@@ -118,8 +118,15 @@ TEST_CASE("every ABI 1.2 feature throws UNIMPLEMENTED on an older host", "[sdk]"
   partial.model_report_property = nullptr;
   RequireUnimplemented([&] { torii::ModelContext(&partial, nullptr).ReportProperty("k", "v"); },
                        "ModelContext::ReportProperty needs the host function "
-                       "model_report_property, which this host (runner ABI 1.2) does not "
-                       "provide");
+                       "model_report_property, which this host (runner ABI 1." +
+                           std::to_string(TORII_RUNNER_ABI_VERSION_MINOR) +
+                           ") does not provide");
+
+  // ABI 1.3's metrics on a 1.2 host.
+  const ToriiHostApi v12 = OlderHost(2, offsetof(ToriiHostApi, metric_family_new));
+  RequireUnimplemented(
+      [&] { torii::ModelContext(&v12, nullptr).NewMetricFamily("x", "", TORII_METRIC_GAUGE); },
+      "ModelContext::NewMetricFamily needs a host with runner ABI 1.3; this host has 1.2");
 }
 
 TEST_CASE("an UNIMPLEMENTED feature crosses the ABI as the request's error", "[sdk]") {

@@ -1028,61 +1028,125 @@ class Logger:
 
 
 # ---------------------------------------------------------------------------
-# What Torii does not have (yet)
+# Custom metrics
 # ---------------------------------------------------------------------------
 
 class Metric:
-    """A custom metric. Torii keeps its value in the model's process but does
-    not export it to the server's /metrics yet."""
+    """One series of a MetricFamily (a set of labels), made with
+    family.Metric(labels=..., buckets=...). In the server its value is on
+    /metrics under the family's name and these labels."""
 
-    def __init__(self, family, labels, buckets):
-        self._family = family
-        self._labels = dict(labels or {})
-        self._value = 0.0
-        self._observations = []
+    def __init__(self, family, labels=None, buckets=None):
+        if labels is not None and not isinstance(labels, dict):
+            raise TritonModelException("Failed to create metric. Labels must be a dictionary.")
+        labels = dict(labels or {})
+        for key, val in labels.items():
+            if not isinstance(key, str) or not isinstance(val, str):
+                raise TritonModelException(
+                    "Failed to create metric. Labels must map strings to strings; label %r "
+                    "has a %s value" % (key, type(val).__name__))
+        if buckets is not None:
+            if not isinstance(buckets, list):
+                raise TritonModelException("Failed to create metric. Buckets must be a list.")
+            if family._kind != MetricFamily.HISTOGRAM:
+                raise TritonModelException("Failed to create metric. Unexpected buckets found.")
+        elif family._kind == MetricFamily.HISTOGRAM:
+            raise TritonModelException("Failed to create metric. Missing required buckets.")
+        self._family = family  # keeps the family (and its handle) alive
+        self._labels = labels
         self._buckets = buckets
+        self._native = None
+        self._value = 0.0
+        if family._native is not None:
+            try:
+                self._native = family._native.metric(
+                    sorted(labels.items()), [float(b) for b in buckets] if buckets else None)
+            except _host.HostError as e:
+                raise TritonModelException("Failed to create metric: %s" % e.args[1]) from None
+
+    def _update(self, op, name, value):
+        value = float(value)
+        if self._native is not None:
+            try:
+                self._native.update(op, value)
+            except _host.HostError as e:
+                raise TritonModelException("Failed to %s metric value: %s"
+                                           % (name, e.args[1])) from None
+            return
+        # Plain Python (no server): the host's rules, kept locally.
+        kind = self._family._kind
+        if op == 0:
+            if kind == MetricFamily.HISTOGRAM:
+                raise TritonModelException("a histogram cannot be incremented; use observe()")
+            if kind == MetricFamily.COUNTER and not value >= 0:
+                raise TritonModelException("a counter only goes up; increment() needs a value "
+                                           ">= 0, got %r" % value)
+            self._value += value
+        elif op == 1:
+            if kind != MetricFamily.GAUGE:
+                raise TritonModelException("only a gauge can be set")
+            self._value = value
+        else:
+            if kind != MetricFamily.HISTOGRAM:
+                raise TritonModelException("only a histogram observes values")
+            self._value += value
 
     def increment(self, value):
-        if self._family._kind != MetricFamily.COUNTER and self._family._kind != MetricFamily.GAUGE:
-            raise TritonModelException("increment() is for COUNTER and GAUGE metrics")
-        if self._family._kind == MetricFamily.COUNTER and value < 0:
-            raise TritonModelException("a COUNTER cannot decrease")
-        self._value += value
+        """COUNTER: add value >= 0. GAUGE: add any value."""
+        self._update(0, "increment", value)
 
     def set(self, value):
-        if self._family._kind != MetricFamily.GAUGE:
-            raise TritonModelException("set() is for GAUGE metrics")
-        self._value = float(value)
+        """GAUGE only."""
+        self._update(1, "set", value)
 
     def observe(self, value):
-        if self._family._kind != MetricFamily.HISTOGRAM:
-            raise TritonModelException("observe() is for HISTOGRAM metrics")
-        self._observations.append(float(value))
-        self._value += float(value)
+        """HISTOGRAM only."""
+        self._update(2, "observe", value)
 
     def value(self):
+        """The current value of a COUNTER or GAUGE (in the server: this
+        process's series; see the Torii docs)."""
+        if self._native is not None:
+            try:
+                return self._native.value()
+            except _host.HostError as e:
+                raise TritonModelException("Failed to get metric value: %s" % e.args[1]) from None
+        if self._family._kind == MetricFamily.HISTOGRAM:
+            raise TritonModelException("a histogram has no single value")
         return self._value
 
 
 class MetricFamily:
-    """Custom metrics: accepted so models that define them load; values are
-    not exported by Torii yet (a warning says so once)."""
+    """A custom metric family, exported on the server's /metrics
+    (Prometheus) with its name, description and kind. Families are
+    server-wide: the same name and kind from another instance or model is the
+    same family; another kind is an error."""
 
     COUNTER = 0
     GAUGE = 1
     HISTOGRAM = 2
-    _warned = False
 
     def __init__(self, name, description, kind):
         if kind not in (MetricFamily.COUNTER, MetricFamily.GAUGE, MetricFamily.HISTOGRAM):
             raise TritonModelException("MetricFamily kind must be COUNTER, GAUGE or HISTOGRAM")
+        if not isinstance(name, str) or not isinstance(description, str):
+            raise TritonModelException("MetricFamily name and description must be strings")
         self._name = name
         self._description = description
         self._kind = kind
-        if not MetricFamily._warned:
-            MetricFamily._warned = True
-            Logger.log_warn("custom metrics (pb_utils.MetricFamily '%s') are kept in the model's "
-                            "process but not exported by Torii yet" % name)
+        self._native = None
+        native = None
+        if _host is not None:
+            try:
+                native = _current_native()
+            except ImportError:
+                native = None
+        if native is not None:
+            try:
+                self._native = native.metric_family(name, description, kind + 1)
+            except _host.HostError as e:
+                raise TritonModelException("Error when creating MetricFamily: %s"
+                                           % e.args[1]) from None
 
     def Metric(self, labels=None, buckets=None):  # noqa: N802 (Triton's name)
         return Metric(self, labels, buckets)

@@ -228,6 +228,8 @@ PyObject* ModelHostHas(PyObject* self, PyObject* args) {
     has = TORII_HOST_HAS(h, batch_request_parameter_at);
   } else if (w == "cancel") {
     has = TORII_HOST_HAS(h, batch_is_cancelled);
+  } else if (w == "metrics") {
+    has = TORII_HOST_HAS(h, metric_value);
   } else {
     PyErr_Format(PyExc_ValueError, "unknown host feature '%s'", what);
     return nullptr;
@@ -277,6 +279,188 @@ PyObject* ModelSetConfigJson(PyObject* self, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+// ---------------------------------------------------------------------------
+// Metric: a runner-defined metric family or one of its series (ABI 1.3)
+// ---------------------------------------------------------------------------
+
+// One host handle: a family (metric() makes series of it) or a series
+// (update(), value()). Released by release() or when the object goes; once
+// the model is unloaded the host has released it, and nothing touches it.
+struct MetricObject {
+  PyObject_HEAD
+  const ToriiHostApi* host;
+  ToriiMetricFamily* family;  // exactly one of family and metric is set
+  ToriiMetric* metric;
+  AliveFlag* model_alive;
+};
+
+MetricObject* AsMetric(PyObject* self) { return reinterpret_cast<MetricObject*>(self); }
+
+bool MetricUsable(MetricObject* m) {
+  if (!(*m->model_alive)->load()) {
+    RaiseHostError(TORII_STATUS_FAILED_PRECONDITION,
+                   "the model was unloaded; its metrics are gone");
+    return false;
+  }
+  if (m->family == nullptr && m->metric == nullptr) {
+    RaiseHostError(TORII_STATUS_FAILED_PRECONDITION, "this metric was deleted");
+    return false;
+  }
+  return true;
+}
+
+void MetricRelease(MetricObject* m) {
+  if ((*m->model_alive)->load()) {
+    if (m->metric != nullptr) m->host->metric_delete(m->metric);
+    if (m->family != nullptr) m->host->metric_family_delete(m->family);
+  }
+  m->metric = nullptr;
+  m->family = nullptr;
+}
+
+void MetricDealloc(PyObject* self) {
+  auto* m = AsMetric(self);
+  MetricRelease(m);
+  delete m->model_alive;
+  PyObject_Free(self);
+}
+
+PyObject* NewMetricObject(const ToriiHostApi* host, ToriiMetricFamily* f, ToriiMetric* metric,
+                          const AliveFlag& alive);
+
+// metric(labels, buckets): labels a list of (name, value) string pairs,
+// buckets a list of floats or None.
+PyObject* MetricNew(PyObject* self, PyObject* args) {
+  auto* m = AsMetric(self);
+  PyObject* labels = nullptr;
+  PyObject* buckets = Py_None;
+  if (!PyArg_ParseTuple(args, "O|O", &labels, &buckets)) return nullptr;
+  if (!MetricUsable(m)) return nullptr;
+  if (m->family == nullptr) {
+    return RaiseHostError(TORII_STATUS_INVALID_ARGUMENT, "metric() is for metric families");
+  }
+  Ref fast(PySequence_Fast(labels, "labels must be a sequence of (name, value) pairs"));
+  if (!fast) return nullptr;
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.get());
+  std::vector<std::string> keys, values;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    const char* k = nullptr;
+    const char* v = nullptr;
+    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast.get(), i), "ss", &k, &v)) return nullptr;
+    keys.emplace_back(k);
+    values.emplace_back(v);
+  }
+  std::vector<const char*> kp, vp;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    kp.push_back(keys[i].c_str());
+    vp.push_back(values[i].c_str());
+  }
+  std::vector<double> bounds;
+  if (buckets != Py_None) {
+    Ref bf(PySequence_Fast(buckets, "buckets must be a list of numbers"));
+    if (!bf) return nullptr;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(bf.get()); ++i) {
+      const double d = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(bf.get(), i));
+      if (PyErr_Occurred()) return nullptr;
+      bounds.push_back(d);
+    }
+  }
+  ToriiMetric* metric = nullptr;
+  ToriiError* e = m->host->metric_new(m->family, kp.data(), vp.data(), kp.size(),
+                                      bounds.empty() ? nullptr : bounds.data(), bounds.size(),
+                                      &metric);
+  if (e != nullptr) return RaiseAndDelete(m->host, e, "");
+  return NewMetricObject(m->host, nullptr, metric, *m->model_alive);
+}
+
+// update(op, value): op 0 = increment, 1 = set, 2 = observe.
+PyObject* MetricUpdate(PyObject* self, PyObject* args) {
+  auto* m = AsMetric(self);
+  int op = 0;
+  double value = 0;
+  if (!PyArg_ParseTuple(args, "id", &op, &value)) return nullptr;
+  if (!MetricUsable(m)) return nullptr;
+  if (m->metric == nullptr) {
+    return RaiseHostError(TORII_STATUS_INVALID_ARGUMENT, "update() is for metrics, not families");
+  }
+  ToriiError* e = op == 0   ? m->host->metric_increment(m->metric, value)
+                  : op == 1 ? m->host->metric_set(m->metric, value)
+                            : m->host->metric_observe(m->metric, value);
+  if (e != nullptr) return RaiseAndDelete(m->host, e, "");
+  Py_RETURN_NONE;
+}
+
+PyObject* MetricValue(PyObject* self, PyObject*) {
+  auto* m = AsMetric(self);
+  if (!MetricUsable(m)) return nullptr;
+  if (m->metric == nullptr) {
+    return RaiseHostError(TORII_STATUS_INVALID_ARGUMENT, "value() is for metrics, not families");
+  }
+  double v = 0;
+  ToriiError* e = m->host->metric_value(m->metric, &v);
+  if (e != nullptr) return RaiseAndDelete(m->host, e, "");
+  return PyFloat_FromDouble(v);
+}
+
+PyObject* MetricReleaseMethod(PyObject* self, PyObject*) {
+  MetricRelease(AsMetric(self));
+  Py_RETURN_NONE;
+}
+
+PyMethodDef g_metric_methods[] = {
+    {"metric", MetricNew, METH_VARARGS, "metric(labels, buckets) -> Metric (families)"},
+    {"update", MetricUpdate, METH_VARARGS, "update(op, value): 0 increment, 1 set, 2 observe"},
+    {"value", MetricValue, METH_NOARGS, nullptr},
+    {"release", MetricReleaseMethod, METH_NOARGS, "releases the host handle"},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyTypeObject g_metric_type = [] {
+  PyTypeObject t = BlankType();
+  t.tp_name = "_torii_host.Metric";
+  t.tp_basicsize = sizeof(MetricObject);
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = "A runner-defined metric family or series (host handle).";
+  t.tp_dealloc = MetricDealloc;
+  t.tp_methods = g_metric_methods;
+  return t;
+}();
+
+PyObject* NewMetricObject(const ToriiHostApi* host, ToriiMetricFamily* f, ToriiMetric* metric,
+                          const AliveFlag& alive) {
+  auto* o = PyObject_New(MetricObject, &g_metric_type);
+  if (o == nullptr) {
+    if (metric != nullptr) host->metric_delete(metric);
+    if (f != nullptr) host->metric_family_delete(f);
+    return nullptr;
+  }
+  o->host = host;
+  o->family = f;
+  o->metric = metric;
+  o->model_alive = new AliveFlag(alive);
+  return reinterpret_cast<PyObject*>(o);
+}
+
+// metric_family(name, description, kind): kind is ToriiMetricKind.
+PyObject* ModelMetricFamily(PyObject* self, PyObject* args) {
+  auto* m = AsModel(self);
+  const char* name = nullptr;
+  const char* description = nullptr;
+  int kind = 0;
+  if (!PyArg_ParseTuple(args, "ssi", &name, &description, &kind)) return nullptr;
+  if (ModelCheck(m) == nullptr) return nullptr;
+  if (!TORII_HOST_HAS(m->host, metric_value)) {
+    return RaiseHostError(TORII_STATUS_UNIMPLEMENTED,
+                          "custom metrics need a server with runner ABI 1.3; this one has " +
+                              std::to_string(m->host->abi_version_major) + "." +
+                              std::to_string(m->host->abi_version_minor));
+  }
+  ToriiMetricFamily* f = nullptr;
+  ToriiError* e = m->host->metric_family_new(m->model, name, description,
+                                             static_cast<ToriiMetricKind>(kind), &f);
+  if (e != nullptr) return RaiseAndDelete(m->host, e, "");
+  return NewMetricObject(m->host, f, nullptr, *m->alive);
+}
+
 PyObject* ModelInfer(PyObject* self, PyObject* args, PyObject* kwargs);
 
 PyMethodDef g_model_methods[] = {
@@ -292,6 +476,8 @@ PyMethodDef g_model_methods[] = {
     {"log", ModelLog, METH_VARARGS, "log(level, message): one line in the server log"},
     {"report_property", ModelReportProperty, METH_VARARGS, nullptr},
     {"set_config_json", ModelSetConfigJson, METH_VARARGS, nullptr},
+    {"metric_family", ModelMetricFamily, METH_VARARGS,
+     "metric_family(name, description, kind) -> Metric (ABI 1.3)"},
     {"infer", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(ModelInfer)),
      METH_VARARGS | METH_KEYWORDS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
@@ -1103,7 +1289,8 @@ PyObject* NewBufferObject(void* data, size_t size, bool readonly, PyObject* owne
 bool RegisterHostModule() {
   PyObject* modules = PyImport_GetModuleDict();
   if (PyDict_GetItemString(modules, "_torii_host") != nullptr) return true;
-  for (PyTypeObject* t : {&g_buffer_type, &g_model_type, &g_sender_type, &g_batch_type, &g_call_type}) {
+  for (PyTypeObject* t : {&g_buffer_type, &g_model_type, &g_sender_type, &g_batch_type, &g_call_type,
+                           &g_metric_type}) {
     if (PyType_Ready(t) < 0) return false;
   }
   Ref module(PyModule_Create(&g_module_def));
@@ -1114,7 +1301,8 @@ bool RegisterHostModule() {
   if (g_host_error == nullptr) return false;
   Py_INCREF(g_host_error);
   if (PyModule_AddObject(module.get(), "HostError", g_host_error) < 0) return false;
-  for (PyTypeObject* t : {&g_buffer_type, &g_model_type, &g_sender_type, &g_batch_type, &g_call_type}) {
+  for (PyTypeObject* t : {&g_buffer_type, &g_model_type, &g_sender_type, &g_batch_type, &g_call_type,
+                           &g_metric_type}) {
     Py_INCREF(t);
     const char* dot = std::strrchr(t->tp_name, '.');
     if (PyModule_AddObject(module.get(), dot + 1, reinterpret_cast<PyObject*>(t)) < 0) return false;

@@ -12,6 +12,8 @@
 //   Sender   answers one request (decoupled models); usable from any thread
 //            until its final send.
 //   Call     one call to another model: its responses, in order.
+//   Metric   a runner-defined metric family or series (ABI 1.3): a host
+//            handle, released with the object, inert once the model unloads.
 // and the exception HostError(code, message) for errors the host returned.
 #ifndef TORII_PLUGINS_PYTHON_HOST_MODULE_H_
 #define TORII_PLUGINS_PYTHON_HOST_MODULE_H_

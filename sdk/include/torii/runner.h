@@ -30,6 +30,11 @@
 //   - calls to other models of the server: ModelCall, CallResult;
 //   - ModelContext::SetConfigJson() (auto-complete, in the Model constructor)
 //     and ModelContext::ReportProperty() (provenance facts).
+//
+// ABI 1.3 adds runner-defined metrics on the server's /metrics:
+// ModelContext::NewMetricFamily() -> MetricFamily, MetricFamily::NewMetric()
+// -> Metric (Increment, Set, Observe, Value). On an older host they throw
+// torii::Error(TORII_STATUS_UNIMPLEMENTED).
 #ifndef TORII_RUNNER_H_
 #define TORII_RUNNER_H_
 
@@ -425,6 +430,99 @@ struct SenderState;
     }                                                                  \
   } while (0)
 
+namespace detail {
+[[noreturn]] inline void ThrowUnimplemented13(const ToriiHostApi* host,
+                                              const char* feature) {
+  throw Error(TORII_STATUS_UNIMPLEMENTED,
+              std::string(feature) +
+                  " needs a host with runner ABI 1.3; this host has " +
+                  HostAbi(host));
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Runner-defined metrics (ABI 1.3)
+// ---------------------------------------------------------------------------
+
+/// One series of a metric family (a label set). Copies share the handle;
+/// the last copy releases it (the series leaves /metrics with its last
+/// handle in the server). Keep metrics in the Model or its instances: they
+/// must go before the model unloads. Thread-safe.
+class Metric {
+ public:
+  Metric() = default;
+  /// Counter: adds `value` >= 0; gauge: adds any value.
+  void Increment(double value) const {
+    Check(host_->metric_increment(handle_.get(), value), "Metric::Increment");
+  }
+  /// Gauge only.
+  void Set(double value) const {
+    Check(host_->metric_set(handle_.get(), value), "Metric::Set");
+  }
+  /// Histogram only.
+  void Observe(double value) const {
+    Check(host_->metric_observe(handle_.get(), value), "Metric::Observe");
+  }
+  /// Counter or gauge.
+  double Value() const {
+    double v = 0;
+    Check(host_->metric_value(handle_.get(), &v), "Metric::Value");
+    return v;
+  }
+  explicit operator bool() const { return handle_ != nullptr; }
+
+ private:
+  friend class MetricFamily;
+  Metric(const ToriiHostApi* host, ToriiMetric* m)
+      : host_(host), handle_(m, [host](ToriiMetric* p) { host->metric_delete(p); }) {}
+  void Check(ToriiError* err, const char* what) const {
+    if (handle_ == nullptr) {
+      if (err != nullptr) host_->error_delete(err);
+      throw Error(TORII_STATUS_FAILED_PRECONDITION, std::string(what) + ": an empty Metric");
+    }
+    detail::ThrowIfError(host_, err, what);
+  }
+  const ToriiHostApi* host_ = nullptr;
+  std::shared_ptr<ToriiMetric> handle_;
+};
+
+/// A named family of metrics (counter, gauge or histogram). Copies share
+/// the handle. Thread-safe.
+class MetricFamily {
+ public:
+  MetricFamily() = default;
+  /// A series with `labels` (may be empty); histograms need `buckets`
+  /// (upper bounds, strictly increasing; +Inf is implicit).
+  Metric NewMetric(const std::vector<std::pair<std::string, std::string>>& labels = {},
+                   const std::vector<double>& buckets = {}) const {
+    if (handle_ == nullptr) {
+      throw Error(TORII_STATUS_FAILED_PRECONDITION,
+                  "MetricFamily::NewMetric: an empty MetricFamily");
+    }
+    std::vector<const char*> names, values;
+    for (const auto& kv : labels) {
+      names.push_back(kv.first.c_str());
+      values.push_back(kv.second.c_str());
+    }
+    ToriiMetric* m = nullptr;
+    detail::ThrowIfError(
+        host_,
+        host_->metric_new(handle_.get(), names.data(), values.data(), names.size(),
+                          buckets.empty() ? nullptr : buckets.data(), buckets.size(), &m),
+        "MetricFamily::NewMetric");
+    return Metric(host_, m);
+  }
+  explicit operator bool() const { return handle_ != nullptr; }
+
+ private:
+  friend class ModelContext;
+  MetricFamily(const ToriiHostApi* host, ToriiMetricFamily* f)
+      : host_(host),
+        handle_(f, [host](ToriiMetricFamily* p) { host->metric_family_delete(p); }) {}
+  const ToriiHostApi* host_ = nullptr;
+  std::shared_ptr<ToriiMetricFamily> handle_;
+};
+
 // ---------------------------------------------------------------------------
 // Model context
 // ---------------------------------------------------------------------------
@@ -485,6 +583,24 @@ class ModelContext {
     TORII_SDK_REQUIRE_1_2(host_, model_report_property,
                           "ModelContext::ReportProperty");
     host_->model_report_property(model_, key.c_str(), value.c_str());
+  }
+
+  /// ABI 1.3. A metric family on the server's /metrics (Prometheus name
+  /// rules; server-wide: the same name and kind from anywhere is the same
+  /// family). Throws the host's error (INVALID_ARGUMENT for a bad name or a
+  /// name taken by another kind, RESOURCE_EXHAUSTED past the limits).
+  MetricFamily NewMetricFamily(const std::string& name,
+                               const std::string& description,
+                               ToriiMetricKind kind) const {
+    if (!TORII_HOST_HAS(host_, metric_value)) {
+      detail::ThrowUnimplemented13(host_, "ModelContext::NewMetricFamily");
+    }
+    ToriiMetricFamily* f = nullptr;
+    detail::ThrowIfError(host_,
+                         host_->metric_family_new(model_, name.c_str(),
+                                                  description.c_str(), kind, &f),
+                         "NewMetricFamily('" + name + "')");
+    return MetricFamily(host_, f);
   }
 
   const ToriiHostApi* host() const { return host_; }

@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define TORII_RUNNER_ABI_VERSION_MAJOR 1
-#define TORII_RUNNER_ABI_VERSION_MINOR 2
+#define TORII_RUNNER_ABI_VERSION_MINOR 3
 
 /* Marks the runner entry points for export (the SDK's version script keeps
  * only these symbols visible). */
@@ -139,6 +139,16 @@ typedef struct ToriiResponseSender ToriiResponseSender; /* answers one request *
 typedef struct ToriiResponse ToriiResponse;   /* one response being built */
 typedef struct ToriiInferRequest ToriiInferRequest; /* a call to another model */
 typedef struct ToriiInferResult ToriiInferResult;   /* one response to such a call */
+/* Added in ABI 1.3: */
+typedef struct ToriiMetricFamily ToriiMetricFamily; /* a named metric family */
+typedef struct ToriiMetric ToriiMetric; /* one labelled series of a family */
+
+/* Kinds of runner-defined metrics (ABI 1.3), as Prometheus types them. */
+typedef enum ToriiMetricKind {
+  TORII_METRIC_COUNTER = 1,  /* only goes up: increment(v >= 0) */
+  TORII_METRIC_GAUGE = 2,    /* set, or increment by any value */
+  TORII_METRIC_HISTOGRAM = 3 /* observe(v) into buckets given per metric */
+} ToriiMetricKind;
 
 /* Flags of ToriiHostApi.sender_send (ABI 1.2). */
 #define TORII_RESPONSE_FINAL 1u
@@ -424,6 +434,62 @@ typedef struct ToriiHostApi {
    * model is loaded. */
   void (*model_report_property)(const ToriiModel* model, const char* key,
                                 const char* value);
+
+  /* --- added in ABI 1.3 (check struct_size before use) ------------------- */
+  /* Runner-defined metrics, exported on the server's Prometheus endpoint
+   * (/metrics) under the name and labels the runner gives, with `# HELP` and
+   * `# TYPE` lines. Families are server-wide and keyed by name: a second
+   * family_new with the same name and kind (from any model) refers to the
+   * same family (its first description stays); another kind is refused
+   * (INVALID_ARGUMENT). A metric is keyed by its family and label set: two
+   * metric_new with equal labels share one series (and its value). A family
+   * or series is on /metrics while some handle refers to it.
+   *
+   * Checked by the host: names follow Prometheus ([a-zA-Z_:][a-zA-Z0-9_:]*,
+   * not starting with the server's own prefixes "torii_", "process_" and
+   * "exposer_");
+   * label names [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", unique, "le"
+   * not on histograms; label values and descriptions valid UTF-8; histogram
+   * buckets finite and strictly increasing. Limits (RESOURCE_EXHAUSTED when
+   * passed): see docs/runner-abi.md#metrics-abi-13.
+   *
+   * OWNERSHIP: the runner owns each handle until metric_family_delete /
+   * metric_delete, or until torii_runner_model_unload of `model` returns:
+   * then the host releases what is left and the handles must not be used.
+   * Strings, labels and buckets are copied. Every function is thread-safe;
+   * one handle must not be used after (or while) it is deleted. */
+  ToriiError* (*metric_family_new)(const ToriiModel* model, const char* name,
+                                   const char* description,
+                                   ToriiMetricKind kind,
+                                   ToriiMetricFamily** family);
+  /* Releases a family handle. Metrics made from it keep working (they hold
+   * the family). NULL is ignored. */
+  void (*metric_family_delete)(ToriiMetricFamily* family);
+  /* A series of `family` with `label_count` labels (`label_names[i]` =
+   * `label_values[i]`; both may be NULL when label_count is 0). Histograms
+   * need `bucket_count` >= 1 upper bounds (the +Inf bucket is implicit);
+   * counters and gauges take none (bucket_count 0). A second metric with the
+   * same labels of a histogram must give the same buckets. */
+  ToriiError* (*metric_new)(ToriiMetricFamily* family,
+                            const char* const* label_names,
+                            const char* const* label_values,
+                            size_t label_count, const double* buckets,
+                            size_t bucket_count, ToriiMetric** metric);
+  /* Releases a metric handle; its series leaves /metrics with its last
+   * handle. NULL is ignored. */
+  void (*metric_delete)(ToriiMetric* metric);
+  /* Counter: adds `value` >= 0 (else INVALID_ARGUMENT). Gauge: adds `value`
+   * (may be negative). Histogram: UNIMPLEMENTED (use metric_observe). */
+  ToriiError* (*metric_increment)(ToriiMetric* metric, double value);
+  /* Gauge only (else UNIMPLEMENTED). */
+  ToriiError* (*metric_set)(ToriiMetric* metric, double value);
+  /* Histogram only (else UNIMPLEMENTED): counts `value` in its bucket. */
+  ToriiError* (*metric_observe)(ToriiMetric* metric, double value);
+  /* The current value of a counter or gauge (UNIMPLEMENTED for a
+   * histogram). For an isolated runner (its own process), the value of this
+   * process's series: what this process added or set; see
+   * docs/runner-abi.md#metrics-abi-13. */
+  ToriiError* (*metric_value)(const ToriiMetric* metric, double* value);
 } ToriiHostApi;
 
 /* True when `host` provides the function `field` (it was compiled with an ABI

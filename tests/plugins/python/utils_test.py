@@ -237,6 +237,23 @@ class LoggerAndMetricsTest(unittest.TestCase):
             metric.set(1)
         with self.assertRaises(pb_utils.TritonModelException):
             metric.increment(-1)
+        with self.assertRaises(pb_utils.TritonModelException):
+            family.Metric(labels="a=b")
+        with self.assertRaises(pb_utils.TritonModelException):
+            family.Metric(labels={"a": 1})
+        with self.assertRaises(pb_utils.TritonModelException):
+            family.Metric(labels={}, buckets=[1.0])
+        hist = pb_utils.MetricFamily("h", "d", pb_utils.MetricFamily.HISTOGRAM)
+        with self.assertRaises(pb_utils.TritonModelException):
+            hist.Metric(labels={})
+        observed = hist.Metric(labels={}, buckets=[1.0, 2.0])
+        observed.observe(1.5)
+        with self.assertRaises(pb_utils.TritonModelException):
+            observed.value()
+        gauge = pb_utils.MetricFamily("g", "d", pb_utils.MetricFamily.GAUGE).Metric()
+        gauge.set(4)
+        gauge.increment(-6)
+        self.assertEqual(gauge.value(), -2)
 
     def test_model_control_is_not_supported(self):
         with self.assertRaises(pb_utils.TritonModelException):

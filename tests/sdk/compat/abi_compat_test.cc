@@ -18,6 +18,7 @@
 
 #include "abi_1_0_fields.h"
 #include "abi_1_1_fields.h"
+#include "abi_1_2_fields.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/request_validator.h"
 #include "server/repository/model_config_parser.h"
@@ -42,6 +43,8 @@ extern const size_t torii_abi_1_1_tensor_size;
 extern const size_t torii_abi_1_1_parameter_size;
 extern const size_t torii_abi_1_1_host_api_size;
 extern const size_t torii_abi_1_1_host_api_offsets[];
+extern const size_t torii_abi_1_2_host_api_size;
+extern const size_t torii_abi_1_2_host_api_offsets[];
 }
 
 namespace torii {
@@ -318,6 +321,24 @@ TEST_CASE("the ABI 1.1 layout is an unchanged prefix of today's", "[compat]") {
   CHECK(sizeof(ToriiRunnerInfo) >= torii_abi_1_1_runner_info_size);
   CHECK(sizeof(ToriiTensor) >= torii_abi_1_1_tensor_size);
   CHECK(sizeof(ToriiParameter) >= torii_abi_1_1_parameter_size);
+}
+
+TEST_CASE("the ABI 1.2 layout is an unchanged prefix of today's", "[compat]") {
+  // 1.3 appended the metric functions after model_report_property.
+  size_t i = 0;
+#define TORII_CHECK_1_2_HOST(f)                                            \
+  {                                                                        \
+    INFO("ToriiHostApi." #f);                                              \
+    CHECK(offsetof(ToriiHostApi, f) == torii_abi_1_2_host_api_offsets[i]); \
+    ++i;                                                                   \
+  }
+  TORII_ABI_1_2_HOST_API_FIELDS(TORII_CHECK_1_2_HOST)
+#undef TORII_CHECK_1_2_HOST
+  CHECK(i == 55);  // 30 members in 1.1, 25 more in 1.2
+  CHECK(torii_abi_1_2_host_api_size ==
+        offsetof(ToriiHostApi, model_report_property) + sizeof(void*));
+  CHECK(sizeof(ToriiHostApi) > torii_abi_1_2_host_api_size);
+  CHECK(offsetof(ToriiHostApi, metric_family_new) == torii_abi_1_2_host_api_size);
 }
 
 }  // namespace

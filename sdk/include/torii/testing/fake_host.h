@@ -42,6 +42,11 @@
 //     fake host, never the caller's.
 //   - model_set_config_json (only during load) and model_report_property are
 //     recorded: FakeModel::completed_config_json(), spec(), properties().
+//
+// ABI 1.3 in the fake host: runner-defined metrics go into one registry per
+// FakeHost (torii/metric_registry.h, the server's own rules and limits);
+// FakeHost::metrics() reads it, MetricValue() finds one series. A model's
+// handles are released after its model_unload, as in the server.
 #ifndef TORII_TESTING_FAKE_HOST_H_
 #define TORII_TESTING_FAKE_HOST_H_
 
@@ -69,6 +74,7 @@
 #include <vector>
 
 #include "torii/host_checks.h"
+#include "torii/metric_registry.h"
 #include "torii/runner.h"
 
 namespace torii {
@@ -693,6 +699,7 @@ struct ServedModel {
 
 // What a FakeHost shares with the models it loaded.
 struct HostState {
+  host_metrics::Registry metrics;  // runner-defined metrics (ABI 1.3)
   std::mutex mu;
   std::map<std::string, std::map<int64_t, std::shared_ptr<ServedModel>>> models;
   std::atomic<int64_t> wait_timeout_ms{10000};
@@ -787,6 +794,9 @@ struct ToriiModel {
   std::shared_ptr<torii::testing::fake_detail::CallCounter> calls =
       std::make_shared<torii::testing::fake_detail::CallCounter>();
   bool loading = false;  // inside torii_runner_model_load
+
+  // ABI 1.3: the model's metric handles, released after model_unload.
+  std::unique_ptr<torii::host_metrics::Owner> metrics;
 
   mutable std::mutex mu;  // guards log and the members below
   std::vector<std::pair<std::string, std::string>> properties;
@@ -1413,6 +1423,49 @@ inline const ToriiHostApi* Api() {
       std::lock_guard<std::mutex> lock(m->mu);
       const_cast<ToriiModel*>(m)->properties.emplace_back(key, value == nullptr ? "" : value);
     };
+    // ABI 1.3: the same registry code as the server.
+    a.metric_family_new = [](const ToriiModel* m, const char* name, const char* description,
+                             ToriiMetricKind kind, ToriiMetricFamily** out) -> ToriiError* {
+      if (m == nullptr || m->metrics == nullptr) {
+        return NewError(TORII_STATUS_INVALID_ARGUMENT,
+                        "metric_family_new: a model loaded by the fake host is required");
+      }
+      auto r = m->metrics->NewFamily(name, description, kind, out);
+      return r.ok() ? nullptr : NewError(r.code, r.message);
+    };
+    a.metric_family_delete = [](ToriiMetricFamily* f) {
+      if (f != nullptr) f->owner->DeleteFamily(f);
+    };
+    a.metric_new = [](ToriiMetricFamily* f, const char* const* names, const char* const* values,
+                      size_t n, const double* buckets, size_t bucket_count,
+                      ToriiMetric** out) -> ToriiError* {
+      if (f == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_new: NULL family");
+      auto r = f->owner->NewMetric(f, names, values, n, buckets, bucket_count, out);
+      return r.ok() ? nullptr : NewError(r.code, r.message);
+    };
+    a.metric_delete = [](ToriiMetric* m) {
+      if (m != nullptr) m->owner->DeleteMetric(m);
+    };
+    a.metric_increment = [](ToriiMetric* m, double v) -> ToriiError* {
+      if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_increment: NULL");
+      auto r = m->owner->Update(m, host_metrics::Op::kIncrement, v);
+      return r.ok() ? nullptr : NewError(r.code, r.message);
+    };
+    a.metric_set = [](ToriiMetric* m, double v) -> ToriiError* {
+      if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_set: NULL");
+      auto r = m->owner->Update(m, host_metrics::Op::kSet, v);
+      return r.ok() ? nullptr : NewError(r.code, r.message);
+    };
+    a.metric_observe = [](ToriiMetric* m, double v) -> ToriiError* {
+      if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_observe: NULL");
+      auto r = m->owner->Update(m, host_metrics::Op::kObserve, v);
+      return r.ok() ? nullptr : NewError(r.code, r.message);
+    };
+    a.metric_value = [](const ToriiMetric* m, double* v) -> ToriiError* {
+      if (m == nullptr) return NewError(TORII_STATUS_INVALID_ARGUMENT, "metric_value: NULL");
+      auto r = m->owner->Value(m, v);
+      return r.ok() ? nullptr : NewError(r.code, r.message);
+    };
     return a;
   }();
   return &api;
@@ -1746,6 +1799,8 @@ class FakeModel : public std::enable_shared_from_this<FakeModel> {
       std::abort();
     }
     sym_.model_unload(state_);
+    // As the server: what the runner did not delete leaves the metrics now.
+    model_->metrics.reset();
     // As the server: a request never finished ends with INTERNAL at unload.
     std::lock_guard<std::mutex> lock(model_->mu);
     for (const auto& s : model_->senders) {
@@ -1880,6 +1935,7 @@ class FakeHost {
       model->spec.config_json = fake_detail::RenderConfig(spec);
     }
     model->host = state_;
+    model->metrics = std::make_unique<host_metrics::Owner>(&state_->metrics);
     void* state = nullptr;
     model->loading = true;
     ToriiError* err = sym_.model_load(fake_detail::Api(), model.get(), &state);
@@ -1922,6 +1978,22 @@ class FakeHost {
     state_->wait_timeout_ms.store(timeout.count());
   }
   std::chrono::milliseconds wait_timeout() const { return state_->wait_timeout(); }
+
+  /// Runner-defined metrics (ABI 1.3) of every model of this host: what the
+  /// server would show on /metrics.
+  const host_metrics::Registry& metrics() const { return state_->metrics; }
+  /// The value of the counter or gauge series `family`{labels}, or nullopt
+  /// when there is none.
+  std::optional<double> MetricValue(const std::string& family,
+                                    host_metrics::Labels labels = {}) const {
+    std::sort(labels.begin(), labels.end());
+    for (const auto& f : state_->metrics.Snapshot()) {
+      if (f.name != family) continue;
+      auto it = f.series.find(labels);
+      if (it != f.series.end()) return it->second->value;
+    }
+    return std::nullopt;
+  }
 
  private:
   explicit FakeHost(void* handle) : library_(handle, [](void* h) { dlclose(h); }) {}
