@@ -272,6 +272,11 @@ void Scheduler::FailQueued(const absl::Status& status) {
 
 void Scheduler::Shutdown() { Drain(Clock::time_point::max()); }
 
+size_t Scheduler::busy_instances() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return busy_;
+}
+
 size_t Scheduler::stuck_instances() const {
   if (options_.stuck_after.count() == 0) return 0;
   const int64_t now = SteadyNs(Clock::now());

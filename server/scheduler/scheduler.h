@@ -99,6 +99,9 @@ class Scheduler {
   /// Requests queued and not yet handed to an instance.
   size_t pending() const;
 
+  /// Instances running a batch now (on their worker or on a caller's thread).
+  size_t busy_instances() const;
+
   /// Instances whose current batch has run longer than Options::stuck_after.
   /// A runner that hangs keeps its instance (and the requests of that batch);
   /// the other instances and models keep serving.
