@@ -31,7 +31,7 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
   cmake --build build-asan -j2 --target torii_server_unit_tests torii_scheduler_tests \
     torii_sdk_fake_host_tests torii_e2e_tests torii-server \
     torii_isolation_tests torii_isolation_e2e_tests torii-runner-host fault \
-    torii_manager_tests torii_ensemble_e2e_tests
+    torii_manager_tests torii_ensemble_e2e_tests torii_http_tests generator
   # Runner plugins are dlopen'ed without the ASan runtime linked into them
   # first; the server and tests carry it, so it is always loaded.
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
