@@ -400,6 +400,11 @@ class LoadedModel:
         self.decoupled = pb.using_decoupled_model_transaction_policy(config)
         self.outputs_config = {o["name"]: o for o in config.get("output", [])}
         self.output_names = [o["name"] for o in config.get("output", [])]
+        # The datatype code each output is declared with (None: not a known
+        # type), so a response in the declared dtype is checked without
+        # reading the config per request.
+        self.output_codes = {o["name"]: pb._CODE_OF_CONFIG_TYPE.get(o.get("data_type"))
+                             for o in config.get("output", [])}
         if self.decoupled and not self.native.host_has("senders"):
             raise RunnerError(FAILED_PRECONDITION,
                               "model_transaction_policy { decoupled: true } needs a server with "
@@ -456,6 +461,9 @@ def load_model(native):
 
 _STORAGE = dict(pb._NUMPY_OF_CODE)
 _STORAGE[pb._BF16] = np.uint16
+# The same as dtype objects (numpy's dtypes of its built-in types are
+# singletons: an array of that type has `arr.dtype is _DTYPE[code]`).
+_DTYPE = {code: np.dtype(t) for code, t in _STORAGE.items()}
 
 
 class Instance:
@@ -534,32 +542,40 @@ class Instance:
     # -- execute -----------------------------------------------------------
 
     def execute(self, batch):
-        with _Speaking(self.loaded):
-            n = batch.request_count()
-            rows = batch.rows()
-            requests = self._requests(batch, n, rows)
-            if requests is None:
-                return
-            try:
-                if self.is_async:
-                    coro = self.model.execute(requests)
-                    if self.decoupled:
-                        self._start_background(coro, requests)
-                        return
-                    result = self._run_coroutine(coro)
-                else:
-                    result = self.model.execute(requests)
-            except BaseException as e:  # noqa: BLE001 (the host must get an answer)
-                self._execute_failed(batch, requests, e)
-                return
-            if self.decoupled:
-                if result is not None:
-                    self._warn_once("decoupled-return",
-                                    "a decoupled model's execute() must return None (its "
-                                    "responses go through the response senders); the returned "
-                                    "%s is ignored" % type(result).__name__)
-                return
-            self._deliver(batch, requests, result, rows)
+        # What _Speaking does, without its object and calls (per request).
+        previous = getattr(_local, "model", None)
+        _local.model = self.loaded
+        try:
+            self._execute(batch)
+        finally:
+            _local.model = previous
+
+    def _execute(self, batch):
+        n = batch.request_count()
+        rows = batch.rows()
+        requests = self._requests(batch, n, rows)
+        if requests is None:
+            return
+        try:
+            if self.is_async:
+                coro = self.model.execute(requests)
+                if self.decoupled:
+                    self._start_background(coro, requests)
+                    return
+                result = self._run_coroutine(coro)
+            else:
+                result = self.model.execute(requests)
+        except BaseException as e:  # noqa: BLE001 (the host must get an answer)
+            self._execute_failed(batch, requests, e)
+            return
+        if self.decoupled:
+            if result is not None:
+                self._warn_once("decoupled-return",
+                                "a decoupled model's execute() must return None (its "
+                                "responses go through the response senders); the returned "
+                                "%s is ignored" % type(result).__name__)
+            return
+        self._deliver(batch, requests, result, rows)
 
     def _requests(self, batch, n, rows):
         """The InferenceRequests of a batch: each request's rows of every
@@ -570,17 +586,20 @@ class Instance:
                 batch.fail(r, INTERNAL, "the server batched %d requests for a model without "
                                         "batching (max_batch_size 0)" % n)
             return None
-        per_request = [[] for _ in range(n)]
-        for name, code, shape, buf in batch.inputs():
-            arr = self._input_array(buf, code, shape)
-            if n == 1:
-                per_request[0].append(pb.Tensor._make(name, arr, code, shape))
-                continue
-            start = 0
-            for r in range(n):
-                part = arr[start:start + rows[r]]
-                start += rows[r]
-                per_request[r].append(pb.Tensor._make(name, part, code, part.shape))
+        make = pb.Tensor._make
+        inputs = batch.inputs()
+        if n == 1:
+            per_request = [[make(name, self._input_array(buf, code, shape), code, shape)
+                            for name, code, shape, buf in inputs]]
+        else:
+            per_request = [[] for _ in range(n)]
+            for name, code, shape, buf in inputs:
+                arr = self._input_array(buf, code, shape)
+                start = 0
+                for r in range(n):
+                    part = arr[start:start + rows[r]]
+                    start += rows[r]
+                    per_request[r].append(make(name, part, code, part.shape))
         requests = []
         for r in range(n):
             if self.decoupled:
@@ -604,12 +623,14 @@ class Instance:
         if code == pb._BYTES:
             arr = pb._object_array(_host.decode_bytes(buf)).reshape(shape)
             return arr
-        storage = _STORAGE.get(code)
+        storage = _DTYPE.get(code)
         if storage is None:
             raise RunnerError(INTERNAL, "input datatype code %d is unknown to this runner" % code)
         if buf.nbytes == 0:
             return np.empty(shape, dtype=storage)
-        arr = np.frombuffer(buf, dtype=storage).reshape(shape)
+        arr = np.frombuffer(buf, dtype=storage)
+        if len(shape) != 1:  # one dimension: frombuffer's shape already
+            arr = arr.reshape(shape)
         if self.decoupled:
             arr = arr.copy()
         return arr
@@ -705,23 +726,26 @@ class Instance:
                 batch.fail(r, INTERNAL, message)
             return
         answers = {}  # request index -> {output name: Tensor}
+        wanted = {}   # request index -> the output names it asked for
         for r, (req, resp) in enumerate(zip(requests, result)):
             if req._sender is not None:
                 continue  # answered through its sender
-            problem, outputs = self._check_response(batch, r, resp, rows[r])
+            problem, outputs, names = self._check_response(batch, r, resp, rows[r])
             if problem is not None:
                 code, message = problem
                 batch.fail(r, code, message)
             else:
                 answers[r] = outputs
+                wanted[r] = names
         if answers:
-            self._write_outputs(batch, requests, answers, rows)
+            self._write_outputs(batch, requests, answers, wanted, rows)
 
     def _check_response(self, batch, r, resp, rows):
-        """((code, message), None) when request r cannot get this response,
-        else (None, {output name: Tensor}) with the outputs as they are sent."""
+        """((code, message), None, None) when request r cannot get this
+        response, else (None, {output name: Tensor}, [requested output names])
+        with the outputs as they are sent."""
         def fail(code, message):
-            return (code, message), None
+            return (code, message), None, None
 
         if resp is None:
             return fail(INTERNAL, "execute() returned None for request %d; return an "
@@ -734,18 +758,25 @@ class Instance:
             err = resp.error()
             return fail(pb._GRPC_OF_TRITON.get(err.code(), INTERNAL), err.message())
         by_name = {t.name(): t for t in resp.output_tensors()}
-        for name in self.loaded.output_names:
-            if not batch.output_requested(r, name):
+        loaded = self.loaded
+        codes = loaded.output_codes
+        requested = batch.output_requested
+        names = []
+        for name in loaded.output_names:
+            if not requested(r, name):
                 continue
+            names.append(name)
             t = by_name.get(name)
             if t is None:
                 return fail(INTERNAL, "the model's response has no output '%s', which the "
                                       "request asked for (it has %s)" %
                                       (name, sorted(by_name) if by_name else "none"))
-            t, problem = pb._conform_output(t, self.loaded.outputs_config, self._warn_once)
-            if problem is not None:
-                return fail(INTERNAL, problem)
-            by_name[name] = t
+            want = codes[name]
+            if want is not None and want != t._code:  # else sent as it is
+                t, problem = pb._conform_output(t, loaded.outputs_config, self._warn_once)
+                if problem is not None:
+                    return fail(INTERNAL, problem)
+                by_name[name] = t
             if self.max_batch_size > 0:
                 got = t._shape[0] if len(t._shape) else None
                 if got != rows:
@@ -754,32 +785,39 @@ class Instance:
                                 "batching model (max_batch_size %d) returns each request's rows "
                                 "in the first dimension" %
                                 (name, list(t._shape), rows, self.max_batch_size))
-        return None, by_name
+        return None, by_name, names
 
-    def _write_outputs(self, batch, requests, answers, rows):
+    def _write_outputs(self, batch, requests, answers, wanted, rows):
         # Which outputs are needed, by which requests.
-        needed = [name for name in self.loaded.output_names
-                  if any(batch.output_requested(r, name) for r in answers)]
-        if self.max_batch_size > 0 and len(requests) > 1:
+        if len(wanted) == 1:
+            needed = next(iter(wanted.values()))
+        else:
+            needed = [name for name in self.loaded.output_names
+                      if any(name in names for names in wanted.values())]
+        if len(requests) == 1 or self.max_batch_size == 0:
+            # One request (max_batch_size 0 has one per batch): its outputs
+            # as they are.
+            tensors = next(iter(answers.values()))
             for name in needed:
-                inner = {tuple(t[name]._shape[1:]) for t in answers.values() if name in t}
-                if len(inner) > 1:
-                    self._answer_separately(batch, requests, answers, name, inner)
-                    return
+                t = tensors[name]
+                self._allocate_and_copy(batch, name, t._code, list(t._shape), [(0, t)])
+            return
+        # Several requests of a batching model: their rows in one buffer per
+        # output, when the shapes beyond the rows agree.
+        for name in needed:
+            inner = {tuple(t[name]._shape[1:]) for t in answers.values() if name in t}
+            if len(inner) > 1:
+                self._answer_separately(batch, requests, answers, name, inner)
+                return
         offsets = []
         start = 0
         for rr in rows:
             offsets.append(start)
             start += rr
         total = start
-        single = len(requests) == 1 or self.max_batch_size == 0
         for name in needed:
             parts = [(r, t[name]) for r, t in answers.items() if name in t]
             code = parts[0][1]._code
-            if single:
-                t = parts[0][1]
-                self._allocate_and_copy(batch, name, code, list(t._shape), [(0, t)])
-                continue
             shape = [total] + list(parts[0][1]._shape[1:])
             self._allocate_and_copy(batch, name, code, shape,
                                     [(offsets[r], t) for r, t in parts], rows_total=total)
@@ -789,8 +827,13 @@ class Instance:
             if code == pb._BYTES:
                 self._write_bytes(batch, name, shape, placed, rows_total)
                 return
-            storage = _STORAGE[code]
-            nbytes = math.prod(shape) * np.dtype(storage).itemsize
+            storage = _DTYPE[code]
+            nbytes = math.prod(shape) * storage.itemsize
+            if rows_total is None:
+                src = placed[0][1]._array
+                # The same dtype, C-contiguous: the host copies the bytes.
+                if src.dtype is storage and batch.allocate_copy(name, code, shape, nbytes, src):
+                    return
             buf = batch.allocate(name, code, shape, nbytes)
             if nbytes == 0:
                 return

@@ -244,9 +244,11 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.as_numpy()
         arr = data if isinstance(data, np.ndarray) else np.asarray(data)
-        if arr.dtype.kind == "U":  # str elements: BYTES, encoded as UTF-8 when sent
-            arr = arr.astype(np.object_)
-        code = numpy_to_triton_type(arr.dtype)
+        code = _CODE_OF_NUMPY.get(arr.dtype)  # numbers and bool, the common case
+        if code is None:
+            if arr.dtype.kind == "U":  # str elements: BYTES, encoded as UTF-8 when sent
+                arr = arr.astype(np.object_)
+            code = numpy_to_triton_type(arr.dtype)
         if code is None:
             raise TritonModelException(
                 "Tensor '%s': numpy dtype %s has no Triton datatype (use bool, int8..int64, "
@@ -384,7 +386,8 @@ class InferenceResponse:
                     % type(t).__name__)
         self._tensors = tensors
         self._error = error
-        self._parameters = _parameters_json(parameters, "response")
+        self._parameters = "{}" if parameters is None else _parameters_json(parameters,
+                                                                            "response")
 
     def output_tensors(self):
         return self._tensors

@@ -820,6 +820,49 @@ PyObject* BatchAllocate(PyObject* self, PyObject* args) {
   return NewBufferObject(buffer, static_cast<size_t>(byte_size), /*readonly=*/false, nullptr);
 }
 
+// allocate_copy(name, datatype, shape, byte_size, source) -> bool: when
+// `source` exports a C-contiguous buffer of exactly byte_size bytes, allocates
+// the output and copies those bytes into it (True); otherwise allocates
+// nothing (False) and the caller copies through allocate(). The caller checks
+// that source's element type is the datatype's.
+PyObject* BatchAllocateCopy(PyObject* self, PyObject* args) {
+  auto* b = AsBatch(self);
+  const char* name = nullptr;
+  int datatype = 0;
+  PyObject* shape_obj = nullptr;
+  Py_ssize_t byte_size = 0;
+  PyObject* source = nullptr;
+  if (!PyArg_ParseTuple(args, "siOnO", &name, &datatype, &shape_obj, &byte_size, &source)) {
+    return nullptr;
+  }
+  if (!BatchCheck(b)) return nullptr;
+  Py_buffer view;
+  if (PyObject_GetBuffer(source, &view, PyBUF_C_CONTIGUOUS) < 0) {
+    PyErr_Clear();
+    Py_RETURN_FALSE;
+  }
+  if (view.len != byte_size) {
+    PyBuffer_Release(&view);
+    Py_RETURN_FALSE;
+  }
+  std::vector<int64_t> shape;
+  if (!ParseShape(shape_obj, &shape)) {
+    PyBuffer_Release(&view);
+    return nullptr;
+  }
+  void* buffer = nullptr;
+  ToriiError* e = b->host->batch_output_allocate(b->batch, name, static_cast<ToriiDataType>(datatype),
+                                                 shape.data(), shape.size(),
+                                                 static_cast<size_t>(byte_size), &buffer);
+  if (e != nullptr) {
+    PyBuffer_Release(&view);
+    return RaiseAndDelete(b->host, e, "");
+  }
+  if (byte_size > 0) std::memcpy(buffer, view.buf, static_cast<size_t>(byte_size));
+  PyBuffer_Release(&view);
+  Py_RETURN_TRUE;
+}
+
 PyObject* BatchFail(PyObject* self, PyObject* args) {
   auto* b = AsBatch(self);
   Py_ssize_t r = 0;
@@ -873,6 +916,7 @@ PyMethodDef g_batch_methods[] = {
     {"output_requested", BatchOutputRequested, METH_VARARGS, nullptr},
     {"any_output_requested", BatchAnyOutputRequested, METH_VARARGS, nullptr},
     {"allocate", BatchAllocate, METH_VARARGS, nullptr},
+    {"allocate_copy", BatchAllocateCopy, METH_VARARGS, nullptr},
     {"fail", BatchFail, METH_VARARGS, nullptr},
     {"is_cancelled", BatchIsCancelled, METH_NOARGS, nullptr},
     {"sender", BatchSender, METH_VARARGS, nullptr},

@@ -168,6 +168,24 @@ TEST_CASE("python runner: FP16 maps to numpy float16 without a copy", "[python]"
   CHECK(got == want);
 }
 
+TEST_CASE("python runner: outputs that are strided numpy views arrive in C order", "[python]") {
+  TempDir dir;
+  const ModelSpec spec =
+      MakeModel(dir, "strided", "strided", 0,
+                {{"IN", TORII_TYPE_INT32, {5}}, {"MATRIX", TORII_TYPE_FP32, {2, 3}}},
+                {{"REVERSED", TORII_TYPE_INT32, {5}}, {"COLUMNS", TORII_TYPE_FP32, {3, 2}}});
+  auto instance = Host().Load(spec)->CreateInstance();
+  const std::vector<int32_t> in = {7, -1, 40000, 3, 0};
+  const std::vector<float> matrix = {1, 2, 3, 4, 5, 6};  // rows {1,2,3} and {4,5,6}
+  const Response r = instance->Infer({Tensor::Of<int32_t>("IN", {5}, in),
+                                      Tensor::Of<float>("MATRIX", {2, 3}, matrix)});
+  REQUIRE(r.ok());
+  CHECK(r.output("REVERSED").values<int32_t>() == std::vector<int32_t>{0, 3, 40000, -1, 7});
+  CHECK(r.output("COLUMNS").shape == std::vector<int64_t>{3, 2});
+  // Transposed, in C order: column 0 {1,4}, column 1 {2,5}, column 2 {3,6}.
+  CHECK(r.output("COLUMNS").values<float>() == std::vector<float>{1, 4, 2, 5, 3, 6});
+}
+
 TEST_CASE("python runner: every datatype reaches numpy as its dtype, read-only", "[python]") {
   struct Type {
     const char* name;
