@@ -36,6 +36,20 @@ PyTypeObject BlankType() {
   return t;
 }
 
+// A type of this module: its name, instance size, doc, destructor and
+// methods (null for none); a type with more sets the rest on the result.
+PyTypeObject HostType(const char* name, Py_ssize_t basicsize, const char* doc,
+                      destructor dealloc, PyMethodDef* methods) {
+  PyTypeObject t = BlankType();
+  t.tp_name = name;
+  t.tp_basicsize = basicsize;
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = doc;
+  t.tp_dealloc = dealloc;
+  t.tp_methods = methods;
+  return t;
+}
+
 PyObject* ShapeTuple(const int64_t* shape, size_t ndim) {
   PyObject* t = PyTuple_New(static_cast<Py_ssize_t>(ndim));
   if (t == nullptr) return nullptr;
@@ -123,12 +137,9 @@ PyGetSetDef g_buffer_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyTypeObject g_buffer_type = [] {
-  PyTypeObject t = BlankType();
-  t.tp_name = "_torii_host.Buffer";
-  t.tp_basicsize = sizeof(BufferObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "Host memory, exposed through the buffer protocol.";
-  t.tp_dealloc = BufferDealloc;
+  PyTypeObject t = HostType("_torii_host.Buffer", sizeof(BufferObject),
+                            "Host memory, exposed through the buffer protocol.", BufferDealloc,
+                            nullptr);
   t.tp_as_buffer = &g_buffer_procs;
   t.tp_getset = g_buffer_getset;
   return t;
@@ -414,16 +425,9 @@ PyMethodDef g_metric_methods[] = {
     {"release", MetricReleaseMethod, METH_NOARGS, "releases the host handle"},
     {nullptr, nullptr, 0, nullptr}};
 
-PyTypeObject g_metric_type = [] {
-  PyTypeObject t = BlankType();
-  t.tp_name = "_torii_host.Metric";
-  t.tp_basicsize = sizeof(MetricObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "A runner-defined metric family or series (host handle).";
-  t.tp_dealloc = MetricDealloc;
-  t.tp_methods = g_metric_methods;
-  return t;
-}();
+PyTypeObject g_metric_type = HostType("_torii_host.Metric", sizeof(MetricObject),
+                                      "A runner-defined metric family or series (host handle).",
+                                      MetricDealloc, g_metric_methods);
 
 PyObject* NewMetricObject(const ToriiHostApi* host, ToriiMetricFamily* f, ToriiMetric* metric,
                           const AliveFlag& alive) {
@@ -487,16 +491,9 @@ void ModelDealloc(PyObject* self) {
   Py_TYPE(self)->tp_free(self);
 }
 
-PyTypeObject g_model_type = [] {
-  PyTypeObject t = BlankType();
-  t.tp_name = "_torii_host.Model";
-  t.tp_dealloc = ModelDealloc;
-  t.tp_basicsize = sizeof(ModelObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "One loaded model version, as the host sees it.";
-  t.tp_methods = g_model_methods;
-  return t;
-}();
+PyTypeObject g_model_type = HostType("_torii_host.Model", sizeof(ModelObject),
+                                     "One loaded model version, as the host sees it.",
+                                     ModelDealloc, g_model_methods);
 
 // ---------------------------------------------------------------------------
 // Sender
@@ -646,13 +643,9 @@ PyGetSetDef g_sender_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyTypeObject g_sender_type = [] {
-  PyTypeObject t = BlankType();
-  t.tp_name = "_torii_host.Sender";
-  t.tp_basicsize = sizeof(SenderObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "Answers one request; valid until its final send.";
-  t.tp_dealloc = SenderDealloc;
-  t.tp_methods = g_sender_methods;
+  PyTypeObject t = HostType("_torii_host.Sender", sizeof(SenderObject),
+                            "Answers one request; valid until its final send.", SenderDealloc,
+                            g_sender_methods);
   t.tp_getset = g_sender_getset;
   return t;
 }();
@@ -922,16 +915,9 @@ PyMethodDef g_batch_methods[] = {
     {"sender", BatchSender, METH_VARARGS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
-PyTypeObject g_batch_type = [] {
-  PyTypeObject t = BlankType();
-  t.tp_name = "_torii_host.Batch";
-  t.tp_basicsize = sizeof(BatchObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "The requests of one execute call.";
-  t.tp_dealloc = BatchDealloc;
-  t.tp_methods = g_batch_methods;
-  return t;
-}();
+PyTypeObject g_batch_type = HostType("_torii_host.Batch", sizeof(BatchObject),
+                                     "The requests of one execute call.",
+                                     BatchDealloc, g_batch_methods);
 
 // ---------------------------------------------------------------------------
 // Call (a request to another model)
@@ -1089,16 +1075,9 @@ PyMethodDef g_call_methods[] = {
     {"cancel", CallCancel, METH_NOARGS, "stop receiving responses"},
     {nullptr, nullptr, 0, nullptr}};
 
-PyTypeObject g_call_type = [] {
-  PyTypeObject t = BlankType();
-  t.tp_name = "_torii_host.Call";
-  t.tp_basicsize = sizeof(CallObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "The responses of one call to another model.";
-  t.tp_dealloc = CallDealloc;
-  t.tp_methods = g_call_methods;
-  return t;
-}();
+PyTypeObject g_call_type = HostType("_torii_host.Call", sizeof(CallObject),
+                                    "The responses of one call to another model.",
+                                    CallDealloc, g_call_methods);
 
 // A Python value as a request parameter; false with an exception set.
 bool SetParameter(const ToriiHostApi* h, ToriiInferRequest* req, const char* key, PyObject* v,
